@@ -1,0 +1,52 @@
+"""Atomic file output: a crash never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it over ``path`` on success.
+
+    The temp file lives in the same directory so the final ``os.replace`` is atomic on POSIX.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result into place atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as CSV (ISO dates, no index) atomically."""
+    return write_atomic(path, lambda p: df.to_csv(p, index=False, date_format="%Y-%m-%d"))
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON (indented, dates as ISO strings) atomically."""
+
+    def _write(p: Path) -> None:
+        p.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+
+    return write_atomic(path, _write)

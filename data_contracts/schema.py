@@ -1,0 +1,115 @@
+"""The canonical arcast ledger: which files, which columns, which types.
+
+Every other module (loader, GX suites, generator, importers, features) reads column names from
+here, so the contract has exactly one definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnType = Literal["str", "date", "float", "int", "bool"]
+
+DEFAULT_BASE_CURRENCY = "USD"
+PAYMENT_TOLERANCE = 0.01
+"""An invoice is paid on the day cumulative payments reach ``amount - PAYMENT_TOLERANCE``."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    required: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    required: bool
+    columns: tuple[Column, ...]
+    key: str | None = None
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+CUSTOMERS = Table(
+    name="customers",
+    required=False,
+    key="customer_id",
+    columns=(
+        Column("customer_id", "str", True, "Unique customer identifier"),
+        Column("name", "str"),
+        Column("segment", "str", description="Free-text segment, e.g. Enterprise / SMB"),
+        Column("country", "str", description="ISO 3166-1 alpha-2 country code (holiday calendar)"),
+        Column("currency", "str", description="Customer's usual invoicing currency (ISO 4217)"),
+        Column("payment_terms_days", "int", description="Contractual terms, e.g. 30 for net 30"),
+        Column("credit_limit", "float", description="Credit limit in base currency"),
+    ),
+)
+
+INVOICES = Table(
+    name="invoices",
+    required=True,
+    key="invoice_id",
+    columns=(
+        Column("invoice_id", "str", True, "Unique invoice identifier"),
+        Column("customer_id", "str", True, "Must exist in customers.csv when it is given"),
+        Column("issue_date", "date", True),
+        Column("due_date", "date", True, "On or after issue_date"),
+        Column("amount", "float", True, "Invoice total in invoice currency, > 0"),
+        Column("currency", "str", description="ISO 4217; defaults to the base currency"),
+        Column(
+            "disputed",
+            "bool",
+            description="Current dispute flag; not point-in-time, so never a model feature",
+        ),
+    ),
+)
+
+PAYMENTS = Table(
+    name="payments",
+    required=True,
+    key="payment_id",
+    columns=(
+        Column("payment_id", "str", True, "Unique payment identifier"),
+        Column("invoice_id", "str", True, "Must exist in invoices"),
+        Column("customer_id", "str", description="If given, must match the invoice's customer"),
+        Column("payment_date", "date", True),
+        Column("amount", "float", True, "In the invoice's currency, > 0"),
+    ),
+)
+
+DISPUTES = Table(
+    name="disputes",
+    required=False,
+    columns=(
+        Column("invoice_id", "str", True, "Must exist in invoices"),
+        Column("opened_date", "date", True),
+        Column("resolved_date", "date", description="Empty while the dispute is open"),
+        Column("reason", "str"),
+    ),
+)
+
+FX_RATES = Table(
+    name="fx_rates",
+    required=False,
+    columns=(
+        Column("date", "date", True),
+        Column("currency", "str", True, "ISO 4217"),
+        Column("rate_to_base", "float", True, "Units of base currency per unit of currency, > 0"),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (CUSTOMERS, INVOICES, PAYMENTS, DISPUTES, FX_RATES)
+TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -1,0 +1,14 @@
+-- Size of the full at-risk panel before subsampling, to choose the keep rate.
+WITH spans AS (
+    SELECT
+        issue_day,
+        completion_day <= $cutoff AS paid,
+        LEAST(COALESCE(CASE WHEN completion_day <= $cutoff THEN completion_day END, $cutoff),
+              due_day + $max_days_late) AS end_day
+    FROM invoice_facts
+    WHERE issue_day < $cutoff
+)
+SELECT
+    COALESCE(sum(GREATEST(end_day - issue_day, 0)), 0) AS at_risk_days,
+    COALESCE(count(*) FILTER (WHERE paid AND end_day > issue_day), 0) AS events
+FROM spans;

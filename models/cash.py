@@ -1,0 +1,148 @@
+"""Cash-in forecast: weekly expected receipts and uncertainty bands from pay-day distributions.
+
+The model gives each open invoice a pmf over pay days T+1 .. T+H (the row remainder is "not paid
+within H days"). Expected weekly cash is exact. The bands come from a joint Monte-Carlo
+simulation, because the spread of a *sum* of receipts depends on how invoices move together:
+
+* Invoices of one customer are not independent. One slow month at a customer (cash squeeze,
+  AP system migration, approver on holiday) delays all of its invoices at once, so their pay
+  days are positively correlated.
+* Sampling invoices independently makes the weekly totals average out and gives falsely narrow
+  bands, most visibly when a few customers hold most of the open AR.
+
+A Gaussian copula with one factor per customer keeps each invoice's marginal pmf exactly and
+adds that shared shock: ``u_i = Φ(√ρ·z_customer + √(1−ρ)·ε_i)``, pay day = inverse CDF of
+``u_i``. ``ρ`` is the correlation of the latent normals within a customer; ``ρ = 0`` is
+independent sampling.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+_BLOCK_CELLS = 1 << 20
+"""Invoice × simulation cells per work unit: ~10 MB of scratch arrays per thread, any portfolio."""
+
+_PROB_TOL = 1e-6
+
+
+def weekly_probabilities(pmf: np.ndarray, weeks: int = 13) -> np.ndarray:
+    """Return ``(n, weeks)`` P(paid in week w), week w = days T+1+7w .. T+7+7w.
+
+    Days after the last week are dropped: they are cash outside the forecast horizon.
+    """
+    pmf = np.asarray(pmf, dtype=float)
+    if pmf.ndim != 2:
+        raise ValueError(f"pmf must be 2-D (invoices × days), got shape {pmf.shape}")
+    days = 7 * weeks
+    if weeks < 1 or pmf.shape[1] < days:
+        raise ValueError(f"{weeks} weeks need a pmf horizon of ≥ {days} days, got {pmf.shape[1]}")
+    return pmf[:, :days].reshape(pmf.shape[0], weeks, 7).sum(axis=2)
+
+
+def cash_forecast(
+    pmf: np.ndarray,
+    amounts: np.ndarray,
+    groups: np.ndarray,
+    as_of: date,
+    weeks: int = 13,
+    n_sims: int = 1000,
+    rho: float = 0.3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Forecast cash-in per week for ``weeks`` 7-day weeks starting the day after ``as_of``.
+
+    ``amounts`` are open amounts in base currency; ``groups`` (usually ``customer_id``) share a
+    latent factor with correlation ``rho``. Returns one row per week with ``week_start``,
+    ``week_end``, ``expected`` (exact: Σ amount × P(paid in week)) and the simulated ``p10``,
+    ``p50``, ``p90`` of the weekly total. An invoice paid after the horizon (or never)
+    contributes no cash. Deterministic for a given ``seed``, whatever the number of cores.
+    """
+    weekly = weekly_probabilities(pmf, weeks)
+    n = weekly.shape[0]
+    amounts = np.asarray(amounts, dtype=float)
+    codes, uniques = pd.factorize(np.asarray(groups))
+    if amounts.shape != (n,) or codes.shape != (n,):
+        raise ValueError(f"amounts and groups must have one entry per pmf row ({n})")
+    if not np.isfinite(amounts).all() or (codes < 0).any():
+        raise ValueError("amounts must be finite and groups must not be missing")
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(f"rho must be in [0, 1], got {rho}")
+    if n_sims < 1:
+        raise ValueError(f"n_sims must be ≥ 1, got {n_sims}")
+    cdf = np.cumsum(weekly, axis=1)
+    if (weekly < -_PROB_TOL).any() or (cdf[:, -1:] > 1 + _PROB_TOL).any():
+        raise ValueError("pmf must be non-negative with rows summing to at most 1")
+
+    # Comparing latent normals with Φ⁻¹(CDF) is the inverse-CDF draw without evaluating Φ on
+    # every sample. Row w holds week w's threshold for all invoices (contiguous for broadcasting).
+    thresholds = np.ascontiguousarray(ndtri(np.clip(cdf, 0.0, 1.0)).T, dtype=np.float32)
+
+    block = max(1, min(n_sims, _BLOCK_CELLS // max(n, 1)))
+    starts = range(0, n_sims, block)
+    seeds = np.random.SeedSequence(seed).spawn(len(starts))
+    sims = np.empty((n_sims, weeks))
+
+    def run(k: int) -> None:
+        start = starts[k]
+        stop = min(start + block, n_sims)
+        sims[start:stop] = _simulate_block(
+            np.random.default_rng(seeds[k]),
+            stop - start,
+            thresholds,
+            codes,
+            len(uniques),
+            amounts,
+            rho,
+        )
+
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(starts))) as pool:
+        list(pool.map(run, range(len(starts))))
+
+    p10, p50, p90 = np.quantile(sims, [0.1, 0.5, 0.9], axis=0)
+    week_start = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1), periods=weeks, freq="7D")
+    return pd.DataFrame(
+        {
+            "week_start": week_start,
+            "week_end": week_start + pd.Timedelta(days=6),
+            "expected": amounts @ weekly,
+            "p10": p10,
+            "p50": p50,
+            "p90": p90,
+        }
+    )
+
+
+def _simulate_block(
+    rng: np.random.Generator,
+    n_sims: int,
+    thresholds: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    amounts: np.ndarray,
+    rho: float,
+) -> np.ndarray:
+    """Simulate ``n_sims`` joint pay-week draws and return the ``(n_sims, weeks)`` cash totals."""
+    weeks, n = thresholds.shape
+    latent = rng.standard_normal((n_sims, n), dtype=np.float32)
+    if rho > 0:
+        latent *= np.float32(np.sqrt(1.0 - rho))
+        shared = rng.standard_normal((n_sims, n_groups), dtype=np.float32)
+        shared *= np.float32(np.sqrt(rho))
+        latent += np.take(shared, codes, axis=1)
+
+    # Pay week = number of week-end CDF thresholds below the draw; ``weeks`` = after the horizon.
+    week = np.zeros((n_sims, n), dtype=np.min_scalar_type(weeks))
+    above = np.empty((n_sims, n), dtype=bool)
+    for w in range(weeks):
+        np.greater(latent, thresholds[w], out=above)
+        week += above
+    return np.stack(
+        [np.bincount(row, weights=amounts, minlength=weeks + 1)[:weeks] for row in week]
+    )

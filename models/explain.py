@@ -1,0 +1,169 @@
+"""Plain-language reasons for each scored invoice, from SHAP values of the hazard model.
+
+SHAP values are taken on one representative row per invoice (a week after the as-of date, so
+the invoice's state and its customer's history are what varies, not the weekday). Features are
+grouped into the facts a collector would name; a group's contribution is the sum of its
+features' SHAP values, and the three groups that push payment *later* the most (lowest hazard
+contribution) become the reasons, each rendered with the invoice's own numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import shap
+
+from features.matrix import FEATURES, HolidayCalendar, model_matrix
+from features.warehouse import from_day, to_day
+from models.paydate import PayDateModel
+
+REPRESENTATIVE_LEAD_DAYS = 7
+
+
+def _num(row: pd.Series, col: str) -> float:
+    value = pd.to_numeric(row.get(col), errors="coerce")
+    return float(value) if pd.notna(value) else float("nan")
+
+
+def _late_history(row: pd.Series) -> str:
+    n, last6, mean = _num(row, "hist_n"), _num(row, "last6_mean_late"), _num(row, "hist_mean_late")
+    if np.isnan(n) or n == 0:
+        return "no payment history yet for this customer"
+    k = int(min(n, 6))
+    if last6 >= 0.5:
+        return f"this customer's last {k} invoices were paid {last6:.0f} days late on average"
+    if last6 <= -0.5:
+        return f"this customer's last {k} invoices were paid {-last6:.0f} days early on average"
+    return f"this customer usually pays on the due date (average {mean:+.0f} days)"
+
+
+def _share_late(row: pd.Series) -> str:
+    share30, share = _num(row, "hist_share_late30"), _num(row, "hist_share_late")
+    if np.isnan(share):
+        return "no payment history yet for this customer"
+    if share30 >= 0.05:
+        return f"{share30:.0%} of this customer's paid invoices were more than 30 days late"
+    return f"{share:.0%} of this customer's paid invoices were late"
+
+
+def _trend(row: pd.Series) -> str:
+    slope = _num(row, "trend_late_per_30d")
+    if np.isnan(slope):
+        return "too little history to see a trend"
+    direction = "later" if slope > 0 else "earlier"
+    return f"recent payments are getting {direction} ({slope:+.1f} days per month)"
+
+
+def _amount(row: pd.Series) -> str:
+    ratio = _num(row, "amount_vs_customer_median")
+    if np.isnan(ratio):
+        return "first invoices for this customer: no usual amount yet"
+    return f"invoice is {ratio:.1f}× the customer's usual amount"
+
+
+def _overdue(row: pd.Series, as_of: date) -> str:
+    days = to_day(as_of) - int(row["due_day"])
+    if days > 0:
+        return f"invoice is already {days} days overdue"
+    return f"invoice is due in {-days} days"
+
+
+def _dispute(row: pd.Series) -> str:
+    if bool(row.get("dispute_open")):
+        opened = from_day(int(row["last_dispute_opened_day"]))
+        return f"disputed since {opened.day} {opened:%B %Y}"
+    total = _num(row, "disputes_total")
+    if total and total > 0:
+        return "invoice was disputed before (now resolved)"
+    return "invoice is not disputed"
+
+
+def _exposure(row: pd.Series) -> str:
+    count, amount = _num(row, "customer_overdue_count"), _num(row, "customer_overdue_amount")
+    if count and count > 0:
+        return f"customer has {count:.0f} other overdue invoices ({amount:,.0f} overdue in total)"
+    return f"customer has {_num(row, 'customer_open_count'):.0f} open invoices, none overdue"
+
+
+def _partial(row: pd.Series) -> str:
+    share = _num(row, "paid_share")
+    if share and share > 0:
+        return f"{share:.0%} already paid in partial payments"
+    return "no partial payment received yet"
+
+
+def _recency(row: pd.Series) -> str:
+    days = _num(row, "days_since_customer_payment")
+    if np.isnan(days):
+        return "customer has never completed a payment"
+    return f"customer's last completed payment was {days:.0f} days ago"
+
+
+def _terms(row: pd.Series) -> str:
+    return f"payment terms are net {int(row['due_day']) - int(row['issue_day'])}"
+
+
+GROUPS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
+    "late_history": (
+        (
+            "hist_mean_late", "hist_std_late", "last_late", "last3_mean_late", "last6_mean_late",
+            "last10_median_late", "last10_p90_late", "ewm_late", "hist_mean_days_to_pay",
+            "gap_to_mean_late", "gap_to_median_late", "gap_to_last3_late", "gap_to_ewm_late",
+            "hist_n",
+        ),
+        _late_history,
+    ),
+    "share_late": (("hist_share_late", "hist_share_late30"), _share_late),
+    "trend": (("trend_late_per_30d",), _trend),
+    "amount": (("amount_vs_customer_median", "log_amount_base"), _amount),
+    "overdue": (("days_overdue", "days_overdue_at_knowledge", "age_days"), _overdue),
+    "dispute": (("dispute_open", "days_since_dispute_opened", "disputes_total"), _dispute),
+    "exposure": (
+        (
+            "customer_open_count", "log_customer_open_amount", "customer_overdue_count",
+            "log_customer_overdue_amount",
+        ),
+        _exposure,
+    ),
+    "partial": (("paid_share", "partial_payments", "days_since_partial_payment"), _partial),
+    "recency": (("days_since_customer_payment",), _recency),
+    "terms": (("terms_days", "customer_terms_days"), _terms),
+}
+
+
+def shap_values(
+    model: PayDateModel, known: pd.DataFrame, as_of: date, calendar: HolidayCalendar
+) -> np.ndarray:
+    """SHAP values (log-odds of the daily hazard) on each invoice's representative row."""
+    day = np.full(len(known), to_day(as_of) + REPRESENTATIVE_LEAD_DAYS)
+    x = model_matrix(known, day, model.vocab, calendar)
+    values = shap.TreeExplainer(model.booster).shap_values(x)
+    return np.asarray(values[1] if isinstance(values, list) else values)
+
+
+def group_contributions(values: np.ndarray) -> pd.DataFrame:
+    """Sum SHAP values into the named reason groups (columns) for every invoice (rows)."""
+    index = {f: i for i, f in enumerate(FEATURES)}
+    return pd.DataFrame(
+        {g: values[:, [index[f] for f in feats]].sum(axis=1) for g, (feats, _) in GROUPS.items()}
+    )
+
+
+def reasons(
+    known: pd.DataFrame, contributions: pd.DataFrame, as_of: date, top: int = 3
+) -> list[list[str]]:
+    """The ``top`` groups that delay payment most, rendered as sentences, per invoice."""
+    order = np.argsort(contributions.to_numpy(), axis=1, kind="stable")[:, :top]
+    names = list(contributions.columns)
+    out = []
+    for i, row in enumerate(known.itertuples(index=False)):
+        series = pd.Series(row._asdict())
+        sentences = []
+        for j in order[i]:
+            render = GROUPS[names[j]][1]
+            sentences.append(render(series, as_of) if names[j] == "overdue" else render(series))
+        out.append(sentences)
+    return out

@@ -1,0 +1,107 @@
+"""MLflow tracking and registry for the pay-date model (local SQLite store by default).
+
+Models are registered under one name with MLflow 3 aliases: ``champion`` serves scoring. The
+model travels as an MLflow pyfunc whose artifact is the booster plus its metadata, so the
+registry holds everything needed to score without the training code's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from models.paydate import PayDateModel
+
+REGISTERED_MODEL = "arcast-pay-date"
+EXPERIMENT = "arcast"
+CHAMPION = "champion"
+
+logging.getLogger("mlflow").setLevel(logging.ERROR)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+class PayDatePyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper: ``predict`` returns per-row hazards for a prepared feature matrix."""
+
+    def load_context(self, context: Any) -> None:
+        self.model = PayDateModel.load(context.artifacts["model"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        return self.model.hazard(model_input.to_numpy(dtype="float32"))
+
+
+def tracking_uri(home: Path) -> str:
+    return f"sqlite:///{(home / 'mlflow.db').resolve()}"
+
+
+def _client(home: Path) -> tuple[MlflowClient, str]:
+    """Point MLflow at the local store under ``home``; create the experiment on first use."""
+    uri = tracking_uri(home)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return client, exp.experiment_id
+    artifacts = (home / "mlartifacts").resolve()
+    return client, client.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+
+
+def log_and_register(
+    model: PayDateModel,
+    home: Path,
+    fingerprint: dict[str, Any],
+    figures: dict[str, Any] | None = None,
+    alias: str = CHAMPION,
+) -> dict[str, str]:
+    """Log params, metrics, data fingerprint and the model; register it and point ``alias`` at it."""
+    client, experiment_id = _client(home)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(experiment_id=experiment_id, run_name="pay-date-model") as run,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        mlflow.log_params({f"train.{k}": v for k, v in asdict(model.config).items()})
+        mlflow.log_param("trained_through", model.trained_through.isoformat())
+        mlflow.log_metrics(model.metrics)
+        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        mlflow.log_dict({"features": model.booster.feature_name()}, "features.json")
+        for name, fig in (figures or {}).items():
+            mlflow.log_figure(fig, f"plots/{name}.png")
+        model_dir = model.save(Path(tmp) / "pay_date_model")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PayDatePyfunc(),
+            artifacts={"model": str(model_dir)},
+            pip_requirements=["arcast"],
+        )
+    try:
+        client.get_registered_model(REGISTERED_MODEL)
+    except MlflowException:
+        client.create_registered_model(
+            REGISTERED_MODEL, description="arcast pay-date hazard model (LightGBM)"
+        )
+    version = client.create_model_version(
+        REGISTERED_MODEL, source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    ).version
+    client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+    return {"run_id": run.info.run_id, "model_version": str(version), "tracking_uri": tracking_uri(home)}
+
+
+def load_model(home: Path, alias: str = CHAMPION) -> tuple[PayDateModel, str]:
+    """Load the registered model behind ``alias``; returns it with its version."""
+    client, _ = _client(home)
+    version = client.get_model_version_by_alias(REGISTERED_MODEL, alias).version
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{alias}")
+    return pyfunc.unwrap_python_model().model, str(version)

@@ -1,0 +1,34 @@
+"""The arcast asset graph, assembled once for `dagster dev`, schedules and the CLI alike."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.defs.assets.features import point_in_time_facts
+from pipelines.defs.assets.forecasts import ar_kpis, cash_forecast_13w, invoice_predictions
+from pipelines.defs.assets.ledger import ledger
+from pipelines.defs.assets.models import pay_date_model
+from pipelines.defs.assets.outputs import collections_worklist, run_summary
+from pipelines.defs.resources import ArcastSettings, warehouse_resource
+from pipelines.defs.schedules import arcast_job, daily_refresh
+
+ASSETS = [
+    ledger,
+    point_in_time_facts,
+    pay_date_model,
+    invoice_predictions,
+    cash_forecast_13w,
+    ar_kpis,
+    collections_worklist,
+    run_summary,
+]
+
+
+def build_definitions(settings: ArcastSettings) -> dg.Definitions:
+    """One graph; only the settings (which ledger, which as-of, where to write) differ."""
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[arcast_job],
+        schedules=[daily_refresh],
+        resources={"settings": settings, "warehouse": warehouse_resource(settings)},
+    )

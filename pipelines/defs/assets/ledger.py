@@ -1,0 +1,149 @@
+"""Ledger assets: the canonical tables as accepted by the data contract, plus the quarantine."""
+
+
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from arcast.io import write_csv
+from data_contracts.load import load_ledger
+from data_contracts.suites import validate_tables
+from data_contracts.schema import TABLES
+from features.warehouse import load_tables
+from pipelines.defs.resources import ArcastSettings
+
+LEDGER_TABLES = [t.name for t in TABLES]
+DATE_COLUMNS = {
+    "invoices": "issue_date",
+    "payments": "payment_date",
+    "disputes": "opened_date",
+    "fx_rates": "date",
+}
+
+
+def _resolve_as_of(tables: dict[str, pd.DataFrame], requested: date | None) -> date:
+    """The requested as-of date, or the latest activity date in the ledger."""
+    if requested is not None:
+        return requested
+    latest = [
+        pd.to_datetime(tables[name][col]).max()
+        for name, col in (("invoices", "issue_date"), ("payments", "payment_date"))
+        if len(tables[name])
+    ]
+    if not latest:
+        raise ValueError("invoices.csv has no accepted rows: nothing to forecast")
+    return max(latest).date()
+
+
+def _after_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, int]:
+    """Accepted rows dated after as-of: kept in the warehouse, ignored by every as-of view."""
+    cutoff = pd.Timestamp(as_of)
+    return {
+        name: int((pd.to_datetime(tables[name][col]) > cutoff).sum())
+        for name, col in DATE_COLUMNS.items()
+    }
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            name,
+            group_name="ledger",
+            description=f"Accepted rows of {name} (canonical schema), as a DuckDB table.",
+            kinds={"duckdb"},
+        )
+        for name in LEDGER_TABLES
+    ]
+    + [
+        dg.AssetSpec(
+            "ledger_quarantine",
+            group_name="ledger",
+            description="Rows rejected by the data contract, with file, row, column and reason.",
+            kinds={"csv"},
+        )
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "contract", asset=name, blocking=True,
+            description=f"Great Expectations suite for {name} holds on the accepted rows.",
+        )
+        for name in LEDGER_TABLES
+    ]
+    + [
+        dg.AssetCheckSpec(
+            "row_accounting", asset="ledger_quarantine", blocking=True,
+            description="For every file: rows in = rows accepted + rows quarantined.",
+        )
+    ],
+)
+def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource):
+    """Read the ledger folder, quarantine bad rows, load the rest into the warehouse."""
+    loaded = load_ledger(settings.data_dir, base_currency=settings.base_currency)
+    as_of = _resolve_as_of(loaded.tables, settings.as_of_date())
+    after = _after_as_of(loaded.tables, as_of)
+    with warehouse.get_connection() as con:
+        load_tables(con, loaded.tables)
+        con.execute(
+            "CREATE OR REPLACE TABLE run_context AS SELECT $as_of::DATE AS as_of, "
+            "$base AS base_currency, $data_dir AS data_dir",
+            {"as_of": as_of, "base": loaded.base_currency, "data_dir": str(settings.data_dir)},
+        )
+        accounting = pd.DataFrame(
+            [{"file": f, **counts} for f, counts in loaded.accounting.items()]
+        )
+        accounting["after_as_of"] = accounting["file"].map(
+            lambda f: after.get(f.split(".")[0], 0)
+        )
+        con.register("_acc", accounting)
+        con.execute("CREATE OR REPLACE TABLE ledger_accounting AS SELECT * FROM _acc")
+        con.unregister("_acc")
+        con.register("_q", loaded.quarantine)
+        con.execute("CREATE OR REPLACE TABLE ledger_quarantine AS SELECT * FROM _q")
+        con.unregister("_q")
+    for warning in loaded.warnings:
+        context.log.warning(warning)
+    write_csv(loaded.quarantine, settings.out_path / "quarantine.csv")
+
+    contract = validate_tables(loaded.tables)
+    for name in LEDGER_TABLES:
+        df = loaded.tables[name]
+        result = contract.get(name, {"success": True})
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={
+                "rows": len(df),
+                "rows_after_as_of": after.get(name, 0),
+                "as_of": as_of.isoformat(),
+                "preview": dg.MetadataValue.md(df.head(5).to_markdown(index=False)),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    asset_key=name,
+                    check_name="contract",
+                    passed=bool(result["success"]),
+                    metadata={k: v for k, v in result.items() if isinstance(v, int | float | str)},
+                    description=None if result["success"] else str(result.get("failed")),
+                )
+            ],
+        )
+    balanced = all(
+        c["rows_in"] == c["accepted"] + c["quarantined"] for c in loaded.accounting.values()
+    )
+    yield dg.MaterializeResult(
+        asset_key="ledger_quarantine",
+        metadata={
+            "rows": len(loaded.quarantine),
+            "accounting": dg.MetadataValue.md(accounting.to_markdown(index=False)),
+            "preview": dg.MetadataValue.md(loaded.quarantine.head(10).to_markdown(index=False)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key="ledger_quarantine",
+                check_name="row_accounting",
+                passed=balanced,
+                metadata={"files": len(loaded.accounting)},
+            )
+        ],
+    )

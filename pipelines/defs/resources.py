@@ -1,0 +1,72 @@
+"""Run settings shared by every asset: where the ledger is, the as-of date, where outputs go."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from data_contracts.schema import DEFAULT_BASE_CURRENCY
+
+
+def default_home() -> str:
+    """State directory (warehouse, MLflow store, work files): $ARCAST_HOME or ./.arcast."""
+    return os.environ.get("ARCAST_HOME", ".arcast")
+
+
+class ArcastSettings(dg.ConfigurableResource):
+    """What one run of the asset graph works on."""
+
+    data_dir: str = Field(description="Folder with the canonical ledger files (CSV or Parquet).")
+    out_dir: str = Field(description="Folder the run's output files are written to.")
+    home: str = Field(
+        default_factory=default_home,
+        description="State directory: DuckDB warehouse, MLflow store, work files.",
+    )
+    as_of: str = Field(
+        default="",
+        description="ISO date; the ledger is seen as of the end of this day. Empty: latest date.",
+    )
+    base_currency: str = Field(default=DEFAULT_BASE_CURRENCY)
+    seed: int = Field(default=42, description="Seed for every random choice in the run.")
+
+    @property
+    def home_path(self) -> Path:
+        path = Path(self.home).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def out_path(self) -> Path:
+        path = Path(self.out_dir).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def work_path(self) -> Path:
+        path = self.home_path / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def as_of_date(self) -> date | None:
+        return date.fromisoformat(self.as_of) if self.as_of else None
+
+    @classmethod
+    def from_env(cls) -> ArcastSettings:
+        """Settings for `dagster dev` and schedules: the demo ledger unless env vars say otherwise."""
+        home = default_home()
+        return cls(
+            data_dir=os.environ.get("ARCAST_DATA_DIR", str(Path(home) / "demo" / "ledger")),
+            out_dir=os.environ.get("ARCAST_OUT_DIR", str(Path(home) / "demo" / "out")),
+            home=home,
+            as_of=os.environ.get("ARCAST_AS_OF", ""),
+            base_currency=os.environ.get("ARCAST_BASE_CURRENCY", DEFAULT_BASE_CURRENCY),
+        )
+
+
+def warehouse_resource(settings: ArcastSettings) -> DuckDBResource:
+    return DuckDBResource(database=str(settings.home_path / "warehouse.duckdb"))

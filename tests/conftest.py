@@ -1,0 +1,39 @@
+"""Shared fixtures: small seeded ledgers made by the demo generator (no external data)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from arcast.generate import GeneratorConfig, generate_ledger, write_ledger
+from data_contracts.load import load_ledger
+from features.warehouse import build_fact_tables, load_tables
+
+SMALL = GeneratorConfig(n_customers=60, seed=7, start=date(2024, 1, 1), months=15)
+FAST_TRAINING = {"max_rows": 60_000, "max_rounds": 40, "num_threads": 1}
+
+
+@pytest.fixture(scope="session")
+def small_ledger_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ledger")
+    write_ledger(generate_ledger(SMALL), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_tables(small_ledger_dir: Path) -> dict:
+    loaded = load_ledger(small_ledger_dir)
+    assert loaded.quarantine.empty, loaded.quarantine.head()
+    return loaded.tables
+
+
+@pytest.fixture
+def warehouse(small_tables: dict) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    load_tables(con, small_tables)
+    build_fact_tables(con, "USD")
+    yield con
+    con.close()

@@ -1,0 +1,157 @@
+"""Point-in-time correctness: a feature at knowledge day k must not move when the future does."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.matrix import (
+    FEATURES,
+    Vocabulary,
+    build_scoring_keys,
+    build_training_keys,
+    holiday_calendar,
+    knowledge_features,
+    model_matrix,
+)
+from features.warehouse import build_fact_tables, load_tables, to_day
+
+K = date(2024, 11, 15)
+
+
+def _features_at(tables: dict, k: date) -> pd.DataFrame:
+    con = duckdb.connect()
+    load_tables(con, tables)
+    build_fact_tables(con, "USD")
+    build_scoring_keys(con, k)
+    return knowledge_features(con)
+
+
+def _with_payments(tables: dict, payments: pd.DataFrame) -> dict:
+    return {**tables, "payments": payments}
+
+
+def test_future_payments_do_not_change_features(small_tables: dict) -> None:
+    base = _features_at(small_tables, K)
+    payments = small_tables["payments"]
+    future = payments["payment_date"] > pd.Timestamp(K)
+    assert future.any() and (~future).any()
+
+    dropped = _with_payments(small_tables, payments[~future])
+    shifted = payments.copy()
+    shifted.loc[future, "payment_date"] += pd.Timedelta(days=13)
+    open_id = base["invoice_id"].iloc[0]
+    extra = pd.DataFrame(
+        {
+            "payment_id": ["P-FUTURE"],
+            "invoice_id": [open_id],
+            "customer_id": [base["customer_id"].iloc[0]],
+            "payment_date": [pd.Timestamp(K) + pd.Timedelta(days=1)],
+            "amount": [1e9],
+        }
+    )
+    for variant in (
+        dropped,
+        _with_payments(small_tables, shifted),
+        _with_payments(small_tables, pd.concat([payments, extra], ignore_index=True)),
+    ):
+        pd.testing.assert_frame_equal(_features_at(variant, K), base)
+
+
+def test_future_disputes_and_invoices_do_not_change_features(small_tables: dict) -> None:
+    base = _features_at(small_tables, K)
+    disputes = small_tables["disputes"]
+    invoices = small_tables["invoices"]
+    later = {
+        **small_tables,
+        "disputes": disputes[disputes["opened_date"] <= pd.Timestamp(K)],
+        "invoices": invoices[invoices["issue_date"] <= pd.Timestamp(K)],
+    }
+    later["payments"] = later["payments"][
+        later["payments"]["invoice_id"].isin(later["invoices"]["invoice_id"])
+    ]
+    pd.testing.assert_frame_equal(_features_at(later, K), base)
+
+
+def test_a_past_payment_does_change_features(small_tables: dict) -> None:
+    """The leakage tests above can fail: moving a *past* payment does move features."""
+    base = _features_at(small_tables, K)
+    payments = small_tables["payments"].copy()
+    past = payments.index[payments["payment_date"] <= pd.Timestamp(K) - pd.Timedelta(days=30)]
+    payments.loc[past, "payment_date"] -= pd.Timedelta(days=9)
+    moved = _features_at(_with_payments(small_tables, payments), K)
+    assert not moved["hist_mean_late"].equals(base["hist_mean_late"])
+
+
+def test_history_uses_only_invoices_paid_before_knowledge_day(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    build_scoring_keys(warehouse, K)
+    known = knowledge_features(warehouse).set_index("invoice_id")
+    facts = warehouse.execute("SELECT * FROM invoice_facts").df()
+    paid = facts[facts["completion_day"] <= to_day(K)]
+    expected = paid.groupby("customer_id").size()
+    got = known.groupby("customer_id")["hist_n"].first().dropna().astype(int)
+    pd.testing.assert_series_equal(
+        got.sort_index(), expected.reindex(got.index).sort_index(), check_names=False
+    )
+    late = (paid["completion_day"] - paid["due_day"]).groupby(paid["customer_id"]).mean()
+    got_late = known.groupby("customer_id")["hist_mean_late"].first().dropna()
+    np.testing.assert_allclose(got_late.sort_index(), late.reindex(got_late.index).sort_index())
+
+
+def test_open_invoices_are_exactly_those_unpaid_at_as_of(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    n = build_scoring_keys(warehouse, K)
+    facts = warehouse.execute("SELECT * FROM invoice_facts").df()
+    day = to_day(K)
+    open_ = (facts["issue_day"] <= day) & ~(facts["completion_day"] <= day)
+    assert n == int(open_.sum()) > 0
+
+
+def test_training_rows_respect_time(warehouse: duckdb.DuckDBPyConnection) -> None:
+    stats = build_training_keys(
+        warehouse, K, horizon_days=60, max_rows=20_000, max_days_late=365, seed=1
+    )
+    keys = warehouse.execute(
+        "SELECT k.*, f.issue_day, f.completion_day FROM feature_keys k JOIN invoice_facts f "
+        "USING (invoice_id)"
+    ).df()
+    day = to_day(K)
+    assert stats["rows"] == len(keys) <= 20_000 + stats["events"]
+    assert (keys["d"] <= day).all()
+    assert (keys["k"] < keys["d"]).all() and (keys["k"] >= keys["issue_day"]).all()
+    assert (keys["d"] - keys["k"] <= 60).all()
+    events = keys[keys["event"]]
+    assert (events["d"] == events["completion_day"]).all()
+    assert len(events) == stats["events"]
+    survivors = keys[~keys["event"]]
+    assert (survivors["completion_day"].isna() | (survivors["d"] < survivors["completion_day"])).all()
+
+
+def test_training_rows_are_deterministic(warehouse: duckdb.DuckDBPyConnection) -> None:
+    def keys() -> pd.DataFrame:
+        build_training_keys(warehouse, K, 60, 20_000, 365, seed=3)
+        return warehouse.execute("SELECT * FROM feature_keys ORDER BY row_id").df()
+
+    pd.testing.assert_frame_equal(keys(), keys())
+
+
+@pytest.mark.parametrize("day_offset", [1, 30])
+def test_model_matrix_has_every_feature(warehouse: duckdb.DuckDBPyConnection, day_offset: int):
+    build_scoring_keys(warehouse, K)
+    known = knowledge_features(warehouse)
+    calendar = holiday_calendar(warehouse, to_day(K) - 800, to_day(K) + 400)
+    x = model_matrix(
+        known, np.full(len(known), to_day(K) + day_offset), Vocabulary.fit(known), calendar
+    )
+    assert x.shape == (len(known), len(FEATURES))
+    lead = x[:, FEATURES.index("lead_days")]
+    assert (lead == day_offset).all()
+    overdue = x[:, FEATURES.index("days_overdue")]
+    np.testing.assert_array_equal(overdue, to_day(K) + day_offset - known["due_day"].to_numpy())

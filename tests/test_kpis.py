@@ -1,0 +1,104 @@
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from arcast.kpis import compute_kpis
+
+AS_OF = date(2024, 3, 31)  # 90-day period: issue dates 2024-01-02 .. 2024-03-31
+
+
+def frame(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "invoice_id",
+            "customer_id",
+            "issue_date",
+            "due_date",
+            "amount_base",
+            "amount_open_base",
+        ],
+    ).astype({"issue_date": "datetime64[ns]", "due_date": "datetime64[ns]"})
+
+
+FIVE = frame(
+    [
+        ("A", "c1", "2024-03-25", "2024-04-24", 1000.0, 1000.0),  # current (-24 d)
+        ("B", "c1", "2024-03-01", "2024-03-16", 2000.0, 500.0),  # 15 d overdue, part paid
+        ("C", "c2", "2024-02-01", "2024-02-15", 3000.0, 3000.0),  # 45 d overdue
+        ("D", "c2", "2024-01-10", "2024-01-20", 4000.0, 0.0),  # 71 d, fully paid
+        ("E", "c3", "2023-11-01", "2023-12-01", 500.0, 500.0),  # 121 d, before the period
+    ]
+)
+
+
+def test_hand_computed_example() -> None:
+    k = compute_kpis(FIVE, AS_OF)
+    assert k["as_of"] == "2024-03-31"
+    assert (k["open_count"], k["open_amount"]) == (4, 5000.0)
+    assert (k["overdue_count"], k["overdue_amount"]) == (3, 4000.0)
+    assert k["billed_last_period"] == 10000.0  # A-D; E is older than 90 days
+    assert k["dso"] == pytest.approx(45.0)  # 5000 / 10000 × 90
+    assert k["best_possible_dso"] == pytest.approx(9.0)  # 1000 / 10000 × 90
+    assert k["average_days_delinquent"] == pytest.approx(36.0)
+    # Days 0-58 back hold A (1000) and B (2000); C on day 59 covers the other 2000 of 3000.
+    assert k["dso_countback"] == pytest.approx(59 + 2 / 3)
+    assert k["aging"] == {
+        "current": {"count": 1, "amount": 1000.0, "share": 0.2},
+        "1-30": {"count": 1, "amount": 500.0, "share": 0.1},
+        "31-60": {"count": 1, "amount": 3000.0, "share": 0.6},
+        "61-90": {"count": 0, "amount": 0.0, "share": 0.0},
+        "90+": {"count": 1, "amount": 500.0, "share": 0.1},
+    }
+    json.dumps(k, allow_nan=False)
+
+
+def test_bucket_edges() -> None:
+    due = ["2024-04-01", "2024-03-31", "2024-03-30", "2024-03-01", "2024-02-29", "2024-01-01"]
+    rows = [(str(i), "c", "2023-12-01", d, 1.0, 1.0) for i, d in enumerate(due)]
+    k = compute_kpis(frame(rows), AS_OF)
+    # days overdue: -1, 0, 1, 30, 31, 90; due today is not overdue yet
+    assert [k["aging"][b]["count"] for b in k["aging"]] == [2, 2, 1, 1, 0]
+    assert k["overdue_count"] == 4
+    rows.append(("x", "c", "2023-12-01", "2023-12-31", 1.0, 1.0))  # 91 days
+    assert compute_kpis(frame(rows), AS_OF)["aging"]["90+"]["count"] == 1
+
+
+def test_countback_exact_boundary_and_custom_period() -> None:
+    # AR equals the sales of the last 7 days exactly: countback = 7 days.
+    rows = [("A", "c", "2024-03-25", "2024-04-30", 700.0, 700.0)]
+    rows.append(("B", "c", "2024-03-24", "2024-03-31", 900.0, 0.0))  # 7 days back: outside
+    k = compute_kpis(frame(rows), AS_OF, period_days=7)
+    assert k["dso_countback"] == pytest.approx(7.0)
+    assert k["billed_last_period"] == 700.0
+    assert k["dso"] == pytest.approx(7.0)
+
+
+def test_zero_sales_gives_null_ratios() -> None:
+    rows = [("E", "c3", "2023-11-01", "2023-12-01", 500.0, 200.0)]
+    k = compute_kpis(frame(rows), AS_OF)
+    assert k["billed_last_period"] == 0.0
+    assert k["dso"] is None
+    assert k["best_possible_dso"] is None
+    assert k["average_days_delinquent"] is None
+    assert k["dso_countback"] == pytest.approx(151 + 0.4)  # issued 151 days before as-of
+    json.dumps(k, allow_nan=False)
+
+
+def test_empty_ledger() -> None:
+    k = compute_kpis(frame([]), AS_OF)
+    assert (k["open_count"], k["open_amount"], k["dso"]) == (0, 0.0, None)
+    assert all(b["share"] is None for b in k["aging"].values())
+    json.dumps(k, allow_nan=False)
+
+
+def test_invoices_issued_after_as_of_are_ignored() -> None:
+    late = frame([("F", "c1", "2024-04-02", "2024-05-02", 9000.0, 9000.0)])
+    assert compute_kpis(pd.concat([FIVE, late]), AS_OF) == compute_kpis(FIVE, AS_OF)
+
+
+def test_missing_column_raises() -> None:
+    with pytest.raises(ValueError, match="amount_open_base"):
+        compute_kpis(FIVE.drop(columns="amount_open_base"), AS_OF)

@@ -1,0 +1,73 @@
+"""The pay-date model: determinism, coherent distributions, and better than paying on due date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import pytest
+
+from features.matrix import holiday_calendar
+from features.warehouse import to_day
+from models.paydate import PayDateModel, TrainingConfig, predict_open_invoices, train_pay_date_model
+
+CUTOFF = date(2024, 12, 31)
+CONFIG = TrainingConfig(max_rows=60_000, max_rounds=60, num_threads=1)
+
+
+@pytest.fixture
+def trained(warehouse: duckdb.DuckDBPyConnection):
+    calendar = holiday_calendar(warehouse, to_day(CUTOFF) - 800, to_day(CUTOFF) + 400)
+    model = train_pay_date_model(warehouse, CUTOFF, calendar, CONFIG)
+    return model, predict_open_invoices(warehouse, model, CUTOFF, calendar), calendar
+
+
+def test_training_is_deterministic(warehouse: duckdb.DuckDBPyConnection, trained) -> None:
+    model, prediction, calendar = trained
+    again = train_pay_date_model(warehouse, CUTOFF, calendar, CONFIG)
+    assert again.booster.model_to_string() == model.booster.model_to_string()
+    repeat = predict_open_invoices(warehouse, again, CUTOFF, calendar)
+    np.testing.assert_array_equal(repeat.pmf, prediction.pmf)
+
+
+def test_distribution_is_coherent(trained) -> None:
+    _, prediction, _ = trained
+    mass = prediction.pmf.sum(axis=1)
+    assert (prediction.pmf >= 0).all() and (mass <= 1 + 1e-9).all()
+    frame = prediction.frame()
+    both = frame.dropna(subset=["pay_date_p10", "pay_date_p90"])
+    assert (both["pay_date_p10"] <= both["pay_date_p50"].fillna(both["pay_date_p90"])).all()
+    assert (both["pay_date_p50"] <= both["pay_date_p90"]).all()
+    assert (both["pay_date_p10"] > np.datetime64(CUTOFF)).all()
+
+
+def test_p_late_is_certain_once_30_days_overdue(trained) -> None:
+    _, prediction, _ = trained
+    overdue = to_day(CUTOFF) - prediction.known["due_day"].to_numpy()
+    p_late = prediction.p_late()
+    assert (overdue > 30).any()
+    np.testing.assert_array_equal(p_late[overdue > 30], 1.0)
+    assert (p_late[overdue <= 30] < 1.0).any()
+
+
+def test_beats_pay_on_due_date(warehouse: duckdb.DuckDBPyConnection, trained) -> None:
+    _, prediction, _ = trained
+    facts = warehouse.execute("SELECT invoice_id, completion_day FROM invoice_facts").df()
+    frame = prediction.frame().merge(facts, on="invoice_id")
+    frame["due_day"] = prediction.known["due_day"].to_numpy()
+    paid = frame.dropna(subset=["completion_day", "pay_date_p50"])
+    p50 = (paid["pay_date_p50"] - np.datetime64("1970-01-01")).dt.days
+    due = np.maximum(paid["due_day"], to_day(CUTOFF) + 1)
+    model_mae = np.mean(np.abs(p50 - paid["completion_day"]))
+    due_mae = np.mean(np.abs(due - paid["completion_day"]))
+    assert len(paid) > 100
+    assert model_mae < 0.8 * due_mae
+
+
+def test_save_and_load_round_trip(tmp_path, trained) -> None:
+    model, _, _ = trained
+    loaded = PayDateModel.load(model.save(tmp_path / "m"))
+    assert loaded.booster.model_to_string() == model.booster.model_to_string()
+    assert loaded.vocab.values == model.vocab.values
+    assert loaded.config == model.config
