@@ -12,8 +12,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from data_contracts.load import LedgerFileError
+from pipelines.defs.resources import DEMO_CUSTOMERS, DEMO_OUT, DEMO_SEED, demo_ledger_dir
 
 app = typer.Typer(
     help="AR pay-date forecasting, 13-week cash-in forecasts and collections worklists.",
@@ -21,9 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
-
-DEMO_CUSTOMERS = 1000
-DEMO_SEED = 42
 
 STAGE_LABELS = {
     "ledger": "Load and validate the ledger",
@@ -37,6 +36,12 @@ STAGE_LABELS = {
 }
 
 
+def _fail(message: str) -> typer.Exit:
+    """Print one unwrapped error line; the caller raises the returned exit (code 2)."""
+    console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    return typer.Exit(2)
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     """Dagster wraps user errors; find the innermost cause to report it plainly."""
     seen = exc
@@ -47,11 +52,10 @@ def _root_cause(exc: BaseException) -> BaseException:
         seen = inner
 
 
-def _execute(settings, selection: list[str] | None = None):
+def _execute(settings, selection: list[str] | None = None, steps: int = len(STAGE_LABELS)):
     """Run the graph with a progress bar; file-level ledger errors exit 2 with one line."""
     from pipelines.run import run_pipeline
 
-    steps = selection or list(STAGE_LABELS)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -61,7 +65,7 @@ def _execute(settings, selection: list[str] | None = None):
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("Starting", total=len(steps))
+        task = progress.add_task("Starting", total=steps)
 
         def on_step(event: str, step: str) -> None:
             label = STAGE_LABELS.get(step, step)
@@ -76,8 +80,7 @@ def _execute(settings, selection: list[str] | None = None):
             cause = _root_cause(exc)
             progress.stop()
             if isinstance(cause, LedgerFileError):
-                console.print(f"[red]error:[/red] {cause}")
-                raise typer.Exit(2) from None
+                raise _fail(str(cause)) from None
             raise
 
 
@@ -85,8 +88,7 @@ def _settings(data: Path, out: Path, as_of: date | None, base_currency: str, see
     from pipelines.defs.resources import ArcastSettings
 
     if not data.is_dir():
-        console.print(f"[red]error:[/red] {data}: ledger folder not found")
-        raise typer.Exit(2)
+        raise _fail(f"{data}: ledger folder not found")
     return ArcastSettings(
         data_dir=str(data.resolve()),
         out_dir=str(out.resolve()),
@@ -103,7 +105,11 @@ def _print_outputs(out: Path) -> None:
         table.add_column(col, justify="right" if col != "file" else "left")
     for name, r in summary["rows"].items():
         table.add_row(
-            name, str(r["rows_in"]), str(r["accepted"]), str(r["quarantined"]), str(r["after_as_of"])
+            name,
+            str(r["rows_in"]),
+            str(r["accepted"]),
+            str(r["quarantined"]),
+            str(r["after_as_of"]),
         )
     console.print(table)
     console.print(
@@ -142,8 +148,10 @@ def validate(
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
 ) -> None:
     """Check a ledger against the data contract; exit 1 if any row was quarantined."""
+    from pipelines.defs.assets.ledger import LEDGER_ASSETS
+
     settings = _settings(data, out, None, base_currency)
-    result = _execute(settings, selection=["ledger"])
+    result = _execute(settings, selection=LEDGER_ASSETS, steps=1)
     table = Table(title="Data contract")
     for col in ("check", "asset", "passed"):
         table.add_column(col)
@@ -187,16 +195,15 @@ def generate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the output files.")] = Path(
-        "out/demo"
+        DEMO_OUT
     ),
     customers: Annotated[int, typer.Option(help="Customers in the demo ledger.")] = DEMO_CUSTOMERS,
     seed: Annotated[int, typer.Option(help="Seed of the demo ledger.")] = DEMO_SEED,
 ) -> None:
     """Generate (or reuse) the demo ledger and run the whole pipeline on it."""
     from arcast.generate import GeneratorConfig, generate_ledger, write_ledger
-    from pipelines.defs.resources import default_home
 
-    data = Path(default_home()) / "demo" / f"ledger-c{customers}-s{seed}"
+    data = demo_ledger_dir(customers, seed)
     if not (data / "invoices.csv").exists():
         with console.status(f"Generating the demo ledger ({customers} customers)"):
             write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), data)
@@ -216,8 +223,7 @@ def import_ibm(
     from arcast.ibm import convert_ibm
 
     if not src.is_file():
-        console.print(f"[red]error:[/red] {src}: file not found")
-        raise typer.Exit(2)
+        raise _fail(f"{src}: file not found")
     counts = convert_ibm(src, out)
     for name, n in counts.items():
         console.print(f"  {name}: {n} rows")
@@ -230,6 +236,4 @@ def _parse_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        console.print(f"[red]error:[/red] '{value}' is not an ISO date (YYYY-MM-DD)")
-        raise typer.Exit(2) from None
-
+        raise _fail(f"'{value}' is not an ISO date (YYYY-MM-DD)") from None

@@ -28,19 +28,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_contracts.schema import DEFAULT_BASE_CURRENCY, TABLES, Column, Table
-from data_contracts.suites import (
-    DATE_RANGE_REASON,
-    MAX_DATE,
-    MIN_DATE,
-    UNIQUENESS_RULES,
-    failed_rows,
-    rule_columns,
-)
+from data_contracts.suites import UNIQUENESS_RULES, failed_rows, rule_columns
 
 DATE_DTYPE = "datetime64[us]"
 DTYPES = {"str": "str", "date": DATE_DTYPE, "float": "float64", "int": "Int64", "bool": "bool"}
 QUARANTINE_COLUMNS = ["file", "row", "column", "reason", "value"]
 FIRST_DATA_LINE = 2
+MIN_DATE, MAX_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
+"""Plausible ledger dates (catches '0224-01-31' typos and '9999-12-31' sentinels) that also stay
+inside pandas' nanosecond range for downstream code."""
 
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _ISO_DATETIME = r"^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$"
@@ -71,6 +67,12 @@ class LoadedLedger:
 def empty_table(table: Table) -> pd.DataFrame:
     """A zero-row frame with the table's canonical columns and dtypes (for absent files)."""
     return pd.DataFrame({c.name: pd.Series(dtype=DTYPES[c.type]) for c in table.columns})
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """A zero-row quarantine frame with typed columns."""
+    dtypes = {"file": "str", "row": "int64", "column": "str", "reason": "str", "value": "str"}
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -124,6 +126,8 @@ def _encoding_problem(path: Path) -> str:
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return f"{path.name}: file is UTF-16 encoded; save it as UTF-8 CSV"
+    if data.startswith(b"PK\x03\x04"):
+        return f"{path.name}: this is an Excel/ZIP file, not CSV; export it as CSV UTF-8"
     for number, line in enumerate(data.split(b"\n"), start=1):
         try:
             line.decode("utf-8")
@@ -141,6 +145,8 @@ def _read_header(path: Path) -> list[str]:
             header = next(csv.reader(fh), [])
     except UnicodeDecodeError:
         raise LedgerFileError(_encoding_problem(path)) from None
+    except OSError as exc:
+        raise LedgerFileError(f"{path.name}: cannot read the file ({exc.strerror})") from None
     except csv.Error as exc:
         raise LedgerFileError(f"{path.name}: garbled header line ({exc})") from None
     if not any(name.strip() for name in header):
@@ -178,10 +184,11 @@ def _read_csv(path: Path, table: Table, warnings: list[str]) -> pd.DataFrame:
         raise LedgerFileError(_encoding_problem(path)) from None
     except pd.errors.ParserError as exc:
         detail = str(exc).strip().splitlines()[0].replace("Error tokenizing data. C error: ", "")
-        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
-        if match:
+        if match := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail):
             expected, line, saw = match.groups()
             detail = f"line {line} has {saw} fields but the header has {expected}"
+        elif match := re.search(r"EOF inside string starting at row (\d+)", detail):
+            detail = f"unclosed quote starting on line {int(match.group(1)) + 1}"
         raise LedgerFileError(f"{path.name}: garbled CSV, {detail}") from None
     df.columns = columns
     df = pd.DataFrame({c: _text(df[c]) for c in table.column_names if c in columns})
@@ -215,7 +222,7 @@ def _read_parquet(path: Path, table: Table, warnings: list[str]) -> pd.DataFrame
 def _parse_dates(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         if s.dt.tz is not None:
-            s = s.dt.tz_convert(None)
+            s = s.dt.tz_localize(None)  # keep the local calendar date
         return s.dt.normalize()
     text = s.astype("str")
     parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
@@ -281,7 +288,7 @@ class _TableLoad:
             self._flag_values(bad, column.name, _PARSE_REASON.get(column.type, ""))
             if column.type == "date":
                 outside = values.notna() & ~values.between(MIN_DATE, MAX_DATE)
-                self._flag_values(outside, column.name, DATE_RANGE_REASON)
+                self._flag_values(outside, column.name, "date outside 1900-2199")
                 values = values.mask(outside)
             typed[column.name] = values
         self.typed = pd.DataFrame(typed, index=self.raw.index)
@@ -342,13 +349,12 @@ class _TableLoad:
         problems = pd.concat(self._problems, ignore_index=True).drop_duplicates("label")
         problems["value"] = ""
         for column, group in problems.groupby("column", sort=False):
-            values = [
+            first, *others = (
                 self.raw[c].reindex(group["label"]).astype("str").fillna("")
                 for c in column.split(",")
-            ]
-            problems.loc[group.index, "value"] = (
-                pd.concat(values, axis=1).agg(",".join, axis=1).to_numpy()
             )
+            value = first.str.cat(others, sep=",") if others else first
+            problems.loc[group.index, "value"] = value.to_numpy()
         problems["row"] = problems["label"] + FIRST_DATA_LINE
         problems["file"] = self.file
         return problems.sort_values("row")[QUARANTINE_COLUMNS].reset_index(drop=True)
@@ -360,12 +366,6 @@ class _TableLoad:
             "accepted": len(self.raw) - quarantined,
             "quarantined": quarantined,
         }
-
-
-def empty_quarantine() -> pd.DataFrame:
-    """A zero-row quarantine frame with typed columns."""
-    dtypes = {"file": "str", "row": "int64", "column": "str", "reason": "str", "value": "str"}
-    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
 
 
 # --- the ledger ---------------------------------------------------------------------------------
@@ -389,8 +389,12 @@ def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) ->
 
 def _check_payment_customers(payments: _TableLoad, invoices: _TableLoad) -> None:
     """A payment's customer, when given, must be its invoice's; when missing, it is filled in."""
-    owner = invoices.typed.loc[invoices.ok].set_index("invoice_id")["customer_id"]
-    invoice_customer = payments.typed["invoice_id"].map(owner)
+    accepted = invoices.typed[invoices.ok]
+    invoice_id = payments.typed["invoice_id"]
+    # Arrow lookup: Series.map on 1M str keys takes ~1.3 s, this ~0.4 s.
+    position = pc.index_in(pa.array(invoice_id), value_set=pa.array(accepted["invoice_id"]))
+    owner = pa.array(accepted["customer_id"]).take(position)
+    invoice_customer = pd.Series(owner, index=invoice_id.index, dtype="str")
     given = payments.typed["customer_id"]
     mismatch = payments.ok & given.notna() & (given != invoice_customer)
     payments.flag(
@@ -426,12 +430,12 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     invoices.typed["currency"] = invoices.typed["currency"].fillna(base_currency)
     for load in loads.values():
         load.apply_rules()
-    if customers:
+    if customers is not None:
         invoices.check_reference("customer_id", customers, "customer_id")
     _check_currencies(invoices, fx, base_currency)
     payments.check_reference("invoice_id", invoices, "invoice_id")
     _check_payment_customers(payments, invoices)
-    if disputes:
+    if disputes is not None:
         disputes.check_reference("invoice_id", invoices, "invoice_id")
 
     quarantine = pd.concat([empty_quarantine(), *(load.quarantine() for load in loads.values())])

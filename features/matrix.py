@@ -68,6 +68,7 @@ NUMERIC = (
 )
 
 FEATURES: tuple[str, ...] = NUMERIC + CATEGORICAL
+MAX_EVENT_SHARE = 0.25
 
 
 @dataclass
@@ -87,31 +88,37 @@ class Vocabulary:
         return np.asarray(codes.codes, dtype=np.float32)
 
 
-class HolidayCalendar:
-    """Business-day lookup per customer country; unknown countries get weekends only."""
+class Calendar:
+    """Per-day calendar facts over a day range, and business days per customer country.
+
+    Precomputed once so that filling millions of (invoice, day) rows is array indexing.
+    Countries the ``holidays`` package does not know get weekends only.
+    """
 
     def __init__(self, countries: list[str], first_day: int, last_day: int) -> None:
         self.first_day = first_day
-        n = last_day - first_day + 1
         days = np.arange(first_day, last_day + 1)
-        weekday = (days + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+        dates = pd.to_datetime(days, unit="D", origin=pd.Timestamp(EPOCH))
+        self.weekday = ((days + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
+        self.day_of_month = dates.day.to_numpy(dtype=np.float32)
+        self.days_to_month_end = (dates.days_in_month - dates.day).to_numpy(dtype=np.float32)
+        self.month = dates.month.to_numpy(dtype=np.float32)
         self.codes = {c: i for i, c in enumerate(sorted(set(countries)))}
-        self.table = np.repeat((weekday < 5)[None, :], len(self.codes) + 1, axis=0)
+        self.business = np.repeat((self.weekday < 5)[None, :], len(self.codes) + 1, axis=0)
         years = range(from_day(first_day).year, from_day(last_day).year + 1)
         for country, idx in self.codes.items():
             try:
-                cal = holidays.country_holidays(country, years=years)
+                holiday_days = [to_day(h) for h in holidays.country_holidays(country, years=years)]
             except NotImplementedError:
                 continue
-            for hol in cal:
-                pos = to_day(hol) - first_day
-                if 0 <= pos < n:
-                    self.table[idx, pos] = False
+            pos = np.asarray(holiday_days, dtype=np.int64) - first_day
+            self.business[idx, pos[(pos >= 0) & (pos < len(days))]] = False
 
-    def business_day(self, country: pd.Series, day: np.ndarray) -> np.ndarray:
-        idx = country.map(self.codes).fillna(len(self.codes)).to_numpy(dtype=np.int64)
-        pos = np.clip(day - self.first_day, 0, self.table.shape[1] - 1)
-        return self.table[idx, pos]
+    def country_index(self, country: pd.Series) -> np.ndarray:
+        return country.map(self.codes).fillna(len(self.codes)).to_numpy(dtype=np.int64)
+
+    def position(self, day: np.ndarray) -> np.ndarray:
+        return np.clip(day - self.first_day, 0, len(self.weekday) - 1)
 
 
 def knowledge_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -119,75 +126,120 @@ def knowledge_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(read_sql("knowledge_features")).df()
 
 
-def holiday_calendar(
-    con: duckdb.DuckDBPyConnection, first_day: int, last_day: int
-) -> HolidayCalendar:
-    countries = [r[0] for r in con.execute(
-        "SELECT DISTINCT country FROM invoice_facts WHERE country IS NOT NULL"
-    ).fetchall()]
-    return HolidayCalendar(countries, first_day, last_day)
+def holiday_calendar(con: duckdb.DuckDBPyConnection, first_day: int, last_day: int) -> Calendar:
+    countries = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT country FROM invoice_facts WHERE country IS NOT NULL"
+        ).fetchall()
+    ]
+    return Calendar(countries, first_day, last_day)
 
 
 def _f32(series: pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(pd.to_numeric(pd.Series(series), errors="coerce"), dtype=np.float32)
 
 
-def model_matrix(
-    known: pd.DataFrame,
-    day: np.ndarray,
-    vocab: Vocabulary,
-    calendar: HolidayCalendar,
-) -> np.ndarray:
-    """Rows = ``known`` (one per key, repeated as needed) paired with target days ``day``.
+DAY_FEATURES = (
+    "lead_days",
+    "age_days",
+    "days_overdue",
+    "gap_to_mean_late",
+    "gap_to_median_late",
+    "gap_to_last3_late",
+    "gap_to_ewm_late",
+    "weekday_share",
+    "days_since_dispute_opened",
+    "weekday",
+    "day_of_month",
+    "days_to_month_end",
+    "month",
+    "business_day",
+)
+"""Features that depend on the target day d; everything else is fixed by the knowledge day."""
 
-    Returns a float32 matrix with columns in ``FEATURES`` order (categoricals as codes).
-    """
-    d = np.asarray(day, dtype=np.int64)
-    k = known["k"].to_numpy(dtype=np.int64)
-    issue = known["issue_day"].to_numpy(dtype=np.int64)
-    due = known["due_day"].to_numpy(dtype=np.int64)
-    days_overdue = (d - due).astype(np.float32)
-    dates = pd.to_datetime(d, unit="D", origin=pd.Timestamp(EPOCH))
-    weekday = ((d + 3) % 7).astype(np.int64)
-    shares = known[[f"weekday{w}_share" for w in range(7)]].to_numpy(dtype=np.float32)
-    cols: dict[str, np.ndarray] = {
-        "lead_days": (d - k).astype(np.float32),
-        "age_days": (d - issue).astype(np.float32),
-        "days_overdue": days_overdue,
-        "days_overdue_at_knowledge": (k - due).astype(np.float32),
+_GAP_REFERENCES = {
+    "gap_to_mean_late": "hist_mean_late",
+    "gap_to_median_late": "last10_median_late",
+    "gap_to_last3_late": "last3_mean_late",
+    "gap_to_ewm_late": "ewm_late",
+}
+
+
+@dataclass
+class KeyMatrix:
+    """Per-key features that do not depend on d, plus the arrays the day features need."""
+
+    static: np.ndarray
+    k: np.ndarray
+    issue: np.ndarray
+    due: np.ndarray
+    country: np.ndarray
+    weekday_shares: np.ndarray
+    dispute_opened: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.k)
+
+    def rows(self, day: np.ndarray, calendar: Calendar, index: np.ndarray | None = None):
+        """The model matrix for keys ``index`` (default: all, in order) at target days ``day``."""
+        idx = np.arange(len(self)) if index is None else index
+        d = np.asarray(day, dtype=np.int64)
+        out = self.static[idx]
+        col = {name: FEATURES.index(name) for name in DAY_FEATURES}
+        days_overdue = (d - self.due[idx]).astype(np.float32)
+        pos = calendar.position(d)
+        weekday = calendar.weekday[pos]
+        out[:, col["lead_days"]] = d - self.k[idx]
+        out[:, col["age_days"]] = d - self.issue[idx]
+        out[:, col["days_overdue"]] = days_overdue
+        for gap, ref in _GAP_REFERENCES.items():
+            out[:, col[gap]] = days_overdue - self.static[idx, FEATURES.index(ref)]
+        out[:, col["weekday_share"]] = self.weekday_shares[idx, weekday]
+        out[:, col["days_since_dispute_opened"]] = d - self.dispute_opened[idx]
+        out[:, col["weekday"]] = weekday
+        out[:, col["day_of_month"]] = calendar.day_of_month[pos]
+        out[:, col["days_to_month_end"]] = calendar.days_to_month_end[pos]
+        out[:, col["month"]] = calendar.month[pos]
+        out[:, col["business_day"]] = calendar.business[self.country[idx], pos]
+        return out
+
+
+def key_matrix(known: pd.DataFrame, vocab: Vocabulary, calendar: Calendar) -> KeyMatrix:
+    """Encode the knowledge-time features of each key once (see ``KeyMatrix.rows``)."""
+    derived = {
+        "days_overdue_at_knowledge": _f32(known["k"]) - _f32(known["due_day"]),
         "log_amount_base": np.log1p(_f32(known["amount_base"]).clip(min=0)),
         "log_customer_open_amount": np.log1p(_f32(known["customer_open_amount"]).clip(min=0)),
-        "log_customer_overdue_amount": np.log1p(
-            _f32(known["customer_overdue_amount"]).clip(min=0)
-        ),
-        "weekday_share": shares[np.arange(len(d)), weekday],
-        "days_since_dispute_opened": np.where(
-            known["dispute_open"].to_numpy(dtype=bool),
-            d - _f32(known["last_dispute_opened_day"]),
-            np.nan,
-        ).astype(np.float32),
-        "weekday": weekday.astype(np.float32),
-        "day_of_month": dates.day.to_numpy(dtype=np.float32),
-        "days_to_month_end": (dates.days_in_month - dates.day).to_numpy(dtype=np.float32),
-        "month": dates.month.to_numpy(dtype=np.float32),
-        "business_day": calendar.business_day(known["country"], d).astype(np.float32),
+        "log_customer_overdue_amount": np.log1p(_f32(known["customer_overdue_amount"]).clip(min=0)),
     }
-    for ref, gap in (
-        ("hist_mean_late", "gap_to_mean_late"),
-        ("last10_median_late", "gap_to_median_late"),
-        ("last3_mean_late", "gap_to_last3_late"),
-        ("ewm_late", "gap_to_ewm_late"),
-    ):
-        cols[gap] = days_overdue - _f32(known[ref])
-    out = np.empty((len(d), len(FEATURES)), dtype=np.float32)
+    static = np.full((len(known), len(FEATURES)), np.nan, dtype=np.float32)
     for j, name in enumerate(FEATURES):
-        if name in cols:
-            out[:, j] = cols[name]
+        if name in DAY_FEATURES:
+            continue
+        if name in derived:
+            static[:, j] = derived[name]
         elif name in CATEGORICAL:
-            out[:, j] = vocab.encode(known, name)
+            static[:, j] = vocab.encode(known, name)
         else:
-            out[:, j] = _f32(known[name])
-    return out
+            static[:, j] = _f32(known[name])
+    dispute_open = known["dispute_open"].to_numpy(dtype=bool)
+    return KeyMatrix(
+        static=static,
+        k=known["k"].to_numpy(dtype=np.int64),
+        issue=known["issue_day"].to_numpy(dtype=np.int64),
+        due=known["due_day"].to_numpy(dtype=np.int64),
+        country=calendar.country_index(known["country"]),
+        weekday_shares=known[[f"weekday{w}_share" for w in range(7)]].to_numpy(np.float32),
+        dispute_opened=np.where(dispute_open, _f32(known["last_dispute_opened_day"]), np.nan),
+    )
+
+
+def model_matrix(
+    known: pd.DataFrame, day: np.ndarray, vocab: Vocabulary, calendar: Calendar
+) -> np.ndarray:
+    """One row per key of ``known`` at its target day: float32, columns in ``FEATURES`` order."""
+    return key_matrix(known, vocab, calendar).rows(day, calendar)
 
 
 def build_training_keys(
@@ -198,20 +250,34 @@ def build_training_keys(
     max_days_late: int,
     seed: int,
 ) -> dict[str, float]:
-    """Create ``feature_keys`` for training at ``cutoff``; returns panel size and keep rate."""
+    """Create ``feature_keys`` for training at ``cutoff``; returns panel size and sampling rates.
+
+    Invoices are sampled first (so events are at most ``MAX_EVENT_SHARE`` of ``max_rows``), then
+    their non-event days, which are reweighted by 1/keep_rate.
+    """
     params = {"cutoff": to_day(cutoff), "max_days_late": max_days_late}
-    at_risk, events = con.execute(read_sql("at_risk_counts"), params).fetchone()
-    negatives = max(int(at_risk) - int(events), 1)
-    keep_rate = min(1.0, max(max_rows - int(events), 1) / negatives)
-    keep_ppm = max(1, round(keep_rate * 1_000_000))
+    at_risk, events = (int(v) for v in con.execute(read_sql("at_risk_counts"), params).fetchone())
+    invoice_rate = min(1.0, MAX_EVENT_SHARE * max_rows / max(events, 1))
+    negatives = max((at_risk - events) * invoice_rate, 1.0)
+    keep_rate = min(1.0, max(max_rows - events * invoice_rate, 1.0) / negatives)
+    invoice_ppm, keep_ppm = (max(1, round(r * 1_000_000)) for r in (invoice_rate, keep_rate))
     con.execute(
         read_sql("training_keys"),
-        {**params, "horizon": horizon_days, "seed": seed, "keep_ppm": keep_ppm},
+        {
+            **params,
+            "horizon": horizon_days,
+            "seed": seed,
+            "keep_ppm": keep_ppm,
+            "invoice_ppm": invoice_ppm,
+        },
     )
-    rows = con.execute("SELECT count(*) FROM feature_keys").fetchone()[0]
+    rows, sampled_events = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE event) FROM feature_keys"
+    ).fetchone()
     return {
-        "at_risk_days": int(at_risk),
-        "events": int(events),
+        "at_risk_days": at_risk,
+        "events": int(sampled_events),
+        "invoice_rate": invoice_ppm / 1_000_000,
         "keep_rate": keep_ppm / 1_000_000,
         "rows": int(rows),
     }

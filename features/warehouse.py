@@ -19,7 +19,13 @@ EPOCH = date(1970, 1, 1)
 EWM_DECAY = 0.7
 EWM_LAGS = 6
 
-_DUCK_TYPES = {"str": "VARCHAR", "date": "DATE", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
+_DUCK_TYPES = {
+    "str": "VARCHAR",
+    "date": "DATE",
+    "float": "DOUBLE",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+}
 
 
 def to_day(d: date | pd.Timestamp) -> int:
@@ -91,9 +97,7 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
     return {n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}
 
 
-def receivables(
-    con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str
-) -> pd.DataFrame:
+def receivables(con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str) -> pd.DataFrame:
     """Every invoice issued by ``as_of`` with its paid and open amounts at the end of that day."""
     return con.execute(
         read_sql("receivables"), {"as_of": as_of, "base_currency": base_currency}

@@ -9,6 +9,7 @@ contribution) become the reasons, each rendered with the invoice's own numbers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import date
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shap
 
-from features.matrix import FEATURES, HolidayCalendar, model_matrix
+from features.matrix import FEATURES, Calendar, model_matrix
 from features.warehouse import from_day, to_day
 from models.paydate import PayDateModel
 
@@ -109,9 +110,19 @@ def _terms(row: pd.Series) -> str:
 GROUPS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
     "late_history": (
         (
-            "hist_mean_late", "hist_std_late", "last_late", "last3_mean_late", "last6_mean_late",
-            "last10_median_late", "last10_p90_late", "ewm_late", "hist_mean_days_to_pay",
-            "gap_to_mean_late", "gap_to_median_late", "gap_to_last3_late", "gap_to_ewm_late",
+            "hist_mean_late",
+            "hist_std_late",
+            "last_late",
+            "last3_mean_late",
+            "last6_mean_late",
+            "last10_median_late",
+            "last10_p90_late",
+            "ewm_late",
+            "hist_mean_days_to_pay",
+            "gap_to_mean_late",
+            "gap_to_median_late",
+            "gap_to_last3_late",
+            "gap_to_ewm_late",
             "hist_n",
         ),
         _late_history,
@@ -123,7 +134,9 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
     "dispute": (("dispute_open", "days_since_dispute_opened", "disputes_total"), _dispute),
     "exposure": (
         (
-            "customer_open_count", "log_customer_open_amount", "customer_overdue_count",
+            "customer_open_count",
+            "log_customer_open_amount",
+            "customer_overdue_count",
             "log_customer_overdue_amount",
         ),
         _exposure,
@@ -135,12 +148,14 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
 
 
 def shap_values(
-    model: PayDateModel, known: pd.DataFrame, as_of: date, calendar: HolidayCalendar
+    model: PayDateModel, known: pd.DataFrame, as_of: date, calendar: Calendar
 ) -> np.ndarray:
     """SHAP values (log-odds of the daily hazard) on each invoice's representative row."""
     day = np.full(len(known), to_day(as_of) + REPRESENTATIVE_LEAD_DAYS)
     x = model_matrix(known, day, model.vocab, calendar)
-    values = shap.TreeExplainer(model.booster).shap_values(x)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightGBM binary classifier")
+        values = shap.TreeExplainer(model.booster).shap_values(x)
     return np.asarray(values[1] if isinstance(values, list) else values)
 
 

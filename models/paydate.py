@@ -35,10 +35,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 from features.matrix import (
     CATEGORICAL,
     FEATURES,
-    HolidayCalendar,
+    Calendar,
     Vocabulary,
     build_scoring_keys,
     build_training_keys,
+    key_matrix,
     knowledge_features,
     model_matrix,
 )
@@ -131,7 +132,7 @@ class PayDateModel:
 def train_pay_date_model(
     con: duckdb.DuckDBPyConnection,
     cutoff: date,
-    calendar: HolidayCalendar,
+    calendar: Calendar,
     config: TrainingConfig | None = None,
 ) -> PayDateModel:
     """Fit the hazard model on everything known at the end of ``cutoff``.
@@ -163,17 +164,25 @@ def train_pay_date_model(
         "panel_rows": float(panel["rows"]),
         "panel_events": float(panel["events"]),
         "panel_keep_rate": panel["keep_rate"],
+        "panel_invoice_rate": panel["invoice_rate"],
         "panel_seconds": round(panel_seconds, 2),
     }
     rounds = config.max_rounds
     if valid.any() and y[valid].sum() > 0 and y[~valid].sum() > 0:
         dtrain = lgb.Dataset(
-            x[~valid], y[~valid], weight=w[~valid], feature_name=list(FEATURES),
-            categorical_feature=cat_idx, free_raw_data=True,
+            x[~valid],
+            y[~valid],
+            weight=w[~valid],
+            feature_name=list(FEATURES),
+            categorical_feature=cat_idx,
+            free_raw_data=True,
         )
         dvalid = dtrain.create_valid(x[valid], y[valid], weight=w[valid])
         probe = lgb.train(
-            params, dtrain, num_boost_round=config.max_rounds, valid_sets=[dvalid],
+            params,
+            dtrain,
+            num_boost_round=config.max_rounds,
+            valid_sets=[dvalid],
             callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
         )
         rounds = max(probe.best_iteration, 1)
@@ -182,7 +191,11 @@ def train_pay_date_model(
         metrics["valid_auc"] = float(roc_auc_score(y[valid], p_valid, sample_weight=w[valid]))
     metrics["rounds"] = float(rounds)
     dall = lgb.Dataset(
-        x, y, weight=w, feature_name=list(FEATURES), categorical_feature=cat_idx,
+        x,
+        y,
+        weight=w,
+        feature_name=list(FEATURES),
+        categorical_feature=cat_idx,
         free_raw_data=True,
     )
     booster = lgb.train(params, dall, num_boost_round=rounds)
@@ -226,6 +239,7 @@ class PayDatePrediction:
 
     def frame(self) -> pd.DataFrame:
         """Per-invoice summary: quantile dates, expected date, late risk."""
+
         def dates(offsets: np.ndarray) -> pd.Series:
             days = np.where(offsets > 0, to_day(self.as_of) + offsets, np.nan)
             return pd.Series(pd.to_datetime(days, unit="D", origin="unix")).dt.normalize()
@@ -250,23 +264,23 @@ def predict_open_invoices(
     con: duckdb.DuckDBPyConnection,
     model: PayDateModel,
     as_of: date,
-    calendar: HolidayCalendar,
+    calendar: Calendar,
     chunk_invoices: int = 4096,
 ) -> PayDatePrediction:
     """Score every invoice open at the end of ``as_of``, conditional on it being unpaid then."""
     build_scoring_keys(con, as_of)
     known = knowledge_features(con)
+    keys = key_matrix(known, model.vocab, calendar)
     horizon = model.config.horizon_days
     pmf = np.zeros((len(known), horizon), dtype=np.float64)
     days = to_day(as_of) + 1 + np.arange(horizon)
     for start in range(0, len(known), chunk_invoices):
-        chunk = known.iloc[start : start + chunk_invoices]
-        rows = chunk.iloc[np.repeat(np.arange(len(chunk)), horizon)].reset_index(drop=True)
-        x = model_matrix(rows, np.tile(days, len(chunk)), model.vocab, calendar)
+        chunk = np.arange(start, min(start + chunk_invoices, len(known)))
+        x = keys.rows(np.tile(days, len(chunk)), calendar, np.repeat(chunk, horizon))
         hazard = model.hazard(x).reshape(len(chunk), horizon)
         survival = np.cumprod(1.0 - hazard, axis=1)
         before = np.concatenate([np.ones((len(chunk), 1)), survival[:, :-1]], axis=1)
-        pmf[start : start + len(chunk)] = before * hazard
+        pmf[chunk] = before * hazard
     return PayDatePrediction(as_of, known, pmf)
 
 

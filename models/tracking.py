@@ -64,7 +64,7 @@ def log_and_register(
     figures: dict[str, Any] | None = None,
     alias: str = CHAMPION,
 ) -> dict[str, str]:
-    """Log params, metrics, data fingerprint and the model; register it and point ``alias`` at it."""
+    """Log params, metrics, data fingerprint and model; register it and point ``alias`` at it."""
     client, experiment_id = _client(home)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -96,7 +96,11 @@ def log_and_register(
         REGISTERED_MODEL, source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id
     ).version
     client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
-    return {"run_id": run.info.run_id, "model_version": str(version), "tracking_uri": tracking_uri(home)}
+    return {
+        "run_id": run.info.run_id,
+        "model_version": str(version),
+        "tracking_uri": tracking_uri(home),
+    }
 
 
 def load_model(home: Path, alias: str = CHAMPION) -> tuple[PayDateModel, str]:

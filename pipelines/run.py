@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 
@@ -31,7 +32,7 @@ def dagster_instance(settings: ArcastSettings) -> dg.DagsterInstance:
 class _StepWatcher(threading.Thread):
     """Poll the run's event log and report step starts / successes / failures as they land."""
 
-    EVENTS = {
+    EVENTS: ClassVar[dict[dg.DagsterEventType, str]] = {
         dg.DagsterEventType.STEP_START: "start",
         dg.DagsterEventType.STEP_SUCCESS: "success",
         dg.DagsterEventType.STEP_FAILURE: "failure",
@@ -61,6 +62,7 @@ def run_pipeline(
     selection: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     training: dict | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Materialise the graph (or the named assets and their checks) for these settings.
 
@@ -68,7 +70,7 @@ def run_pipeline(
     """
     defs = build_definitions(settings)
     job = defs.resolve_job_def("arcast_job")
-    instance = dagster_instance(settings)
+    instance = instance or dagster_instance(settings)
     run_id = str(uuid.uuid4())
     watcher = _StepWatcher(instance, run_id, progress) if progress else None
     if watcher:
@@ -79,7 +81,7 @@ def run_pipeline(
             run_id=run_id,
             asset_selection=[dg.AssetKey(k) for k in selection] if selection else None,
             run_config={
-                "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                 "ops": {"pay_date_model": {"config": training or {}}},
             },
             raise_on_error=True,

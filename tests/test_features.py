@@ -93,7 +93,7 @@ def test_history_uses_only_invoices_paid_before_knowledge_day(
     build_scoring_keys(warehouse, K)
     known = knowledge_features(warehouse).set_index("invoice_id")
     facts = warehouse.execute("SELECT * FROM invoice_facts").df()
-    paid = facts[facts["completion_day"] <= to_day(K)]
+    paid = facts[(facts["completion_day"] <= to_day(K)).fillna(False).astype(bool)]
     expected = paid.groupby("customer_id").size()
     got = known.groupby("customer_id")["hist_n"].first().dropna().astype(int)
     pd.testing.assert_series_equal(
@@ -110,7 +110,8 @@ def test_open_invoices_are_exactly_those_unpaid_at_as_of(
     n = build_scoring_keys(warehouse, K)
     facts = warehouse.execute("SELECT * FROM invoice_facts").df()
     day = to_day(K)
-    open_ = (facts["issue_day"] <= day) & ~(facts["completion_day"] <= day)
+    paid = (facts["completion_day"] <= day).fillna(False).astype(bool)
+    open_ = (facts["issue_day"] <= day) & ~paid
     assert n == int(open_.sum()) > 0
 
 
@@ -131,7 +132,9 @@ def test_training_rows_respect_time(warehouse: duckdb.DuckDBPyConnection) -> Non
     assert (events["d"] == events["completion_day"]).all()
     assert len(events) == stats["events"]
     survivors = keys[~keys["event"]]
-    assert (survivors["completion_day"].isna() | (survivors["d"] < survivors["completion_day"])).all()
+    assert (
+        survivors["completion_day"].isna() | (survivors["d"] < survivors["completion_day"])
+    ).all()
 
 
 def test_training_rows_are_deterministic(warehouse: duckdb.DuckDBPyConnection) -> None:

@@ -74,6 +74,8 @@ def test_columns_and_types_follow_the_schema(ledger) -> None:
                 assert pd.api.types.is_integer_dtype(kind), (table.name, col.name)
             elif col.type == "bool":
                 assert pd.api.types.is_bool_dtype(kind), (table.name, col.name)
+            else:
+                assert pd.api.types.is_string_dtype(kind), (table.name, col.name)
     for name, prefix, key in (
         ("customers", "C", "customer_id"),
         ("invoices", "INV", "invoice_id"),

@@ -1,4 +1,6 @@
 -- Training rows for the discrete-time hazard model, as (invoice, day d, knowledge day k) keys.
+-- On large ledgers a deterministic sample of invoices is used (all of their days); customer
+-- history features still come from every invoice.
 -- Each invoice issued before the cutoff is at risk on every day d from the day after issue until
 -- it completes (event) or the cutoff / age cap is reached (right-censored: it still contributes
 -- the days it survived). Non-event days are subsampled deterministically (hash of id and day) and
@@ -14,7 +16,7 @@ WITH spans AS (
         LEAST(COALESCE(CASE WHEN completion_day <= $cutoff THEN completion_day END, $cutoff),
               due_day + $max_days_late) AS end_day
     FROM invoice_facts
-    WHERE issue_day < $cutoff
+    WHERE issue_day < $cutoff AND hash(invoice_id, $seed + 2) % 1000000 < $invoice_ppm
 ),
 days AS (
     SELECT invoice_id, issue_day, event_day, unnest(range(issue_day + 1, end_day + 1)) AS d

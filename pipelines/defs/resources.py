@@ -18,6 +18,16 @@ def default_home() -> str:
     return os.environ.get("ARCAST_HOME", ".arcast")
 
 
+DEMO_CUSTOMERS = 1000
+DEMO_SEED = 42
+DEMO_OUT = "out/demo"
+
+
+def demo_ledger_dir(customers: int = DEMO_CUSTOMERS, seed: int = DEMO_SEED) -> Path:
+    """Where `arcast demo` keeps its generated ledger (reused while it exists)."""
+    return Path(default_home()) / "demo" / f"ledger-c{customers}-s{seed}"
+
+
 class ArcastSettings(dg.ConfigurableResource):
     """What one run of the asset graph works on."""
 
@@ -57,11 +67,11 @@ class ArcastSettings(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> ArcastSettings:
-        """Settings for `dagster dev` and schedules: the demo ledger unless env vars say otherwise."""
+        """Settings for `dagster dev` and schedules: the demo ledger unless env vars say so."""
         home = default_home()
         return cls(
-            data_dir=os.environ.get("ARCAST_DATA_DIR", str(Path(home) / "demo" / "ledger")),
-            out_dir=os.environ.get("ARCAST_OUT_DIR", str(Path(home) / "demo" / "out")),
+            data_dir=os.environ.get("ARCAST_DATA_DIR", str(demo_ledger_dir())),
+            out_dir=os.environ.get("ARCAST_OUT_DIR", DEMO_OUT),
             home=home,
             as_of=os.environ.get("ARCAST_AS_OF", ""),
             base_currency=os.environ.get("ARCAST_BASE_CURRENCY", DEFAULT_BASE_CURRENCY),

@@ -1,6 +1,5 @@
 """Feature assets: the point-in-time fact tables every model row is looked up from."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -35,6 +34,8 @@ def point_in_time_facts(warehouse: DuckDBResource):
             "SELECT count(*) FROM invoice_facts WHERE amount_base IS NULL"
         ).fetchone()[0]
     if missing_rate:
-        raise ValueError(f"{missing_rate} invoices have no FX rate; the contract should quarantine them")
+        raise ValueError(
+            f"{missing_rate} invoices have no FX rate; the contract should quarantine them"
+        )
     for name in FACT_TABLES:
         yield dg.MaterializeResult(asset_key=name, metadata={"rows": counts[name]})

@@ -1,6 +1,5 @@
 """Forecast assets: invoice pay-date distributions, the 13-week cash-in forecast, AR KPIs."""
 
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from pipelines.defs.resources import ArcastSettings
 
 PMF_FILE = "pay_date_pmf.npy"
 WEEKS = 13
+
 
 def _md(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(rows).to_markdown(index=False, floatfmt=",.2f"))
@@ -70,6 +70,7 @@ def invoice_predictions(
             "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version",
             {"v": version},
         )
+
     def _save_pmf(path) -> None:
         with open(path, "wb") as fh:
             np.save(fh, prediction.pmf)
@@ -97,20 +98,25 @@ def invoice_predictions(
 def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
-        pred = con.execute(
-            "SELECT customer_id, amount_open_base FROM invoice_predictions"
-        ).df()
+        pred = con.execute("SELECT customer_id, amount_open_base FROM invoice_predictions").df()
     pmf = np.load(settings.work_path / PMF_FILE)
     groups = pd.factorize(pred["customer_id"], sort=True)[0]
     forecast = cash_forecast(
-        pmf, pred["amount_open_base"].to_numpy(dtype=float), groups, as_of, weeks=WEEKS,
+        pmf,
+        pred["amount_open_base"].to_numpy(dtype=float),
+        groups,
+        as_of,
+        weeks=WEEKS,
         seed=settings.seed,
     )
     with warehouse.get_connection() as con:
         con.register("_cash", forecast)
         con.execute("CREATE OR REPLACE TABLE cash_forecast_13w AS SELECT * FROM _cash")
         con.unregister("_cash")
-    write_csv(forecast.round(2), settings.out_path / "cash_forecast.csv")
+    write_csv(
+        forecast.round({c: 2 for c in ("expected", "p10", "p50", "p90")}),
+        settings.out_path / "cash_forecast.csv",
+    )
     return dg.MaterializeResult(
         metadata={
             "expected_13w_total": float(forecast["expected"].sum()),

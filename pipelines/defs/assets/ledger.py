@@ -1,6 +1,5 @@
 """Ledger assets: the canonical tables as accepted by the data contract, plus the quarantine."""
 
-
 from datetime import date
 
 import dagster as dg
@@ -9,12 +8,13 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv
 from data_contracts.load import load_ledger
-from data_contracts.suites import validate_tables
 from data_contracts.schema import TABLES
+from data_contracts.suites import validate_tables
 from features.warehouse import load_tables
 from pipelines.defs.resources import ArcastSettings
 
 LEDGER_TABLES = [t.name for t in TABLES]
+LEDGER_ASSETS = [*LEDGER_TABLES, "ledger_quarantine"]
 DATE_COLUMNS = {
     "invoices": "issue_date",
     "payments": "payment_date",
@@ -66,14 +66,18 @@ def _after_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, int]
     ],
     check_specs=[
         dg.AssetCheckSpec(
-            "contract", asset=name, blocking=True,
+            "contract",
+            asset=name,
+            blocking=True,
             description=f"Great Expectations suite for {name} holds on the accepted rows.",
         )
         for name in LEDGER_TABLES
     ]
     + [
         dg.AssetCheckSpec(
-            "row_accounting", asset="ledger_quarantine", blocking=True,
+            "row_accounting",
+            asset="ledger_quarantine",
+            blocking=True,
             description="For every file: rows in = rows accepted + rows quarantined.",
         )
     ],
@@ -93,9 +97,7 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
         accounting = pd.DataFrame(
             [{"file": f, **counts} for f, counts in loaded.accounting.items()]
         )
-        accounting["after_as_of"] = accounting["file"].map(
-            lambda f: after.get(f.split(".")[0], 0)
-        )
+        accounting["after_as_of"] = accounting["file"].map(lambda f: after.get(f.split(".")[0], 0))
         con.register("_acc", accounting)
         con.execute("CREATE OR REPLACE TABLE ledger_accounting AS SELECT * FROM _acc")
         con.unregister("_acc")

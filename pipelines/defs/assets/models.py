@@ -1,6 +1,5 @@
 """Model assets: the pay-date hazard model, trained on what was known at the as-of date."""
 
-
 import base64
 import io
 import time

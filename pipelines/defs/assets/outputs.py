@@ -1,6 +1,5 @@
 """Output assets: the collections worklist and the run summary."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -60,7 +59,9 @@ def run_summary(
         "as_of": as_of.isoformat(),
         "base_currency": base,
         "rows": {
-            row["file"]: {k: int(row[k]) for k in ("rows_in", "accepted", "quarantined", "after_as_of")}
+            row["file"]: {
+                k: int(row[k]) for k in ("rows_in", "accepted", "quarantined", "after_as_of")
+            }
             for row in accounting.to_dict("records")
         },
         "open_invoices_scored": int(open_invoices),

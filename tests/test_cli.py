@@ -1,0 +1,82 @@
+"""The command line: plain one-line errors with exit code 2, validate's verdict, generate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from arcast.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCAST_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def _copy_ledger(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.glob("*.csv"):
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_missing_required_column_exits_2_with_one_line(small_ledger_dir: Path, tmp_path: Path):
+    ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
+    invoices = pd.read_csv(ledger / "invoices.csv", dtype=str).drop(columns=["due_date"])
+    invoices.to_csv(ledger / "invoices.csv", index=False)
+    result = runner.invoke(app, ["run", "--data", str(ledger), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if "error" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: invoices.csv: missing required column 'due_date'")
+    assert "Traceback" not in result.output
+
+
+def test_missing_folder_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--data", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "ledger folder not found" in result.output
+
+
+def test_validate_reports_quarantined_rows(small_ledger_dir: Path, tmp_path: Path) -> None:
+    ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
+    invoices = pd.read_csv(ledger / "invoices.csv", dtype=str)
+    invoices.loc[3, "amount"] = "-5"
+    invoices.to_csv(ledger / "invoices.csv", index=False)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["validate", "--data", str(ledger), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    quarantine = pd.read_csv(out / "quarantine.csv")
+    row = quarantine[quarantine["file"] == "invoices.csv"]
+    assert row["row"].tolist()[:1] == [5] and row["column"].tolist()[:1] == ["amount"]
+
+
+def test_validate_accepts_a_clean_ledger(small_ledger_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["validate", "--data", str(small_ledger_dir), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "All rows accepted" in result.output
+
+
+def test_generate_writes_a_loadable_ledger(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    result = runner.invoke(
+        app, ["generate", "--customers", "15", "--seed", "3", "--months", "6", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("customers.csv", "invoices.csv", "payments.csv", "disputes.csv", "fx_rates.csv"):
+        assert (out / name).exists()
+
+
+def test_bad_as_of_exits_2(small_ledger_dir: Path) -> None:
+    result = runner.invoke(app, ["run", "--data", str(small_ledger_dir), "--as-of", "31/12/2024"])
+    assert result.exit_code == 2
+    assert "not an ISO date" in result.output

@@ -1,0 +1,146 @@
+"""End to end: materialise the whole asset graph on a small generated ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.defs import build_definitions
+from pipelines.defs.resources import ArcastSettings
+from pipelines.run import run_pipeline
+from tests.conftest import FAST_TRAINING
+
+OUTPUTS = {
+    "predictions.csv": [
+        "invoice_id",
+        "customer_id",
+        "currency",
+        "amount_open",
+        "due_date",
+        "days_overdue",
+        "pay_date_p10",
+        "pay_date_p50",
+        "pay_date_p90",
+        "p_late_30",
+        "reasons",
+    ],
+    "cash_forecast.csv": ["week_start", "expected", "p10", "p90"],
+    "worklist.csv": [
+        "rank",
+        "invoice_id",
+        "customer_id",
+        "amount_open",
+        "days_overdue",
+        "p_late_30",
+        "priority",
+        "action",
+        "reasons",
+    ],
+    "quarantine.csv": ["file", "row", "column", "reason"],
+}
+
+
+def _run(ledger: Path, root: Path) -> tuple[Path, dg.ExecuteInProcessResult]:
+    settings = ArcastSettings(
+        data_dir=str(ledger), out_dir=str(root / "out"), home=str(root / "home"), seed=5
+    )
+    steps: list[tuple[str, str]] = []
+    result = run_pipeline(
+        settings,
+        training=FAST_TRAINING,
+        instance=dg.DagsterInstance.ephemeral(),
+        progress=lambda event, step: steps.append((event, step)),
+    )
+    assert ("success", "run_summary") in steps
+    return root / "out", result
+
+
+@pytest.fixture(scope="module")
+def first_run(small_ledger_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    return _run(small_ledger_dir, tmp_path_factory.mktemp("run1"))
+
+
+def test_every_output_is_written_with_its_columns(first_run) -> None:
+    out, result = first_run
+    assert result.success
+    for name, columns in OUTPUTS.items():
+        frame = pd.read_csv(out / name)
+        assert set(columns) <= set(frame.columns), name
+    cash = pd.read_csv(out / "cash_forecast.csv", parse_dates=["week_start"])
+    assert len(cash) == 13
+    assert (cash["week_start"].diff().dropna() == pd.Timedelta(days=7)).all()
+    assert (cash["p10"] <= cash["expected"] * 1.5).all() and (cash["p10"] <= cash["p90"]).all()
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert {"dso", "aging", "open_amount"} <= set(kpis)
+
+
+def test_run_summary_accounts_for_every_row(first_run) -> None:
+    out, _ = first_run
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert {"invoices.csv", "payments.csv", "customers.csv"} <= set(summary["rows"])
+    for counts in summary["rows"].values():
+        assert counts["rows_in"] == counts["accepted"] + counts["quarantined"]
+    assert summary["model"]["version"]
+    assert {"ledger", "pay_date_model", "invoice_predictions"} <= set(summary["timings_seconds"])
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert summary["open_invoices_scored"] == len(predictions) > 0
+
+
+def test_contract_checks_ran_and_passed(first_run) -> None:
+    _, result = first_run
+    evaluations = result.get_asset_check_evaluations()
+    names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
+    assert ("invoices", "contract") in names and ("ledger_quarantine", "row_accounting") in names
+    assert all(e.passed for e in evaluations)
+
+
+def test_same_seed_same_outputs(first_run, small_ledger_dir: Path, tmp_path: Path) -> None:
+    out, _ = first_run
+    again, _ = _run(small_ledger_dir, tmp_path)
+    for name in ("predictions.csv", "cash_forecast.csv", "worklist.csv", "kpis.json"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_asset_graph_shape() -> None:
+    """A snapshot of the graph: an accidental change to groups or lineage fails loudly."""
+    defs = build_definitions(ArcastSettings(data_dir=".", out_dir="out"))
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {
+        "customers": "ledger",
+        "invoices": "ledger",
+        "payments": "ledger",
+        "disputes": "ledger",
+        "fx_rates": "ledger",
+        "ledger_quarantine": "ledger",
+        "invoice_facts": "features",
+        "customer_history": "features",
+        "customer_exposure": "features",
+        "invoice_paid_to_date": "features",
+        "invoice_dispute_state": "features",
+        "pay_date_model": "models",
+        "invoice_predictions": "forecasts",
+        "cash_forecast_13w": "forecasts",
+        "ar_kpis": "forecasts",
+        "collections_worklist": "outputs",
+        "run_summary": "outputs",
+    }
+    parents = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert parents["pay_date_model"] == sorted(
+        [
+            "invoice_facts",
+            "customer_history",
+            "customer_exposure",
+            "invoice_paid_to_date",
+            "invoice_dispute_state",
+        ]
+    )
+    assert parents["invoice_predictions"] == ["pay_date_model"]
+    assert defs.resolve_schedule_def("daily_refresh").cron_schedule == "0 6 * * *"
