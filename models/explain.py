@@ -29,7 +29,7 @@ def _num(row: pd.Series, col: str) -> float:
     return float(value) if pd.notna(value) else float("nan")
 
 
-def _late_history(row: pd.Series) -> str:
+def _late_history(row: pd.Series, as_of: date) -> str:
     n, last6, mean = _num(row, "hist_n"), _num(row, "last6_mean_late"), _num(row, "hist_mean_late")
     if np.isnan(n) or n == 0:
         return "no payment history yet for this customer"
@@ -41,7 +41,7 @@ def _late_history(row: pd.Series) -> str:
     return f"this customer usually pays on the due date (average {mean:+.0f} days)"
 
 
-def _share_late(row: pd.Series) -> str:
+def _share_late(row: pd.Series, as_of: date) -> str:
     share30, share = _num(row, "hist_share_late30"), _num(row, "hist_share_late")
     if np.isnan(share):
         return "no payment history yet for this customer"
@@ -50,7 +50,7 @@ def _share_late(row: pd.Series) -> str:
     return f"{share:.0%} of this customer's paid invoices were late"
 
 
-def _trend(row: pd.Series) -> str:
+def _trend(row: pd.Series, as_of: date) -> str:
     slope = _num(row, "trend_late_per_30d")
     if np.isnan(slope):
         return "too little history to see a trend"
@@ -58,7 +58,7 @@ def _trend(row: pd.Series) -> str:
     return f"recent payments are getting {direction} ({slope:+.1f} days per month)"
 
 
-def _amount(row: pd.Series) -> str:
+def _amount(row: pd.Series, as_of: date) -> str:
     ratio = _num(row, "amount_vs_customer_median")
     if np.isnan(ratio):
         return "first invoices for this customer: no usual amount yet"
@@ -72,7 +72,7 @@ def _overdue(row: pd.Series, as_of: date) -> str:
     return f"invoice is due in {-days} days"
 
 
-def _dispute(row: pd.Series) -> str:
+def _dispute(row: pd.Series, as_of: date) -> str:
     if bool(row.get("dispute_open")):
         opened = from_day(int(row["last_dispute_opened_day"]))
         return f"disputed since {opened.day} {opened:%B %Y}"
@@ -82,32 +82,32 @@ def _dispute(row: pd.Series) -> str:
     return "invoice is not disputed"
 
 
-def _exposure(row: pd.Series) -> str:
+def _exposure(row: pd.Series, as_of: date) -> str:
     count, amount = _num(row, "customer_overdue_count"), _num(row, "customer_overdue_amount")
     if count and count > 0:
-        return f"customer has {count:.0f} other overdue invoices ({amount:,.0f} overdue in total)"
+        return f"customer has {count:.0f} overdue invoices ({amount:,.0f} overdue in total)"
     return f"customer has {_num(row, 'customer_open_count'):.0f} open invoices, none overdue"
 
 
-def _partial(row: pd.Series) -> str:
+def _partial(row: pd.Series, as_of: date) -> str:
     share = _num(row, "paid_share")
     if share and share > 0:
         return f"{share:.0%} already paid in partial payments"
     return "no partial payment received yet"
 
 
-def _recency(row: pd.Series) -> str:
+def _recency(row: pd.Series, as_of: date) -> str:
     days = _num(row, "days_since_customer_payment")
     if np.isnan(days):
         return "customer has never completed a payment"
     return f"customer's last completed payment was {days:.0f} days ago"
 
 
-def _terms(row: pd.Series) -> str:
+def _terms(row: pd.Series, as_of: date) -> str:
     return f"payment terms are net {int(row['due_day']) - int(row['issue_day'])}"
 
 
-GROUPS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
+GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
     "late_history": (
         (
             "hist_mean_late",
@@ -170,15 +170,17 @@ def group_contributions(values: np.ndarray) -> pd.DataFrame:
 def reasons(
     known: pd.DataFrame, contributions: pd.DataFrame, as_of: date, top: int = 3
 ) -> list[list[str]]:
-    """The ``top`` groups that delay payment most, rendered as sentences, per invoice."""
-    order = np.argsort(contributions.to_numpy(), axis=1, kind="stable")[:, :top]
+    """Up to ``top`` groups that delay payment most, rendered as sentences, per invoice.
+
+    Only groups that push payment later are reasons; an invoice with none gets the one group that
+    speeds it up most, so every line still says why the model sees it as it does.
+    """
+    values = contributions.to_numpy()
+    order = np.argsort(values, axis=1, kind="stable")
     names = list(contributions.columns)
     out = []
     for i, row in enumerate(known.itertuples(index=False)):
         series = pd.Series(row._asdict())
-        sentences = []
-        for j in order[i]:
-            render = GROUPS[names[j]][1]
-            sentences.append(render(series, as_of) if names[j] == "overdue" else render(series))
-        out.append(sentences)
+        chosen = [j for j in order[i, :top] if values[i, j] < 0] or [order[i, -1]]
+        out.append([GROUPS[names[j]][1](series, as_of) for j in chosen])
     return out

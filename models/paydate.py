@@ -36,6 +36,7 @@ from features.matrix import (
     CATEGORICAL,
     FEATURES,
     Calendar,
+    KeyMatrix,
     Vocabulary,
     build_scoring_keys,
     build_training_keys,
@@ -271,17 +272,29 @@ def predict_open_invoices(
     build_scoring_keys(con, as_of)
     known = knowledge_features(con)
     keys = key_matrix(known, model.vocab, calendar)
+    return PayDatePrediction(as_of, known, hazard_pmf(model, keys, calendar, chunk_invoices))
+
+
+def hazard_pmf(
+    model: PayDateModel, keys: KeyMatrix, calendar: Calendar, chunk_invoices: int = 4096
+) -> np.ndarray:
+    """``pmf[i, j]`` = P(paid on day k_i + 1 + j | unpaid at the end of k_i), per key i.
+
+    Each key is scored from its own knowledge day k_i, so the same code serves one as-of day for
+    all open invoices and evaluations that score every invoice at its issue day.
+    """
     horizon = model.config.horizon_days
-    pmf = np.zeros((len(known), horizon), dtype=np.float64)
-    days = to_day(as_of) + 1 + np.arange(horizon)
-    for start in range(0, len(known), chunk_invoices):
-        chunk = np.arange(start, min(start + chunk_invoices, len(known)))
-        x = keys.rows(np.tile(days, len(chunk)), calendar, np.repeat(chunk, horizon))
+    pmf = np.zeros((len(keys), horizon), dtype=np.float64)
+    ahead = 1 + np.arange(horizon)
+    for start in range(0, len(keys), chunk_invoices):
+        chunk = np.arange(start, min(start + chunk_invoices, len(keys)))
+        days = (keys.k[chunk, None] + ahead).ravel()
+        x = keys.rows(days, calendar, np.repeat(chunk, horizon))
         hazard = model.hazard(x).reshape(len(chunk), horizon)
         survival = np.cumprod(1.0 - hazard, axis=1)
         before = np.concatenate([np.ones((len(chunk), 1)), survival[:, :-1]], axis=1)
         pmf[chunk] = before * hazard
-    return PayDatePrediction(as_of, known, pmf)
+    return pmf
 
 
 def day_to_date(day: int) -> date:

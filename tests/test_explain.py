@@ -1,0 +1,70 @@
+"""Plain-language reasons: the right groups are chosen and rendered with the invoice's numbers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from features.warehouse import to_day
+from models.explain import GROUPS, reasons
+
+AS_OF = date(2024, 4, 1)
+
+
+def _known(**overrides) -> pd.DataFrame:
+    row = {
+        "issue_day": to_day(date(2024, 2, 1)),
+        "due_day": to_day(date(2024, 3, 2)),
+        "hist_n": 12,
+        "last6_mean_late": 18.2,
+        "hist_mean_late": 15.0,
+        "hist_share_late": 0.8,
+        "hist_share_late30": 0.25,
+        "trend_late_per_30d": 2.5,
+        "amount_vs_customer_median": 3.0,
+        "dispute_open": True,
+        "last_dispute_opened_day": to_day(date(2024, 3, 12)),
+        "disputes_total": 1,
+        "customer_overdue_count": 2,
+        "customer_overdue_amount": 5400.0,
+        "customer_open_count": 3,
+        "paid_share": 0.0,
+        "days_since_customer_payment": 9,
+    }
+    row.update(overrides)
+    return pd.DataFrame([row])
+
+
+def _contributions(**values: float) -> pd.DataFrame:
+    return pd.DataFrame([{g: values.get(g, 0.1) for g in GROUPS}])
+
+
+def test_the_groups_that_delay_payment_most_are_the_reasons() -> None:
+    out = reasons(_known(), _contributions(amount=-0.9, late_history=-1.4, dispute=-0.2), AS_OF)
+    assert out == [
+        [
+            "this customer's last 6 invoices were paid 18 days late on average",
+            "invoice is 3.0× the customer's usual amount",
+            "disputed since 12 March 2024",
+        ]
+    ]
+
+
+def test_only_delaying_groups_are_reasons() -> None:
+    out = reasons(_known(), _contributions(overdue=-0.5), AS_OF)
+    assert out == [["invoice is already 30 days overdue"]]
+
+
+def test_an_invoice_on_track_gets_its_strongest_positive_reason() -> None:
+    contributions = pd.DataFrame([{g: 0.0 for g in GROUPS}])
+    contributions.loc[0, "partial"] = 0.7
+    out = reasons(_known(paid_share=0.4), contributions, AS_OF)
+    assert out == [["40% already paid in partial payments"]]
+
+
+def test_new_customer_reason_mentions_missing_history() -> None:
+    known = _known(hist_n=np.nan, last6_mean_late=np.nan, hist_mean_late=np.nan)
+    out = reasons(known, _contributions(late_history=-1.0), AS_OF)
+    assert out == [["no payment history yet for this customer"]]
