@@ -44,7 +44,7 @@ from features.matrix import (
     knowledge_features,
     model_matrix,
 )
-from features.warehouse import from_day, to_day
+from features.warehouse import to_day
 
 LATE_THRESHOLD_DAYS = 30
 
@@ -296,6 +296,3 @@ def hazard_pmf(
         pmf[chunk] = before * hazard
     return pmf
 
-
-def day_to_date(day: int) -> date:
-    return from_day(day)
