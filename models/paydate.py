@@ -295,4 +295,3 @@ def hazard_pmf(
         before = np.concatenate([np.ones((len(chunk), 1)), survival[:, :-1]], axis=1)
         pmf[chunk] = before * hazard
     return pmf
-
