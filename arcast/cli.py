@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -27,7 +35,9 @@ console = Console(stderr=True)
 STAGE_LABELS = {
     "ledger": "Load and validate the ledger",
     "point_in_time_facts": "Build point-in-time features",
-    "pay_date_model": "Train the pay-date model",
+    "pay_date_model": "Train the challenger model",
+    "promotion_gate": "Check the promotion gate",
+    "champion_model": "Promote the champion",
     "invoice_predictions": "Score open invoices",
     "cash_forecast_13w": "Forecast 13-week cash-in",
     "ar_kpis": "Compute AR KPIs",
@@ -42,46 +52,48 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """Dagster wraps user errors; find the innermost cause to report it plainly."""
-    seen = exc
-    while True:
-        inner = seen.__cause__ or getattr(seen, "user_exception", None)
-        if inner is None or inner is seen:
-            return seen
-        seen = inner
-
-
-def _execute(settings, selection: list[str] | None = None, steps: int = len(STAGE_LABELS)):
-    """Run the graph with a progress bar; file-level ledger errors exit 2 with one line."""
-    from pipelines.run import run_pipeline
-
-    with Progress(
+def _progress() -> Progress:
+    return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
-    ) as progress:
+    )
+
+
+def _run_with_progress(work, steps: int):
+    """Run ``work(on_step)`` under a progress bar; a ledger file error exits 2 with one line."""
+    from pipelines.run import PipelineError
+
+    with _progress() as progress:
         task = progress.add_task("Starting", total=steps)
 
         def on_step(event: str, step: str) -> None:
-            label = STAGE_LABELS.get(step, step)
             if event == "start":
-                progress.update(task, description=label)
+                progress.update(task, description=STAGE_LABELS.get(step, step))
             elif event == "success":
                 progress.advance(task)
 
         try:
-            return run_pipeline(settings, selection=selection, progress=on_step)
-        except Exception as exc:  # reported plainly below; never turned into a result
-            cause = _root_cause(exc)
+            return work(on_step)
+        except PipelineError as exc:
             progress.stop()
-            if isinstance(cause, LedgerFileError):
-                raise _fail(str(cause)) from None
+            if exc.error_class == LedgerFileError.__name__:
+                raise _fail(exc.error_message) from None
             raise
+
+
+def _run_all(settings) -> None:
+    """Retrain and score (see ``pipelines.run.run_pipeline``), reporting a refused challenger."""
+    from pipelines.run import run_pipeline
+
+    _, refusal = _run_with_progress(
+        lambda on_step: run_pipeline(settings, progress=on_step), steps=len(STAGE_LABELS)
+    )
+    if refusal:
+        console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
 
 
 def _settings(data: Path, out: Path, as_of: date | None, base_currency: str, seed: int = 42):
@@ -134,7 +146,7 @@ def run(
     """Run the whole pipeline on a ledger folder: predictions, cash forecast, worklist, KPIs."""
     settings = _settings(data, out, _parse_date(as_of), base_currency, seed)
     started = time.perf_counter()
-    _execute(settings)
+    _run_all(settings)
     _print_outputs(out.resolve())
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
@@ -151,7 +163,15 @@ def validate(
     from pipelines.defs.assets.ledger import LEDGER_ASSETS
 
     settings = _settings(data, out, None, base_currency)
-    result = _execute(settings, selection=LEDGER_ASSETS, steps=1)
+    from pipelines.run import execute, raise_failure
+
+    def work(on_step):
+        result = execute(settings, selection=LEDGER_ASSETS, progress=on_step)
+        if not result.success:
+            raise_failure(result)
+        return result
+
+    result = _run_with_progress(work, steps=1)
     table = Table(title="Data contract")
     for col in ("check", "asset", "passed"):
         table.add_column(col)
@@ -209,7 +229,7 @@ def demo(
             write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), data)
     console.print(f"Demo ledger: {data.resolve()}")
     started = time.perf_counter()
-    _execute(_settings(data, out, None, "USD", seed))
+    _run_all(_settings(data, out, None, "USD", seed))
     _print_outputs(out.resolve())
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
@@ -228,6 +248,157 @@ def import_ibm(
     for name, n in counts.items():
         console.print(f"  {name}: {n} rows")
     console.print(f"Canonical ledger written to {out.resolve()}")
+
+
+BACKTEST_STAGES = {
+    "train": "train the model",
+    "score": "score the open invoices",
+    "baselines": "baselines",
+    "oracle": "sample the oracle",
+    "done": "done",
+}
+BACKTEST_TABLES = {
+    "pay date": {
+        "n_paid": "paid",
+        "mae_p50": "MAE p50",
+        "mae_p50_vs_oracle": "÷oracle",
+        "coverage_p10_p90": "p10–p90",
+        "pit_coverage": "PIT cov.",
+    },
+    "paid more than 30 days late": {
+        "n_late30": "known",
+        "auc_late30": "AUC",
+        "auc_late30_fresh": "AUC fresh",
+        "brier_late30": "Brier",
+        "ece_late30": "ECE",
+    },
+}
+
+
+def _cell(name: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    if value != value:  # NaN: the method has no such output (e.g. a baseline's interval)
+        return "–"
+    if name.startswith("n_"):
+        return f"{int(value):,}"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Option("--data", help="Folder with the canonical ledger files.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the backtest files.")] = Path(
+        "out/backtest"
+    ),
+    cutoffs: Annotated[
+        str | None, typer.Option(help="ISO dates, comma-separated; taken as given.")
+    ] = None,
+    every: Annotated[
+        str, typer.Option(help="Without --cutoffs: every n month-ends, e.g. 1M.")
+    ] = "1M",
+    last: Annotated[
+        int,
+        typer.Option(help="Without --cutoffs: how many, the latest leaving 90 days of outcomes."),
+    ] = 6,
+    at_issue: Annotated[
+        bool,
+        typer.Option(
+            "--at-issue",
+            help="Train once at --train-until, score each invoice issued from --test-from on "
+            "as of its issue date.",
+        ),
+    ] = False,
+    train_until: Annotated[str | None, typer.Option(help="With --at-issue: ISO date.")] = None,
+    test_from: Annotated[str | None, typer.Option(help="With --at-issue: ISO date.")] = None,
+    oracle_samples: Annotated[
+        int, typer.Option(help="Oracle draws per invoice if the ledger has _truth/ (0: none).")
+    ] = 200,
+    max_rows: Annotated[int | None, typer.Option(help="Cap on training rows.")] = None,
+    max_rounds: Annotated[int | None, typer.Option(help="Cap on boosting rounds.")] = None,
+    threads: Annotated[int | None, typer.Option(help="LightGBM threads.")] = None,
+    base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
+) -> None:
+    """Replay past cutoffs: train on what was known, score the open invoices, compare with what
+    happened; writes backtest_metrics.csv and backtest_summary.json."""
+    from functools import partial
+
+    from arcast.generate import load_truth, oracle_sample_pay_dates
+    from arcast.io import write_csv, write_json
+    from models.backtest import CutoffRule, run_at_issue, run_backtest
+    from models.paydate import TrainingConfig
+
+    if not data.is_dir():
+        raise _fail(f"{data}: ledger folder not found")
+    knobs = {"max_rows": max_rows, "max_rounds": max_rounds, "num_threads": threads}
+    config = TrainingConfig(seed=seed, **{k: v for k, v in knobs.items() if v is not None})
+    currency = base_currency.upper()
+    if at_issue:
+        if not (train_until and test_from):
+            raise _fail("--at-issue needs --train-until and --test-from")
+        until, start = _parse_date(train_until), _parse_date(test_from)
+        run_it = partial(run_at_issue, data, until, start, config, seed=seed)
+    else:
+        if cutoffs:
+            chosen = [_parse_date(c.strip()) for c in cutoffs.split(",") if c.strip()]
+        else:
+            try:
+                chosen = CutoffRule(every, last)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+        oracle = None
+        if oracle_samples > 0 and (data / "_truth").is_dir():
+            oracle = partial(oracle_sample_pay_dates, load_truth(data))
+        run_it = partial(
+            run_backtest,
+            data,
+            chosen,
+            config,
+            oracle=oracle,
+            oracle_samples=oracle_samples,
+            seed=seed,
+        )
+
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("cutoffs"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("Load the ledger and build the facts", total=None)
+
+        def on_progress(done: int, total: int, cutoff: date, stage: str) -> None:
+            label = f"{cutoff}: {BACKTEST_STAGES.get(stage, stage)}"
+            progress.update(task, total=total, completed=done, description=label)
+
+        try:
+            result = run_it(progress=on_progress, base_currency=currency)
+        except (LedgerFileError, ValueError) as exc:
+            progress.stop()
+            raise _fail(str(exc)) from None
+    write_csv(result.metrics, out / "backtest_metrics.csv")
+    write_json(result.summary, out / "backtest_summary.json")
+
+    pooled = result.metrics[result.metrics["cutoff"] == "pooled"]
+    n = len(result.summary["cutoffs"])
+    for topic, wanted in BACKTEST_TABLES.items():
+        columns = {k: v for k, v in wanted.items() if k in pooled.columns}
+        table = Table(title=f"Backtest, {topic}: pooled over {n} cutoff(s)", box=box.SIMPLE_HEAD)
+        table.add_column("segment", no_wrap=True)
+        table.add_column("method", no_wrap=True)
+        for label in columns.values():
+            table.add_column(label, justify="right")
+        names = ["segment", "method", *columns]
+        for row in pooled[names].itertuples(index=False):
+            table.add_row(*(_cell(name, v) for name, v in zip(names, row, strict=True)))
+        console.print(table)
+    console.print(f"Outputs in [bold]{out.resolve()}[/bold]")
+    console.print(f"Done in {time.perf_counter() - started:.0f} s ({n} cutoff(s)).")
 
 
 def _parse_date(value: str | None) -> date | None:

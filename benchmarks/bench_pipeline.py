@@ -88,7 +88,7 @@ def main() -> None:
     )
     peaks = StagePeaks()
     started = time.perf_counter()
-    result = run_pipeline(settings, progress=peaks.on_step)
+    (retrain, _), _ = run_pipeline(settings, progress=peaks.on_step)
     total = time.perf_counter() - started
     peaks.stop()
 
@@ -98,7 +98,7 @@ def main() -> None:
         print(f"{stage:<24}{seconds:>10.1f}{peaks.peaks.get(stage, float('nan')):>14.0f}")
     print(f"{'whole run':<24}{total:>10.1f}{max(peaks.peaks.values()):>14.0f}")
     print(f"\nopen invoices scored: {summary['open_invoices_scored']}")
-    (model,) = result.asset_materializations_for_node("pay_date_model")
+    (model,) = retrain.asset_materializations_for_node("pay_date_model")
     for key in ("panel_rows", "panel_seconds", "fit_seconds", "rounds"):
         print(f"training {key}: {model.metadata[key].value}")
 

@@ -25,6 +25,7 @@ from models.paydate import PayDateModel
 REGISTERED_MODEL = "arcast-pay-date"
 EXPERIMENT = "arcast"
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -62,7 +63,7 @@ def log_and_register(
     home: Path,
     fingerprint: dict[str, Any],
     figures: dict[str, Any] | None = None,
-    alias: str = CHAMPION,
+    alias: str = CHALLENGER,
 ) -> dict[str, str]:
     """Log params, metrics, data fingerprint and model; register it and point ``alias`` at it."""
     client, experiment_id = _client(home)
@@ -103,9 +104,27 @@ def log_and_register(
     }
 
 
+def alias_version(home: Path, alias: str) -> str | None:
+    """The registered version behind ``alias``, or None if the alias (or model) does not exist."""
+    client, _ = _client(home)
+    try:
+        return str(client.get_model_version_by_alias(REGISTERED_MODEL, alias).version)
+    except MlflowException:
+        return None
+
+
+def promote(home: Path, version: str, alias: str = CHAMPION) -> None:
+    """Point ``alias`` at ``version``: one registry update, so serving never sees a half state."""
+    client, _ = _client(home)
+    client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+
+
 def load_model(home: Path, alias: str = CHAMPION) -> tuple[PayDateModel, str]:
     """Load the registered model behind ``alias``; returns it with its version."""
-    client, _ = _client(home)
-    version = client.get_model_version_by_alias(REGISTERED_MODEL, alias).version
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{alias}")
-    return pyfunc.unwrap_python_model().model, str(version)
+    version = alias_version(home, alias)
+    if version is None:
+        raise LookupError(
+            f"no '{alias}' model in the registry at {home}: run the retrain job (or `arcast run`)"
+        )
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
+    return pyfunc.unwrap_python_model().model, version

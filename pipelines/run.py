@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
+from dagster._utils.error import SerializableErrorInfo
 
 from pipelines.defs import build_definitions
-from pipelines.defs.resources import ArcastSettings
+from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
 ProgressCallback = Callable[[str, str], None]
 """Called with (event, step) for step start / success / failure."""
@@ -57,21 +58,47 @@ class _StepWatcher(threading.Thread):
         self.poll()
 
 
-def run_pipeline(
+class PipelineError(Exception):
+    """A step of the run failed; carries the original error's class name and message."""
+
+    def __init__(self, step: str, error: SerializableErrorInfo) -> None:
+        root = error
+        while root.cause is not None:
+            root = root.cause
+        self.step = step
+        self.error_class = root.cls_name or ""
+        prefix = f"{self.error_class}: "
+        message = root.message.strip()
+        self.error_message = message.split(prefix, 1)[-1] if prefix in message else message
+        super().__init__(f"step '{step}' failed: {self.error_class}: {self.error_message}")
+
+
+SCORING_ASSETS = [
+    "invoice_predictions",
+    "cash_forecast_13w",
+    "ar_kpis",
+    "collections_worklist",
+    "run_summary",
+]
+
+
+def execute(
     settings: ArcastSettings,
+    job_name: str = "arcast_job",
     selection: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     training: dict | None = None,
     instance: dg.DagsterInstance | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialise the graph (or the named assets and their checks) for these settings.
+    """Execute one job of the graph (optionally only the named assets and their checks).
 
     ``training`` overrides the pay-date model's config (see ``PayDateModelConfig``).
     """
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def("arcast_job")
+    job = build_definitions(settings).resolve_job_def(job_name)
     instance = instance or dagster_instance(settings)
     run_id = str(uuid.uuid4())
+    ops = {"pay_date_model": {"config": training or {}}} if job_name != "rescore_job" else {}
     watcher = _StepWatcher(instance, run_id, progress) if progress else None
     if watcher:
         watcher.start()
@@ -80,13 +107,49 @@ def run_pipeline(
             instance=instance,
             run_id=run_id,
             asset_selection=[dg.AssetKey(k) for k in selection] if selection else None,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                "ops": {"pay_date_model": {"config": training or {}}},
-            },
-            raise_on_error=True,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, "ops": ops},
+            tags=tags,
+            raise_on_error=False,
         )
     finally:
         if watcher:
             watcher.done.set()
             watcher.join()
+
+
+def gate_refusal(result: dg.ExecuteInProcessResult) -> str | None:
+    """The promotion gate's reason if it refused the challenger, else None."""
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name == "promotion_gate" and not evaluation.passed:
+            return evaluation.description or "the promotion gate refused the challenger"
+    return None
+
+
+def raise_failure(result: dg.ExecuteInProcessResult) -> None:
+    """Re-raise the first step failure's original exception (e.g. a LedgerFileError)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            raise PipelineError(event.step_key or "", event.step_failure_data.error)
+
+
+def run_pipeline(
+    settings: ArcastSettings,
+    progress: ProgressCallback | None = None,
+    training: dict | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """Retrain (challenger, gate, champion), then score with whichever model is champion.
+
+    A refused challenger does not stop scoring: the champion keeps serving. Returns both runs'
+    results and the gate's refusal reason (None if the challenger was promoted).
+    """
+    instance = instance or dagster_instance(settings)
+    tags = {INVOCATION_TAG: str(uuid.uuid4())}
+    retrain = execute(settings, "retrain_job", None, progress, training, instance, tags)
+    refusal = gate_refusal(retrain)
+    if not retrain.success and refusal is None:
+        raise_failure(retrain)
+    score = execute(settings, "arcast_job", SCORING_ASSETS, progress, None, instance, tags)
+    if not score.success:
+        raise_failure(score)
+    return [retrain, score], refusal

@@ -44,19 +44,20 @@ OUTPUTS = {
 }
 
 
-def _run(ledger: Path, root: Path) -> tuple[Path, dg.ExecuteInProcessResult]:
+def _run(ledger: Path, root: Path) -> tuple[Path, list[dg.ExecuteInProcessResult]]:
     settings = ArcastSettings(
         data_dir=str(ledger), out_dir=str(root / "out"), home=str(root / "home"), seed=5
     )
     steps: list[tuple[str, str]] = []
-    result = run_pipeline(
+    results, refusal = run_pipeline(
         settings,
         training=FAST_TRAINING,
         instance=dg.DagsterInstance.ephemeral(),
         progress=lambda event, step: steps.append((event, step)),
     )
     assert ("success", "run_summary") in steps
-    return root / "out", result
+    assert refusal is None  # the first model has no champion to beat
+    return root / "out", results
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,8 @@ def first_run(small_ledger_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_every_output_is_written_with_its_columns(first_run) -> None:
-    out, result = first_run
-    assert result.success
+    out, results = first_run
+    assert all(result.success for result in results)
     for name, columns in OUTPUTS.items():
         frame = pd.read_csv(out / name)
         assert set(columns) <= set(frame.columns), name
@@ -91,10 +92,11 @@ def test_run_summary_accounts_for_every_row(first_run) -> None:
 
 
 def test_contract_checks_ran_and_passed(first_run) -> None:
-    _, result = first_run
-    evaluations = result.get_asset_check_evaluations()
+    _, results = first_run
+    evaluations = [e for result in results for e in result.get_asset_check_evaluations()]
     names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
     assert ("invoices", "contract") in names and ("ledger_quarantine", "row_accounting") in names
+    assert ("pay_date_model", "promotion_gate") in names
     assert all(e.passed for e in evaluations)
 
 
@@ -123,6 +125,7 @@ def test_asset_graph_shape() -> None:
         "invoice_paid_to_date": "features",
         "invoice_dispute_state": "features",
         "pay_date_model": "models",
+        "champion_model": "models",
         "invoice_predictions": "forecasts",
         "cash_forecast_13w": "forecasts",
         "ar_kpis": "forecasts",
@@ -142,5 +145,28 @@ def test_asset_graph_shape() -> None:
             "invoice_dispute_state",
         ]
     )
-    assert parents["invoice_predictions"] == ["pay_date_model"]
-    assert defs.resolve_schedule_def("daily_refresh").cron_schedule == "0 6 * * *"
+    assert parents["champion_model"] == ["pay_date_model"]
+    assert parents["invoice_predictions"][0] == "champion_model"
+    assert defs.resolve_schedule_def("weekly_retrain").job_name == "retrain_job"
+    assert defs.resolve_schedule_def("daily_rescore").job_name == "rescore_job"
+    assert defs.resolve_sensor_def("new_ledger_export").job_name == "rescore_job"
+    retrain = defs.resolve_job_def("retrain_job").asset_layer.selected_asset_keys
+    assert dg.AssetKey("invoice_predictions") not in retrain
+
+
+def test_sensor_requests_a_rescore_only_when_a_new_export_lands(tmp_path: Path) -> None:
+    (tmp_path / "invoices.csv").write_text("invoice_id,customer_id\n")
+    defs = build_definitions(ArcastSettings(data_dir=str(tmp_path), out_dir="out"))
+    sensor = defs.resolve_sensor_def("new_ledger_export")
+
+    def evaluate(cursor: str | None):
+        context = dg.build_sensor_context(
+            cursor=cursor, resources={"settings": defs.resources["settings"]}
+        )
+        return sensor.evaluate_tick(context)
+
+    first = evaluate(None)
+    assert len(first.run_requests) == 1 and first.cursor
+    assert not evaluate(first.cursor).run_requests
+    (tmp_path / "payments.csv").write_text("payment_id\n")
+    assert len(evaluate(first.cursor).run_requests) == 1

@@ -7,15 +7,23 @@ import dagster as dg
 from pipelines.defs.assets.features import point_in_time_facts
 from pipelines.defs.assets.forecasts import ar_kpis, cash_forecast_13w, invoice_predictions
 from pipelines.defs.assets.ledger import ledger
-from pipelines.defs.assets.models import pay_date_model
+from pipelines.defs.assets.models import champion_model, pay_date_model, promotion_gate
 from pipelines.defs.assets.outputs import collections_worklist, run_summary
 from pipelines.defs.resources import ArcastSettings, warehouse_resource
-from pipelines.defs.schedules import arcast_job, daily_refresh
+from pipelines.defs.schedules import (
+    arcast_job,
+    daily_rescore,
+    new_ledger_export,
+    rescore_job,
+    retrain_job,
+    weekly_retrain,
+)
 
 ASSETS = [
     ledger,
     point_in_time_facts,
     pay_date_model,
+    champion_model,
     invoice_predictions,
     cash_forecast_13w,
     ar_kpis,
@@ -28,7 +36,9 @@ def build_definitions(settings: ArcastSettings) -> dg.Definitions:
     """One graph; only the settings (which ledger, which as-of, where to write) differ."""
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[arcast_job],
-        schedules=[daily_refresh],
+        asset_checks=[promotion_gate],
+        jobs=[arcast_job, retrain_job, rescore_job],
+        schedules=[weekly_retrain, daily_rescore],
+        sensors=[new_ledger_export],
         resources={"settings": settings, "warehouse": warehouse_resource(settings)},
     )

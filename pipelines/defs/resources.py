@@ -18,6 +18,9 @@ def default_home() -> str:
     return os.environ.get("ARCAST_HOME", ".arcast")
 
 
+INVOCATION_TAG = "arcast/invocation"
+"""Run tag shared by the runs of one CLI invocation (retrain + score), for the run summary."""
+
 DEMO_CUSTOMERS = 1000
 DEMO_SEED = 42
 DEMO_OUT = "out/demo"

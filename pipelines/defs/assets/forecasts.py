@@ -13,6 +13,7 @@ from models.cash import cash_forecast, weekly_probabilities
 from models.explain import group_contributions, reasons, shap_values
 from models.paydate import predict_open_invoices
 from models.tracking import CHAMPION, load_model
+from pipelines.defs.assets.features import FACT_TABLES
 from pipelines.defs.resources import ArcastSettings
 
 PMF_FILE = "pay_date_pmf.npy"
@@ -25,7 +26,7 @@ def _md(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
 
 @dg.asset(
     group_name="forecasts",
-    deps=["pay_date_model"],
+    deps=["champion_model", *FACT_TABLES],
     kinds={"duckdb", "csv"},
     description="For every invoice open at the as-of date: pay-date distribution conditional on "
     "being unpaid then (p10/p50/p90 dates, weekly probabilities), p_late_30 and the top three "

@@ -15,7 +15,15 @@ from pydantic import Field
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.paydate import TrainingConfig, train_pay_date_model
-from models.tracking import log_and_register
+from models.promotion import promotion_gate as judge
+from models.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    load_model,
+    log_and_register,
+    promote,
+)
 from pipelines.defs.assets.features import FACT_TABLES
 from pipelines.defs.resources import ArcastSettings
 
@@ -72,8 +80,8 @@ def fingerprint(con) -> dict:
     group_name="models",
     deps=list(FACT_TABLES),
     kinds={"lightgbm", "mlflow"},
-    description="Discrete-time hazard model of each invoice's pay date (LightGBM), trained on "
-    "history up to the as-of date, logged to MLflow and registered as champion.",
+    description="Challenger: discrete-time hazard model of each invoice's pay date (LightGBM), "
+    "trained on history up to the as-of date, logged to MLflow, registered as 'challenger'.",
 )
 def pay_date_model(
     context: dg.AssetExecutionContext,
@@ -100,4 +108,54 @@ def pay_date_model(
             "trained_through": as_of.isoformat(),
             "feature_importance": dg.MetadataValue.md(_png_markdown(fig)),
         }
+    )
+
+
+@dg.asset_check(
+    asset=pay_date_model,
+    blocking=True,
+    description="Promotion gate: the challenger's recipe is not worse than the champion's on the "
+    "most recent backtest window (p50 MAE and p_late_30 Brier, refit at the window start).",
+)
+def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    home = settings.home_path
+    challenger, challenger_version = load_model(home, CHALLENGER)
+    champion_version = alias_version(home, CHAMPION)
+    if champion_version is None:
+        return dg.AssetCheckResult(
+            passed=True,
+            description="no champion yet: the first model becomes champion",
+            metadata={"challenger_version": challenger_version},
+        )
+    champion, _ = load_model(home, CHAMPION)
+    with warehouse.get_connection() as con:
+        as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
+        first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
+        calendar = holiday_calendar(con, first, to_day(as_of) + challenger.config.horizon_days + 31)
+        result = judge(con, calendar, champion.config, challenger.config, as_of)
+    metadata = {
+        "champion_version": champion_version,
+        "challenger_version": challenger_version,
+        "window": f"{result.window_start} → {result.window_end}",
+        **{f"champion_{k}": float(v) for k, v in result.champion.items()},
+        **{f"challenger_{k}": float(v) for k, v in result.challenger.items()},
+    }
+    return dg.AssetCheckResult(passed=result.passed, description=result.reason, metadata=metadata)
+
+
+@dg.asset(
+    group_name="models",
+    deps=[pay_date_model],
+    kinds={"mlflow"},
+    description="The model that scores: the challenger, promoted to the 'champion' alias once the "
+    "blocking promotion gate has passed. If the gate fails this asset is not updated and the "
+    "previous champion keeps serving.",
+)
+def champion_model(settings: ArcastSettings) -> dg.MaterializeResult:
+    home = settings.home_path
+    version = alias_version(home, CHALLENGER)
+    previous = alias_version(home, CHAMPION)
+    promote(home, version, CHAMPION)
+    return dg.MaterializeResult(
+        metadata={"champion_version": version, "previous_champion": previous or "none"}
     )

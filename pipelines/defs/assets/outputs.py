@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv, write_json
 from arcast.worklist import build_worklist
-from pipelines.defs.resources import ArcastSettings
+from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
 
 @dg.asset(
@@ -33,6 +33,22 @@ def collections_worklist(
     )
 
 
+def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
+    """Seconds per step over every run of this invocation (retrain + score), oldest first."""
+    invocation = context.run.tags.get(INVOCATION_TAG)
+    runs = (
+        context.instance.get_runs(filters=dg.RunsFilter(tags={INVOCATION_TAG: invocation}))
+        if invocation
+        else [context.run]
+    )
+    timings: dict[str, float] = {}
+    for run in reversed(runs):
+        for s in context.instance.get_run_step_stats(run.run_id):
+            if s.end_time is not None and s.start_time is not None:
+                timings[s.step_key] = round(s.end_time - s.start_time, 2)
+    return timings
+
+
 @dg.asset(
     group_name="outputs",
     deps=["collections_worklist", "cash_forecast_13w", "ar_kpis", "ledger_quarantine"],
@@ -47,12 +63,7 @@ def run_summary(
         accounting = con.execute("SELECT * FROM ledger_accounting ORDER BY file").df()
         model_version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
         open_invoices = con.execute("SELECT count(*) FROM invoice_predictions").fetchone()[0]
-    stats = context.instance.get_run_step_stats(context.run_id)
-    timings = {
-        s.step_key: round(s.end_time - s.start_time, 2)
-        for s in stats
-        if s.end_time is not None and s.start_time is not None
-    }
+    timings = _step_timings(context)
     summary = {
         "run_id": context.run_id,
         "data_dir": data_dir,

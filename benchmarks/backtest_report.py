@@ -1,0 +1,206 @@
+"""Backtest tables for the README: the generated demo ledger (with its oracle) and the IBM sample.
+
+    python benchmarks/backtest_report.py                  # both parts
+    python benchmarks/backtest_report.py --only generated
+    python benchmarks/backtest_report.py --only ibm --ibm path/to/ibm_ar.csv
+
+* generated: `GeneratorConfig(n_customers=1000, seed=42)` (the `arcast generate` defaults),
+  cutoffs = the last 6 month-ends leaving at least 90 days of outcomes, default
+  `TrainingConfig()`; model vs due-date, customer mean/median baselines and the oracle.
+* ibm: train on invoices before 2013, score every 2013 invoice as of its issue date (the public
+  reference protocol), against the reference's baseline figures.
+
+Prints markdown tables; writes backtest_metrics.csv and backtest_summary.json per part under
+``--workdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from arcast.generate import GeneratorConfig, generate_ledger, load_truth, write_ledger
+from arcast.generate import oracle_sample_pay_dates as sample
+from arcast.ibm import convert_ibm
+from arcast.io import write_csv, write_json
+from models.backtest import BacktestResult, CutoffRule, run_at_issue, run_backtest
+from models.paydate import TrainingConfig
+
+IBM_CSV = Path("/work/shared/data/ibm_ar/WA_Fn-UseC_-Accounts-Receivable.csv")
+IBM_REFERENCE_MAE = {"due_date": "11.03", "customer_mean": "6.58", "customer_median": "6.39"}
+IBM_TARGET_MAE = "≤ 5.6 (target)"
+METHODS = ("model", "due_date", "customer_mean", "customer_median", "oracle")
+
+
+def _fmt(value: object) -> str:
+    """Counts with thousands separators, days with 2 decimals, rates and scores with 3."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer):
+        return f"{value:,}"
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _markdown(rows: list[dict[str, object]]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(r[h]) for h in header) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _progress(started: float):
+    def report(done: int, total: int, cutoff: date, stage: str) -> None:
+        print(f"  [{time.perf_counter() - started:7.1f} s] {cutoff} {stage} ({done}/{total})")
+
+    return report
+
+
+def _save(result: BacktestResult, out: Path) -> None:
+    write_csv(result.metrics, out / "backtest_metrics.csv")
+    write_json(result.summary, out / "backtest_summary.json")
+
+
+def _ordered(metrics: pd.DataFrame) -> pd.DataFrame:
+    order = {m: i for i, m in enumerate(METHODS)}
+    return metrics.sort_values("method", key=lambda s: s.map(order), kind="stable")
+
+
+def generated_part(workdir: Path, customers: int, seed: int) -> None:
+    ledger = workdir / "generated" / "ledger"
+    if not (ledger / "invoices.csv").exists():
+        write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), ledger)
+    oracle = functools.partial(sample, load_truth(ledger))
+    started = time.perf_counter()
+    result = run_backtest(
+        ledger, CutoffRule(), TrainingConfig(), _progress(started), oracle=oracle, seed=seed
+    )
+    total = time.perf_counter() - started
+    _save(result, workdir / "generated" / "out")
+    m = _ordered(result.metrics)
+
+    pooled = m[m["cutoff"] == "pooled"]
+    rows = []
+    for segment in ("all", "overdue", "not_yet_due"):
+        for _, r in pooled[pooled["segment"] == segment].iterrows():
+            rows.append(
+                {
+                    "segment": segment,
+                    "method": r["method"],
+                    "open": int(r["n_open"]),
+                    "paid": int(r["n_paid"]),
+                    "MAE p50 (days)": r["mae_p50"],
+                    "MAE ÷ oracle": r["mae_p50_vs_oracle"],
+                    "bias p50": r["bias_p50"],
+                    "[p10, p90] cov.": r["coverage_p10_p90"],
+                    "rand. PIT cov.": r["pit_coverage"],
+                    "AUC late30": r["auc_late30"],
+                    "AUC − oracle": r["auc_late30_minus_oracle"],
+                    "AUC late30 fresh": r["auc_late30_fresh"],
+                    "fresh AUC − oracle": r["auc_late30_fresh_minus_oracle"],
+                    "Brier": r["brier_late30"],
+                    "ECE": r["ece_late30"],
+                    "ECE fresh": r["ece_late30_fresh"],
+                }
+            )
+    cutoffs = [c["cutoff"] for c in result.summary["cutoffs"]]
+    print(
+        f"\n### Generated ledger: {customers} customers, seed {seed}, "
+        f"{result.summary['invoices']:,} invoices, data end {result.summary['data_end']}\n"
+    )
+    print(f"Cutoffs: {', '.join(cutoffs)} (pooled over cutoffs)\n")
+    print(_markdown(rows))
+
+    per_cutoff = []
+    all_rows = m[m["segment"] == "all"].set_index(["cutoff", "method"])
+    for c in result.summary["cutoffs"]:
+        model = all_rows.loc[(c["cutoff"], "model")]
+        oracle_row = all_rows.loc[(c["cutoff"], "oracle")]
+        per_cutoff.append(
+            {
+                "cutoff": c["cutoff"],
+                "open": c["open_invoices"],
+                "paid later": c["paid_later"],
+                "model MAE": model["mae_p50"],
+                "oracle MAE": oracle_row["mae_p50"],
+                "ratio": model["mae_p50_vs_oracle"],
+                "model PIT cov.": model["pit_coverage"],
+                "model AUC fresh": model["auc_late30_fresh"],
+                "oracle AUC fresh": oracle_row["auc_late30_fresh"],
+                "rounds": int(c["training"]["rounds"]),
+                **{f"{k} s": v for k, v in c["seconds"].items()},
+            }
+        )
+    print("\nPer cutoff (segment all):\n")
+    print(_markdown(per_cutoff))
+    seconds = np.array([sum(c["seconds"].values()) for c in result.summary["cutoffs"]])
+    print(
+        f"\nTotal {total:.0f} s including loading; {seconds.mean():.1f} s per cutoff on average "
+        f"(min {seconds.min():.1f}, max {seconds.max():.1f})."
+    )
+
+
+def ibm_part(workdir: Path, src: Path, seed: int) -> None:
+    ledger = workdir / "ibm" / "ledger"
+    convert_ibm(src, ledger)
+    started = time.perf_counter()
+    result = run_at_issue(
+        ledger,
+        date(2012, 12, 31),
+        date(2013, 1, 1),
+        TrainingConfig(),
+        _progress(started),
+        seed=seed,
+    )
+    total = time.perf_counter() - started
+    _save(result, workdir / "ibm" / "out")
+    m = _ordered(result.metrics)
+    rows = [
+        {
+            "method": r["method"],
+            "invoices": int(r["n_paid"]),
+            "MAE p50 (days)": r["mae_p50"],
+            "reference MAE": IBM_REFERENCE_MAE.get(r["method"], IBM_TARGET_MAE),
+            "bias p50": r["bias_p50"],
+            "[p10, p90] cov.": r["coverage_p10_p90"],
+            "rand. PIT cov.": r["pit_coverage"],
+            "AUC late30": r["auc_late30"],
+            "Brier": r["brier_late30"],
+            "ECE": r["ece_late30"],
+            "late30 rate": r["late30_rate"],
+        }
+        for _, r in m[m["cutoff"] == "pooled"].iterrows()
+    ]
+    detail = result.summary["cutoffs"][0]
+    print("\n### IBM sample, at issue: trained through 2012-12-31, every 2013 invoice scored")
+    print(f"as of its issue date ({detail['test_invoices']} invoices)\n")
+    print(_markdown(rows))
+    print(f"\nTotal {total:.0f} s including loading; stages {detail['seconds']}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("generated", "ibm"), default=None)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--ibm", type=Path, default=IBM_CSV)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="arcast-backtest-"))
+    print(f"workdir: {workdir}")
+    if args.only in (None, "generated"):
+        generated_part(workdir, args.customers, args.seed)
+    if args.only in (None, "ibm"):
+        ibm_part(workdir, args.ibm, args.seed)
+
+
+if __name__ == "__main__":
+    main()

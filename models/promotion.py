@@ -1,0 +1,77 @@
+"""The promotion gate: a challenger replaces the champion only if it is not worse.
+
+Comparing the two fitted models directly is not honest: the challenger was trained on the most
+recent weeks, so scoring it on them is in-sample. The gate therefore compares the two *recipes*
+(training configuration) on the most recent backtest window: both are refit with data up to the
+window's start, score the invoices open then, and are judged on what happened next. Same data,
+same invoices, out of sample for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+
+from features.matrix import Calendar
+from features.warehouse import to_day
+from models.backtest import evaluate_model
+from models.paydate import TrainingConfig, train_pay_date_model
+
+GATE_WINDOW_DAYS = 91
+TOLERANCE = 0.02
+"""Relative slack: a challenger within 2% of the champion counts as not worse (noise)."""
+GATE_METRICS = ("mae_p50", "brier_late30")
+"""Lower is better for both: pay-date accuracy and calibrated late risk."""
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    reason: str
+    window_start: date
+    window_end: date
+    champion: dict[str, float] = field(default_factory=dict)
+    challenger: dict[str, float] = field(default_factory=dict)
+
+
+def recipe_metrics(
+    con: duckdb.DuckDBPyConnection,
+    calendar: Calendar,
+    config: TrainingConfig,
+    window_start: date,
+    window_end: date,
+) -> dict[str, float]:
+    """Refit ``config`` on data up to ``window_start`` and score it on the window."""
+    model = train_pay_date_model(con, window_start, calendar, config)
+    return evaluate_model(con, model, window_start, calendar, to_day(window_end))
+
+
+def promotion_gate(
+    con: duckdb.DuckDBPyConnection,
+    calendar: Calendar,
+    champion: TrainingConfig,
+    challenger: TrainingConfig,
+    as_of: date,
+    window_days: int = GATE_WINDOW_DAYS,
+    tolerance: float = TOLERANCE,
+) -> GateResult:
+    """Judge the challenger's recipe against the champion's on the latest window."""
+    start, end = as_of - timedelta(days=window_days), as_of
+    champ = recipe_metrics(con, calendar, champion, start, end)
+    chall = (
+        champ if challenger == champion else recipe_metrics(con, calendar, challenger, start, end)
+    )
+    worse = [
+        f"{m} {chall[m]:.4f} vs champion {champ[m]:.4f}"
+        for m in GATE_METRICS
+        if chall[m] > champ[m] * (1 + tolerance)
+    ]
+    reason = (
+        "challenger is worse than the champion on " + "; ".join(worse)
+        if worse
+        else "challenger is not worse than the champion on "
+        + ", ".join(f"{m} ({chall[m]:.4f} vs {champ[m]:.4f})" for m in GATE_METRICS)
+    )
+    return GateResult(not worse, f"{reason} (window {start} → {end})", start, end, champ, chall)

@@ -1,0 +1,279 @@
+"""Backtests: metric definitions on hand-made forecasts, point-in-time baselines, the oracle, the
+cutoff rule and the command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from arcast.cli import app
+from arcast.generate import load_truth, oracle_sample_pay_dates
+from features.warehouse import build_fact_tables, load_tables, to_day
+from models.backtest import (
+    SEGMENTS,
+    CutoffRule,
+    Forecast,
+    baselines,
+    choose_cutoffs,
+    expected_calibration_error,
+    metrics_table,
+    run_backtest,
+    score,
+    window_pit,
+)
+from models.paydate import PayDatePrediction, TrainingConfig
+
+CUTOFF = date(2024, 11, 30)
+TINY = TrainingConfig(max_rows=40_000, max_rounds=30, num_threads=1)
+TINY_FLAGS = ["--max-rows", "40000", "--max-rounds", "30", "--threads", "1"]
+ORACLE_DRAWS = 100
+METHODS = {"model", "due_date", "customer_mean", "customer_median", "oracle"}
+runner = CliRunner()
+
+
+def _toy() -> pd.DataFrame:
+    """Five invoices open at day 100 (horizon 30, data end 200), outcomes and forecasts by hand.
+
+    a: paid, covered; b: paid late, outside its interval; c: never paid (late, no MAE);
+    d: 50 days overdue at the origin, p50/p90 beyond the horizon; e: censored, due + 30 > end.
+    """
+    inf, nan = np.inf, np.nan
+    return pd.DataFrame(
+        {
+            "origin": 100,
+            "horizon_end": 130,
+            "end_day": 200,
+            "due_day": [90, 110, 120, 50, 190],
+            "completion_day": [105, 145, nan, 160, nan],
+            "p10": [102, 112, 125, 125, 180],
+            "p50": [104, 115, inf, inf, 190],
+            "p90": [110, 120, inf, inf, 200],
+            "p_late": [0.7, 0.6, 0.9, 1.0, 0.3],
+            "pit": [0.5, 0.95, nan, 0.05, nan],
+        }
+    )
+
+
+def test_metrics_on_a_hand_made_forecast() -> None:
+    m = score(_toy())
+    assert m["n_open"] == 5 and m["n_paid"] == 3
+    # errors: a 104-105, b 115-145, d scored at the horizon end + 1 = 131 vs 160
+    assert m["mae_p50"] == pytest.approx((1 + 30 + 29) / 3)
+    assert m["bias_p50"] == pytest.approx(-(1 + 30 + 29) / 3)
+    assert m["coverage_p10_p90"] == pytest.approx(2 / 3)  # b is outside; d's p90 is open-ended
+    assert m["n_pit"] == 3 and m["pit_coverage"] == pytest.approx(1 / 3)
+    # late-30 labels: a 0, b 1 (145 > 140), c 1 (never paid), d 1; e unknown (220 > 200)
+    assert m["n_late30"] == 4 and m["late30_rate"] == pytest.approx(0.75)
+    assert m["auc_late30"] == pytest.approx(2 / 3)  # a (0.7) outranks b (0.6)
+    assert m["brier_late30"] == pytest.approx((0.49 + 0.16 + 0.01 + 0.0) / 4)
+    assert m["ece_late30"] == pytest.approx((0.7 + 0.4 + 0.1) / 4)  # bins 7, 6 and 9 (0.9, 1.0)
+    # fresh: d was already 50 days overdue at the origin, so its answer was known
+    assert m["n_late30_fresh"] == 3
+    assert m["auc_late30_fresh"] == pytest.approx(0.5)
+    assert m["brier_late30_fresh"] == pytest.approx((0.49 + 0.16 + 0.01) / 3)
+    assert m["ece_late30_fresh"] == pytest.approx((0.7 + 0.4 + 0.1) / 3)
+
+
+def test_point_forecasts_have_no_interval_and_segments_split_on_due() -> None:
+    rows = _toy().assign(cutoff="2024-01-01", method="due_date", p10=np.nan, p90=np.nan, pit=np.nan)
+    table = metrics_table(rows).set_index(["cutoff", "segment"])
+    assert list(table.loc["2024-01-01"].index) == list(SEGMENTS)
+    assert table["coverage_p10_p90"].isna().all() and table["pit_coverage"].isna().all()
+    assert table.loc[("pooled", "overdue"), "n_open"] == 2  # a and d are past due at day 100
+    assert table.loc[("pooled", "not_yet_due"), "n_open"] == 3
+
+
+def test_expected_calibration_error() -> None:
+    p = np.array([0.05, 0.15, 0.15, 0.95, 1.0])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0])
+    # bin 0: |0.05 - 0|; bin 1: |0.30 - 1|; bin 9 (1.0 included): |1.95 - 2|
+    assert expected_calibration_error(p, y) == pytest.approx((0.05 + 0.7 + 0.05) / 5)
+    assert expected_calibration_error(np.full(4, 0.25), np.array([0, 0, 0, 1.0])) == 0.0
+
+
+def test_randomised_pit_spreads_ties() -> None:
+    """Payments on three possible days: the raw interval always covers, the PIT does not lie."""
+    rng = np.random.default_rng(0)
+    n, origin = 20_000, np.zeros(20_000, dtype=np.int64)
+    pmf = np.zeros(10)
+    pmf[[2, 4, 7]] = [0.3, 0.4, 0.3]  # days 3, 5, 8
+    cdf = np.tile(np.cumsum(pmf), (n, 1))
+    y = rng.choice([3, 5, 8], p=[0.3, 0.4, 0.3], size=n).astype(np.float64)
+    forecast = Forecast.from_cdf(origin, cdf, due_day=np.zeros(n))
+    assert (forecast.p10 == 3).all() and (forecast.p50 == 5).all() and (forecast.p90 == 8).all()
+    assert ((forecast.p10 <= y) & (y <= forecast.p90)).mean() == 1.0
+    pit = window_pit(origin, cdf, y, np.full(n, 10), rng.random(n))
+    assert ((pit >= 0.1) & (pit <= 0.9)).mean() == pytest.approx(0.8, abs=0.01)
+    assert abs(np.histogram(pit, bins=5, range=(0, 1))[0] / n - 0.2).max() < 0.01
+
+
+def test_pit_conditions_on_the_observation_window() -> None:
+    """Only payments up to the window end are seen; conditioning keeps a true forecast uniform."""
+    rng = np.random.default_rng(1)
+    n, horizon, window = 20_000, 200, 11
+    origin = np.zeros(n, dtype=np.int64)
+    pmf = 0.02 * 0.98 ** np.arange(horizon)  # geometric, F(11) is about 0.2
+    cdf = np.tile(np.cumsum(pmf), (n, 1))
+    y = (rng.geometric(0.02, n)).astype(np.float64)
+    u = rng.random(n)
+    pit = window_pit(origin, cdf, y, np.full(n, window), u)
+    seen = ~np.isnan(pit)
+    assert (seen == (y <= window)).all()
+    assert ((pit[seen] >= 0.1) & (pit[seen] <= 0.9)).mean() == pytest.approx(0.8, abs=0.03)
+    naive = window_pit(origin, cdf, y, np.full(n, horizon), u)[seen]  # no conditioning
+    assert ((naive >= 0.1) & (naive <= 0.9)).mean() < 0.6
+
+
+def test_forecast_from_cdf_matches_the_model_prediction() -> None:
+    rng = np.random.default_rng(2)
+    as_of = date(2024, 6, 30)
+    pmf = rng.dirichlet(np.full(31, 0.3), size=50)[:, :30]  # some mass beyond the horizon
+    known = pd.DataFrame({"due_day": to_day(as_of) + rng.integers(-60, 40, 50)})
+    prediction = PayDatePrediction(as_of, known, pmf)
+    forecast = Forecast.from_cdf(np.full(50, to_day(as_of)), prediction.cdf, known["due_day"])
+    for q, days in ((0.1, forecast.p10), (0.5, forecast.p50), (0.9, forecast.p90)):
+        offsets = prediction.quantile_offsets(q)
+        np.testing.assert_array_equal(days, np.where(offsets > 0, to_day(as_of) + offsets, np.inf))
+    np.testing.assert_allclose(forecast.p_late, prediction.p_late(), atol=1e-12)
+
+
+def test_choose_cutoffs_leaves_90_days_of_outcomes() -> None:
+    six = [date(2025, m, d) for m, d in ((4, 30), (5, 31), (6, 30), (7, 31), (8, 31), (9, 30))]
+    assert choose_cutoffs(date(2025, 12, 31)) == six
+    assert choose_cutoffs(date(2025, 12, 29)) == six  # 2025-09-30 + 90 days = 2025-12-29
+    assert choose_cutoffs(date(2025, 12, 28))[-1] == date(2025, 8, 31)
+    assert choose_cutoffs(date(2025, 3, 31), "2M", 3) == [
+        date(2024, 8, 31),
+        date(2024, 10, 31),
+        date(2024, 12, 31),
+    ]
+    assert CutoffRule(last=2).cutoffs(date(2024, 3, 1)) == [date(2023, 10, 31), date(2023, 11, 30)]
+    with pytest.raises(ValueError, match="1M"):
+        CutoffRule(every="1W")
+
+
+def _warehouse(tables: dict) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    load_tables(con, tables)
+    build_fact_tables(con, "USD")
+    return con
+
+
+def test_baselines_ignore_payments_after_the_cutoff(small_tables: dict) -> None:
+    original = _warehouse(small_tables)
+    facts = original.execute("SELECT * FROM invoice_facts").df()
+    c = to_day(CUTOFF)
+    open_at_c = facts[(facts["issue_day"] <= c) & ~(facts["completion_day"] <= c)]
+    busy = open_at_c["customer_id"].value_counts()
+    # an invoice of a customer with several open invoices, completed inside the data after c
+    target = open_at_c[
+        open_at_c["customer_id"].isin(busy[busy >= 3].index) & open_at_c["completion_day"].notna()
+    ].iloc[0]
+    payments = small_tables["payments"].copy()
+    moved = payments["invoice_id"] == target["invoice_id"]
+    payments.loc[moved, "payment_date"] += pd.Timedelta(days=45)
+    changed = _warehouse({**small_tables, "payments": payments})
+
+    keys = open_at_c[["invoice_id"]].assign(k=c)
+    before, after = baselines(original, keys), baselines(changed, keys)
+    for name in ("due_date", "customer_mean", "customer_median"):
+        np.testing.assert_array_equal(before[name].p50, after[name].p50)
+        np.testing.assert_array_equal(before[name].p_late, after[name].p_late)
+
+    # The test has power: a lookup made after the payment does see the change.
+    end = int(facts["completion_day"].max())
+    mine = facts.loc[facts["customer_id"] == target["customer_id"], ["invoice_id"]].assign(k=end)
+    seen_before = baselines(original, mine)["customer_mean"].p50
+    assert not np.array_equal(seen_before, baselines(changed, mine)["customer_mean"].p50)
+    original.close()
+    changed.close()
+
+
+@pytest.fixture(scope="module")
+def backtest(small_ledger_dir: Path):
+    oracle = functools.partial(oracle_sample_pay_dates, load_truth(small_ledger_dir))
+    calls: list[tuple] = []
+    result = run_backtest(
+        small_ledger_dir,
+        [CUTOFF],
+        TINY,
+        lambda *event: calls.append(event),
+        oracle=oracle,
+        oracle_samples=ORACLE_DRAWS,
+    )
+    return result, calls
+
+
+def test_backtest_scores_every_method_on_the_same_invoices(backtest) -> None:
+    result, calls = backtest
+    metrics = result.metrics
+    assert set(metrics["method"]) == METHODS
+    assert set(metrics["cutoff"]) == {CUTOFF.isoformat(), "pooled"}
+    assert len(metrics) == 2 * len(METHODS) * len(SEGMENTS)
+    ids = result.rows.groupby("method")["invoice_id"].apply(tuple)
+    assert ids.nunique() == 1 and len(ids.iloc[0]) > 100
+    assert [c[3] for c in calls] == ["train", "score", "baselines", "oracle", "done"]
+    assert calls[-1][:3] == (1, 1, CUTOFF)
+    pooled = metrics[(metrics["cutoff"] == "pooled")].set_index(["segment", "method"])
+    assert np.isnan(pooled.loc[("all", "customer_mean"), "coverage_p10_p90"])  # no interval
+    assert 0.5 < pooled.loc[("all", "model"), "pit_coverage"] <= 1.0
+    assert pooled.loc[("all", "oracle"), "mae_p50_vs_oracle"] == 1.0
+
+
+def test_oracle_beats_paying_on_the_due_date(backtest) -> None:
+    result, _ = backtest
+    metrics = result.metrics.set_index(["cutoff", "segment", "method"])
+    for segment in SEGMENTS:
+        oracle = metrics.loc[("pooled", segment, "oracle"), "mae_p50"]
+        assert oracle <= metrics.loc[("pooled", segment, "due_date"), "mae_p50"]
+    assert (
+        metrics.loc[("pooled", "all", "model"), "mae_p50"]
+        < metrics.loc[("pooled", "all", "due_date"), "mae_p50"]
+    )
+
+
+def test_cli_backtest_writes_its_files(small_ledger_dir: Path, tmp_path: Path, backtest) -> None:
+    out = tmp_path / "bt"
+    args = ["backtest", "--data", str(small_ledger_dir), "--out", str(out)]
+    args += ["--cutoffs", CUTOFF.isoformat(), "--oracle-samples", str(ORACLE_DRAWS)]
+    result = runner.invoke(app, [*args, *TINY_FLAGS])
+    assert result.exit_code == 0, result.output
+    assert "oracle" in result.output and "Done in" in result.output
+    written = pd.read_csv(out / "backtest_metrics.csv")
+    summary = json.loads((out / "backtest_summary.json").read_text())
+    assert summary["cutoffs"][0]["cutoff"] == CUTOFF.isoformat()
+    assert set(summary["pooled"]) == METHODS
+    # same seed and settings as the in-process run: the same numbers
+    expected = backtest[0].metrics
+    numeric = expected.select_dtypes("number").columns
+    np.testing.assert_allclose(written[numeric], expected[numeric], rtol=1e-12)
+
+
+def test_cli_backtest_at_issue(small_ledger_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "issue"
+    result = runner.invoke(
+        app,
+        [
+            *("backtest", "--data", str(small_ledger_dir), "--out", str(out), "--at-issue"),
+            *("--train-until", "2024-09-30", "--test-from", "2024-10-01", *TINY_FLAGS),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(out / "backtest_metrics.csv")
+    assert set(metrics["segment"]) == {"all"}
+    assert set(metrics["method"]) == METHODS - {"oracle"}
+    assert json.loads((out / "backtest_summary.json").read_text())["mode"] == "at_issue"
+
+
+def test_cli_backtest_rejects_a_bad_rule(small_ledger_dir: Path) -> None:
+    result = runner.invoke(app, ["backtest", "--data", str(small_ledger_dir), "--every", "2W"])
+    assert result.exit_code == 2
+    assert "'1M'" in result.output
