@@ -227,7 +227,7 @@ def generate_ledger(config: GeneratorConfig) -> GeneratedLedger:
             "currency": inv["currency"],
             "disputed": open_at_export,
         }
-    )[INVOICES.column_names]
+    )  # no delivery_channel: the simulated customers keep one channel throughout
 
     customers = profiles[CUSTOMERS.column_names].copy()
     fx_rates = _make_fx(config, rng_fx, start_day, export_day)

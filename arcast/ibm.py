@@ -6,11 +6,13 @@ Mapping (source columns in ``/work/shared/data/README.md``):
   The codes are numeric and match no ISO 3166 alpha-2 country, and ``country`` drives the holiday
   calendar, so they go to the free-text segment and ``country`` stays empty.
   ``payment_terms_days`` = the customer's usual DueDate - InvoiceDate (30 for every customer),
-  known at invoice time. PaperlessBill/PaperlessDate are dropped (a billing-mode history, not a
-  canonical column).
+  known at invoice time.
 * invoices.csv: ``invoice_id`` = invoiceNumber read as text (leading zeros kept); dates from
   M/D/YYYY; ``currency`` = USD. ``disputed`` = Disputed == "Yes" is the dispute state at the
   end of the data, NOT point-in-time (the schema keeps it out of model features).
+  ``delivery_channel`` = "electronic" if InvoiceDate >= PaperlessDate (the day the customer
+  switched to paperless billing) else "paper": the billing mode in force when the invoice was
+  sent, known at issue. PaperlessBill is the mode at the end of the data, so it is not used.
 * payments.csv: one full payment per settled invoice on SettledDate, ``payment_id`` = "P" +
   invoiceNumber.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from arcast.io import write_csv
@@ -32,6 +35,7 @@ SOURCE_COLUMNS = [
     "InvoiceDate",
     "DueDate",
     "InvoiceAmount",
+    "PaperlessDate",
     "Disputed",
     "SettledDate",
 ]
@@ -62,6 +66,9 @@ def convert_ibm(src_csv: Path, out_dir: Path) -> dict[str, int]:
             "due_date": due,
             "amount": pd.to_numeric(src["InvoiceAmount"]),
             "currency": "USD",
+            "delivery_channel": np.where(
+                issue >= _dates(src["PaperlessDate"]), "electronic", "paper"
+            ),
             "disputed": src["Disputed"].str.lower().eq("yes"),
         }
     )

@@ -70,6 +70,12 @@ INVOICES = Table(
         Column("amount", "float", True, "Invoice total in invoice currency, > 0"),
         Column("currency", "str", description="ISO 4217; defaults to the base currency"),
         Column(
+            "delivery_channel",
+            "str",
+            description="How the invoice reached the customer at issue (e.g. paper, email, "
+            "portal, edi); e-invoices are usually paid sooner",
+        ),
+        Column(
             "disputed",
             "bool",
             description="Current dispute flag; not point-in-time, so never a model feature",

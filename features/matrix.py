@@ -18,7 +18,7 @@ import pandas as pd
 
 from features.warehouse import EPOCH, from_day, read_sql, to_day
 
-CATEGORICAL = ("segment", "country", "currency")
+CATEGORICAL = ("segment", "country", "currency", "channel")
 
 NUMERIC = (
     "lead_days",
@@ -50,6 +50,9 @@ NUMERIC = (
     "weekday_share",
     "month_end_share",
     "days_since_customer_payment",
+    "channel_hist_n",
+    "channel_mean_late",
+    "channel_last10_median_late",
     "customer_open_count",
     "log_customer_open_amount",
     "customer_overdue_count",
@@ -85,7 +88,9 @@ class Vocabulary:
 
     def encode(self, frame: pd.DataFrame, column: str) -> np.ndarray:
         codes = pd.Categorical(frame[column].astype("string"), categories=self.values[column])
-        return np.asarray(codes.codes, dtype=np.float32)
+        encoded = np.asarray(codes.codes, dtype=np.float32)
+        encoded[encoded < 0] = np.nan  # LightGBM reads NaN, not -1, as a missing category
+        return encoded
 
 
 class Calendar:

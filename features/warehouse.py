@@ -90,6 +90,7 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
     names = [
         "invoice_facts",
         "customer_history",
+        "customer_channel_history",
         "customer_exposure",
         "invoice_paid_to_date",
         "invoice_dispute_state",

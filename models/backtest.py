@@ -57,7 +57,7 @@ from sklearn.metrics import roc_auc_score
 
 from data_contracts.load import load_ledger
 from features.matrix import Calendar, holiday_calendar, key_matrix, knowledge_features
-from features.warehouse import build_fact_tables, load_tables, to_day
+from features.warehouse import build_fact_tables, from_day, load_tables, to_day
 from models.paydate import (
     LATE_THRESHOLD_DAYS,
     PayDateModel,
@@ -493,18 +493,18 @@ def _invoices(
     )
 
 
-def evaluate_model(
+def evaluate_window(
     con: duckdb.DuckDBPyConnection,
     model: PayDateModel,
     cutoff: date,
     calendar: Calendar,
     end_day: int,
     seed: int = 42,
-) -> dict[str, float]:
-    """Score ``model`` on the invoices open at ``cutoff`` against outcomes up to ``end_day``.
+) -> BacktestResult:
+    """Score ``model`` and the baselines on the invoices open at ``cutoff``, against outcomes up
+    to ``end_day`` (later ones are treated as unknown, as if the data ended there).
 
-    Outcomes after ``end_day`` are treated as unknown, so a window inside the data can be judged
-    exactly as if the data ended there (the promotion gate's window).
+    The promotion gate's window: the model must have been trained at ``cutoff``.
     """
     prediction = predict_open_invoices(con, model, cutoff, calendar)
     invoices = _invoices(con, prediction.known, model.config.horizon_days, end_day)
@@ -512,11 +512,20 @@ def evaluate_model(
         invoices["completion_day"] <= end_day
     )
     origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
-    forecast = Forecast.from_cdf(origin, prediction.cdf, due)
-    rows = evaluation_rows(
-        invoices, {"model": forecast}, _uniforms(seed, to_day(cutoff), len(invoices))
-    )
-    return score(rows)
+    forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due)}
+    forecasts |= baselines(con, prediction.known)
+    u = _uniforms(seed, to_day(cutoff), len(invoices))
+    rows = evaluation_rows(invoices.assign(cutoff=cutoff.isoformat()), forecasts, u)
+    metrics = metrics_table(rows)
+    metrics = metrics[metrics["cutoff"] != "pooled"].reset_index(drop=True)
+    return BacktestResult(metrics, rows, {"cutoff": cutoff.isoformat(), "end_day": end_day})
+
+
+def model_scores(result: BacktestResult, segment: str = "all") -> dict[str, float]:
+    """The model's metrics on one segment of an evaluation."""
+    m = result.metrics
+    (row,) = m[(m["method"] == "model") & (m["segment"] == segment)].to_dict(orient="records")
+    return {k: float(v) for k, v in row.items() if k not in ("cutoff", "segment", "method")}
 
 
 def _uniforms(seed: int, day: int, n: int) -> np.ndarray:
@@ -631,8 +640,22 @@ TEST_KEYS_SQL = """
 CREATE OR REPLACE TEMP TABLE feature_keys AS
 SELECT row_number() OVER (ORDER BY issue_day, invoice_id) - 1 AS row_id, invoice_id, issue_day AS k
 FROM invoice_facts
-WHERE issue_day >= $start
+WHERE issue_day >= $start AND issue_day < $stop
 """
+
+
+def refit_dates(train_until: date, test_from: date, last_issue: date, months: int) -> list[date]:
+    """Training dates of a walk-forward test: ``train_until``, then every ``months`` month-ends
+    from the one before ``test_from`` on, while invoices remain to be scored."""
+    if months <= 0:
+        return [train_until]
+    dates = [train_until]
+    index = test_from.year * 12 + test_from.month - 2 + months
+    while (cutoff := _month_end(index)) < last_issue:
+        if cutoff > dates[-1]:
+            dates.append(cutoff)
+        index += months
+    return dates
 
 
 def run_at_issue(
@@ -642,25 +665,24 @@ def run_at_issue(
     config: TrainingConfig | None = None,
     progress: Progress | None = None,
     *,
+    refit_months: int = 0,
     seed: int = 42,
     base_currency: str = "USD",
 ) -> BacktestResult:
-    """Train once at ``train_until``; score each invoice issued from ``test_from`` on as of the end
-    of its issue day (features via ``knowledge_features`` at k = issue day).
+    """Score each invoice issued from ``test_from`` on as of the end of its issue day (features via
+    ``knowledge_features`` at k = issue day), with a model trained at ``train_until``.
 
     This is the protocol of the IBM sample's public reference: every test invoice is forecast
-    with only what was known on its invoice date. Invoices paid on their issue day stay in (their
-    actual day lies before every forecast day), so the population is the reference's.
+    with only what was known on its invoice date. With ``refit_months`` > 0 the test walks
+    forward as arcast runs in production: the model is refit at every n-th month-end and each
+    invoice is scored by the latest model trained before its issue day, still point-in-time.
+    Invoices paid on their issue day stay in (their actual day lies before every forecast day),
+    so the population is the reference's.
     """
     if test_from <= train_until:
         raise ValueError("test_from must be after train_until, or the model sees the test outcomes")
     config = config or TrainingConfig()
     con, info = _open_warehouse(Path(data_dir), base_currency)
-
-    def stage(name: str) -> None:
-        if progress is not None:
-            progress(int(name == "done"), 1, train_until, name)
-
     try:
         first, last = con.execute(
             "SELECT min(issue_day), max(issue_day) FROM invoice_facts"
@@ -668,40 +690,48 @@ def run_at_issue(
         if last < to_day(test_from):
             raise ValueError(f"no invoice issued on or after {test_from}")
         calendar = holiday_calendar(con, first, last + config.horizon_days + 31)
-        seconds: dict[str, float] = {}
-        started = time.perf_counter()
-        stage("train")
-        model = train_pay_date_model(con, train_until, calendar, config)
-        seconds["train"] = round(time.perf_counter() - started, 2)
-        stage("score")
-        started = time.perf_counter()
-        con.execute(TEST_KEYS_SQL, {"start": to_day(test_from)})
-        known = knowledge_features(con)
-        pmf = hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
-        invoices = _invoices(con, known, config.horizon_days, to_day(info["data_end"]))
-        origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
-        forecasts = {"model": Forecast.from_cdf(origin, np.cumsum(pmf, axis=1), due)}
-        seconds["score"] = round(time.perf_counter() - started, 2)
-        stage("baselines")
-        started = time.perf_counter()
-        forecasts |= baselines(con, known)
-        seconds["baselines"] = round(time.perf_counter() - started, 2)
+        trained = refit_dates(train_until, test_from, from_day(last), refit_months)
+        seconds = {"train": 0.0, "score": 0.0, "baselines": 0.0}
+        parts, models = [], []
+        for i, cutoff in enumerate(trained):
+            if progress is not None:
+                progress(i, len(trained), cutoff, "train")
+            started = time.perf_counter()
+            model = train_pay_date_model(con, cutoff, calendar, config)
+            seconds["train"] += time.perf_counter() - started
+            models.append({"trained_until": cutoff.isoformat(), **model.metrics})
+            if progress is not None:
+                progress(i, len(trained), cutoff, "score")
+            started = time.perf_counter()
+            scored_from = to_day(test_from) if i == 0 else to_day(cutoff) + 1
+            stop = to_day(trained[i + 1]) + 1 if i + 1 < len(trained) else last + 1
+            con.execute(TEST_KEYS_SQL, {"start": scored_from, "stop": stop})
+            known = knowledge_features(con)
+            if len(known):
+                pmf = hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
+                invoices = _invoices(con, known, config.horizon_days, to_day(info["data_end"]))
+                origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
+                forecast = Forecast.from_cdf(origin, np.cumsum(pmf, axis=1), due)
+                seconds["score"] += time.perf_counter() - started
+                started = time.perf_counter()
+                forecasts = {"model": forecast, **baselines(con, known)}
+                seconds["baselines"] += time.perf_counter() - started
+                u = _uniforms(seed, to_day(cutoff), len(invoices))
+                parts.append(evaluation_rows(invoices, forecasts, u))
     finally:
         con.close()
-    rows = evaluation_rows(
-        invoices.assign(cutoff=train_until.isoformat()),
-        forecasts,
-        _uniforms(seed, to_day(train_until), len(invoices)),
-    )
-    stage("done")
+    rows = pd.concat(parts, ignore_index=True).assign(cutoff=train_until.isoformat())
+    if progress is not None:
+        progress(len(trained), len(trained), trained[-1], "done")
     metrics = metrics_table(rows, segments=("all",))
     details = {
         "cutoff": train_until.isoformat(),
         "test_from": test_from.isoformat(),
-        "test_invoices": len(invoices),
-        "paid_later": int(invoices["completion_day"].notna().sum()),
-        "seconds": seconds,
-        "training": model.metrics,
+        "refit_months": refit_months,
+        "test_invoices": int((rows["method"] == "model").sum()),
+        "paid_later": int(rows.loc[rows["method"] == "model", "completion_day"].notna().sum()),
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "models": models,
     }
     return BacktestResult(
         metrics, rows, _summary("at_issue", info, config, seed, metrics, [details])

@@ -47,6 +47,17 @@ from features.matrix import (
 from features.warehouse import to_day
 
 LATE_THRESHOLD_DAYS = 30
+KNOWLEDGE_CLOCKS = {
+    "lead_days": 1,
+    "days_overdue_at_knowledge": -1,
+    "days_since_customer_payment": -1,
+    "days_since_partial_payment": -1,
+}
+"""Features that move when the same unpaid invoice is scored later (knowledge day k + s, target
+day d fixed), with the direction the hazard may move in them: later knowledge may only lower the
+hazard of a given day. An invoice still unpaid is selected towards the slow (frailty), so this is
+what the data says anyway; as a constraint it guarantees that waiting longer never lowers an
+invoice's p_late_30 or pulls its predicted pay date earlier."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class TrainingConfig:
             "deterministic": True,
             "force_row_wise": True,
             "verbosity": -1,
+            "monotone_constraints": [KNOWLEDGE_CLOCKS.get(name, 0) for name in FEATURES],
+            "monotone_constraints_method": "intermediate",
         }
 
 

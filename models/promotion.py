@@ -16,7 +16,7 @@ import duckdb
 
 from features.matrix import Calendar
 from features.warehouse import to_day
-from models.backtest import evaluate_model
+from models.backtest import BacktestResult, evaluate_window, model_scores
 from models.paydate import TrainingConfig, train_pay_date_model
 
 GATE_WINDOW_DAYS = 91
@@ -34,34 +34,46 @@ class GateResult:
     window_end: date
     champion: dict[str, float] = field(default_factory=dict)
     challenger: dict[str, float] = field(default_factory=dict)
+    evaluation: BacktestResult | None = None
+    """The challenger recipe's window backtest (model and baselines), for the record."""
 
 
-def recipe_metrics(
+def recipe_evaluation(
     con: duckdb.DuckDBPyConnection,
     calendar: Calendar,
     config: TrainingConfig,
     window_start: date,
     window_end: date,
-) -> dict[str, float]:
-    """Refit ``config`` on data up to ``window_start`` and score it on the window."""
+) -> BacktestResult:
+    """Refit ``config`` on data up to ``window_start`` and backtest it on the window."""
     model = train_pay_date_model(con, window_start, calendar, config)
-    return evaluate_model(con, model, window_start, calendar, to_day(window_end))
+    return evaluate_window(con, model, window_start, calendar, to_day(window_end))
 
 
 def promotion_gate(
     con: duckdb.DuckDBPyConnection,
     calendar: Calendar,
-    champion: TrainingConfig,
+    champion: TrainingConfig | None,
     challenger: TrainingConfig,
     as_of: date,
     window_days: int = GATE_WINDOW_DAYS,
     tolerance: float = TOLERANCE,
 ) -> GateResult:
-    """Judge the challenger's recipe against the champion's on the latest window."""
+    """Judge the challenger's recipe against the champion's on the latest window.
+
+    The challenger's window backtest is always run (it is logged with the model); with no
+    champion yet the challenger passes.
+    """
     start, end = as_of - timedelta(days=window_days), as_of
-    champ = recipe_metrics(con, calendar, champion, start, end)
-    chall = (
-        champ if challenger == champion else recipe_metrics(con, calendar, challenger, start, end)
+    evaluation = recipe_evaluation(con, calendar, challenger, start, end)
+    chall = model_scores(evaluation)
+    if champion is None:
+        reason = "no champion yet: the first model becomes champion"
+        return GateResult(True, reason, start, end, {}, chall, evaluation)
+    champ = (
+        chall
+        if challenger == champion
+        else model_scores(recipe_evaluation(con, calendar, champion, start, end))
     )
     worse = [
         f"{m} {chall[m]:.4f} vs champion {champ[m]:.4f}"
@@ -74,4 +86,5 @@ def promotion_gate(
         else "challenger is not worse than the champion on "
         + ", ".join(f"{m} ({chall[m]:.4f} vs {champ[m]:.4f})" for m in GATE_METRICS)
     )
-    return GateResult(not worse, f"{reason} (window {start} → {end})", start, end, champ, chall)
+    reason = f"{reason} (window {start} → {end})"
+    return GateResult(not worse, reason, start, end, champ, chall, evaluation)

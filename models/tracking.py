@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -102,6 +103,25 @@ def log_and_register(
         "model_version": str(version),
         "tracking_uri": tracking_uri(home),
     }
+
+
+def log_evaluation(
+    home: Path,
+    version: str,
+    metrics: dict[str, float],
+    tables: dict[str, pd.DataFrame],
+    figures: dict[str, Any],
+) -> None:
+    """Attach a backtest (metrics, CSV tables, plots) to the run that produced ``version``."""
+    client, _ = _client(home)
+    run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
+    for name, value in metrics.items():
+        if np.isfinite(value):
+            client.log_metric(run_id, name, float(value))
+    for name, table in tables.items():
+        client.log_text(run_id, table.to_csv(index=False), f"backtest/{name}.csv")
+    for name, fig in figures.items():
+        client.log_figure(run_id, fig, f"plots/{name}.png")
 
 
 def alias_version(home: Path, alias: str) -> str | None:

@@ -10,10 +10,14 @@ import pytest
 
 from arcast.generate import GeneratorConfig, generate_ledger, write_ledger
 from data_contracts.load import load_ledger
-from features.warehouse import build_fact_tables, load_tables
+from features.matrix import holiday_calendar
+from features.warehouse import build_fact_tables, load_tables, to_day
+from models.paydate import TrainingConfig, predict_open_invoices, train_pay_date_model
 
 SMALL = GeneratorConfig(n_customers=60, seed=7, start=date(2024, 1, 1), months=15)
 FAST_TRAINING = {"max_rows": 60_000, "max_rounds": 40, "num_threads": 1}
+MODEL_CUTOFF = date(2024, 12, 31)
+MODEL_CONFIG = TrainingConfig(max_rows=60_000, max_rounds=60, num_threads=1)
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +41,11 @@ def warehouse(small_tables: dict) -> duckdb.DuckDBPyConnection:
     build_fact_tables(con, "USD")
     yield con
     con.close()
+
+
+@pytest.fixture
+def trained(warehouse: duckdb.DuckDBPyConnection):
+    """A small model trained at MODEL_CUTOFF, its prediction of the open invoices, the calendar."""
+    calendar = holiday_calendar(warehouse, to_day(MODEL_CUTOFF) - 800, to_day(MODEL_CUTOFF) + 400)
+    model = train_pay_date_model(warehouse, MODEL_CUTOFF, calendar, MODEL_CONFIG)
+    return model, predict_open_invoices(warehouse, model, MODEL_CUTOFF, calendar), calendar

@@ -329,6 +329,7 @@ def test_validate_tables_reports_failed_rules_with_counts() -> None:
             "due_date": pd.to_datetime(["2024-01-31", "2023-12-31", "2024-01-31"]),
             "amount": [10.0, -1.0, -2.0],
             "currency": ["USD", "USD", "usd"],
+            "delivery_channel": ["email", None, "paper"],
             "disputed": [False, False, True],
         }
     )

@@ -67,17 +67,30 @@ def test_convert_writes_a_canonical_ledger_that_loads_cleanly(source: Path, tmp_
 
 
 def test_only_canonical_columns_are_written(source: Path, tmp_path: Path) -> None:
-    """DaysToSettle / DaysLate are the outcome (leakage); Paperless* are not canonical."""
+    """DaysToSettle / DaysLate are the outcome (leakage); PaperlessBill is the end-of-data mode."""
     out = tmp_path / "ledger"
     convert_ibm(source, out)
     headers = {f.name: f.read_text().splitlines()[0].split(",") for f in sorted(out.iterdir())}
     assert headers == {
         "customers.csv": ["customer_id", "segment", "currency", "payment_terms_days"],
         "invoices.csv": [
-            "invoice_id", "customer_id", "issue_date", "due_date", "amount", "currency", "disputed"
+            "invoice_id", "customer_id", "issue_date", "due_date", "amount", "currency",
+            "delivery_channel", "disputed",
         ],
         "payments.csv": ["payment_id", "invoice_id", "customer_id", "payment_date", "amount"],
     }  # fmt: skip
+
+
+def test_delivery_channel_is_the_billing_mode_at_issue(source: Path, tmp_path: Path) -> None:
+    """Paperless from PaperlessDate on: 0379-NEVHP switched on 6 April 2013, between invoices."""
+    convert_ibm(source, tmp_path)
+    invoices = pd.read_csv(tmp_path / "invoices.csv", dtype=str).set_index("invoice_id")
+    assert invoices["delivery_channel"].to_dict() == {
+        "0000611365": "paper",
+        "0007900770": "electronic",
+        "0009231909": "electronic",
+        "0009888306": "electronic",
+    }
 
 
 def test_a_file_that_is_not_the_ibm_sample_is_refused(tmp_path: Path) -> None:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import duckdb
 import numpy as np
-import pytest
 
-from features.matrix import holiday_calendar
 from features.warehouse import to_day
-from models.paydate import PayDateModel, TrainingConfig, predict_open_invoices, train_pay_date_model
+from models.paydate import PayDateModel, predict_open_invoices, train_pay_date_model
+from tests.conftest import MODEL_CONFIG, MODEL_CUTOFF
 
-CUTOFF = date(2024, 12, 31)
-CONFIG = TrainingConfig(max_rows=60_000, max_rounds=60, num_threads=1)
-
-
-@pytest.fixture
-def trained(warehouse: duckdb.DuckDBPyConnection):
-    calendar = holiday_calendar(warehouse, to_day(CUTOFF) - 800, to_day(CUTOFF) + 400)
-    model = train_pay_date_model(warehouse, CUTOFF, calendar, CONFIG)
-    return model, predict_open_invoices(warehouse, model, CUTOFF, calendar), calendar
+CUTOFF, CONFIG = MODEL_CUTOFF, MODEL_CONFIG
 
 
 def test_training_is_deterministic(warehouse: duckdb.DuckDBPyConnection, trained) -> None:

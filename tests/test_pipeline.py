@@ -121,6 +121,7 @@ def test_asset_graph_shape() -> None:
         "ledger_quarantine": "ledger",
         "invoice_facts": "features",
         "customer_history": "features",
+        "customer_channel_history": "features",
         "customer_exposure": "features",
         "invoice_paid_to_date": "features",
         "invoice_dispute_state": "features",
@@ -140,6 +141,7 @@ def test_asset_graph_shape() -> None:
         [
             "invoice_facts",
             "customer_history",
+            "customer_channel_history",
             "customer_exposure",
             "invoice_paid_to_date",
             "invoice_dispute_state",

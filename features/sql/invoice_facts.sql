@@ -40,6 +40,7 @@ SELECT
     (p.due_date - DATE '1970-01-01')::INTEGER AS due_day,
     p.amount,
     p.amount * p.fx_at_issue AS amount_base,
+    lower(trim(p.delivery_channel)) AS channel,
     c.completion_day,
     cu.segment,
     cu.country,

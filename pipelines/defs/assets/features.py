@@ -11,6 +11,8 @@ FACT_TABLES = {
     "the customer's usual amount from earlier invoices.",
     "customer_history": "Customer payment behaviour as a step function of time, from invoices "
     "paid before each day (mean/median/trend of days late, weekday and month-end habits).",
+    "customer_channel_history": "The same history per delivery channel (paper, e-invoice, ...), "
+    "for customers whose rhythm changes with the channel.",
     "customer_exposure": "Customer open and overdue counts and amounts as a step function of time.",
     "invoice_paid_to_date": "Partial payments received per invoice, by day.",
     "invoice_dispute_state": "Open disputes per invoice, by day.",

@@ -12,8 +12,10 @@ from features.warehouse import receivables, to_day
 from models.cash import cash_forecast, weekly_probabilities
 from models.explain import group_contributions, reasons, shap_values
 from models.paydate import predict_open_invoices
-from models.tracking import CHAMPION, load_model
+from models.plots import shap_global_figure
+from models.tracking import CHAMPION, load_model, log_evaluation
 from pipelines.defs.assets.features import FACT_TABLES
+from pipelines.defs.metadata import png_markdown
 from pipelines.defs.resources import ArcastSettings
 
 PMF_FILE = "pay_date_pmf.npy"
@@ -45,6 +47,8 @@ def invoice_predictions(
     known = prediction.known
     amounts = ledger.loc[known["invoice_id"]]
     contributions = group_contributions(shap_values(model, known, as_of, calendar))
+    shap_plot = shap_global_figure(contributions)
+    log_evaluation(settings.home_path, version, {}, {}, {f"shap_global_{as_of}": shap_plot})
     weekly = weekly_probabilities(prediction.pmf, WEEKS)
     frame = pd.DataFrame(
         {
@@ -85,6 +89,7 @@ def invoice_predictions(
             "model_version": version,
             "mean_p_late_30": float(frame["p_late_30"].mean()) if len(frame) else 0.0,
             "preview": _md(frame.drop(columns=[c for c in frame if c.startswith("p_paid_week")])),
+            "shap_global": png_markdown(shap_plot),
         }
     )
 

@@ -1,7 +1,5 @@
 """Model assets: the pay-date hazard model, trained on what was known at the as-of date."""
 
-import base64
-import io
 import time
 
 import dagster as dg
@@ -14,7 +12,9 @@ from pydantic import Field
 
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
-from models.paydate import TrainingConfig, train_pay_date_model
+from models.paydate import LATE_THRESHOLD_DAYS, TrainingConfig, train_pay_date_model
+from models.plots import pit_figure, reliability_figure
+from models.promotion import GATE_METRICS
 from models.promotion import promotion_gate as judge
 from models.tracking import (
     CHALLENGER,
@@ -22,12 +22,24 @@ from models.tracking import (
     alias_version,
     load_model,
     log_and_register,
+    log_evaluation,
     promote,
 )
 from pipelines.defs.assets.features import FACT_TABLES
+from pipelines.defs.metadata import png_markdown
 from pipelines.defs.resources import ArcastSettings
 
 _DEFAULTS = TrainingConfig()
+BACKTEST_COLUMNS = [
+    "n_open",
+    "mae_p50",
+    "coverage_p10_p90",
+    "pit_coverage",
+    "auc_late30",
+    "auc_late30_fresh",
+    "brier_late30",
+    "ece_late30",
+]
 
 
 class PayDateModelConfig(dg.Config):
@@ -50,12 +62,6 @@ def _importance_figure(model) -> plt.Figure:
     ax.set_title("Pay-date model: feature importance (gain)")
     fig.tight_layout()
     return fig
-
-
-def _png_markdown(fig: plt.Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return f"![plot](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
 
 
 def fingerprint(con) -> dict:
@@ -106,7 +112,7 @@ def pay_date_model(
             **{k: float(v) for k, v in model.metrics.items()},
             **registered,
             "trained_through": as_of.isoformat(),
-            "feature_importance": dg.MetadataValue.md(_png_markdown(fig)),
+            "feature_importance": png_markdown(fig),
         }
     )
 
@@ -121,24 +127,41 @@ def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.As
     home = settings.home_path
     challenger, challenger_version = load_model(home, CHALLENGER)
     champion_version = alias_version(home, CHAMPION)
-    if champion_version is None:
-        return dg.AssetCheckResult(
-            passed=True,
-            description="no champion yet: the first model becomes champion",
-            metadata={"challenger_version": challenger_version},
-        )
-    champion, _ = load_model(home, CHAMPION)
+    champion = load_model(home, CHAMPION)[0].config if champion_version else None
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
         calendar = holiday_calendar(con, first, to_day(as_of) + challenger.config.horizon_days + 31)
-        result = judge(con, calendar, champion.config, challenger.config, as_of)
+        result = judge(con, calendar, champion, challenger.config, as_of)
+    evaluation = result.evaluation
+    rows = evaluation.rows[evaluation.rows["method"] == "model"]
+    known = rows.dropna(subset=["p_late"])
+    decided = known["due_day"] + LATE_THRESHOLD_DAYS <= known["end_day"]
+    late = ~(known["completion_day"] <= known["due_day"] + LATE_THRESHOLD_DAYS)
+    figures = {
+        "backtest_reliability": reliability_figure(
+            known.loc[decided, "p_late"].to_numpy(), late[decided].to_numpy(dtype=float)
+        ),
+        "backtest_pit": pit_figure(rows["pit"].dropna().to_numpy()),
+    }
+    log_evaluation(
+        home,
+        challenger_version,
+        {f"backtest_{k}": v for k, v in result.challenger.items()},
+        {"window_metrics": evaluation.metrics},
+        figures,
+    )
+    table = evaluation.metrics[evaluation.metrics["segment"] == "all"]
     metadata = {
-        "champion_version": champion_version,
+        "champion_version": champion_version or "none",
         "challenger_version": challenger_version,
         "window": f"{result.window_start} → {result.window_end}",
-        **{f"champion_{k}": float(v) for k, v in result.champion.items()},
-        **{f"challenger_{k}": float(v) for k, v in result.challenger.items()},
+        **{f"champion_{k}": float(result.champion[k]) for k in GATE_METRICS if result.champion},
+        **{f"challenger_{k}": float(result.challenger[k]) for k in GATE_METRICS},
+        "backtest_vs_baselines": dg.MetadataValue.md(
+            table[["method", *BACKTEST_COLUMNS]].to_markdown(index=False, floatfmt=".3f")
+        ),
+        **{name: png_markdown(fig) for name, fig in figures.items()},
     }
     return dg.AssetCheckResult(passed=result.passed, description=result.reason, metadata=metadata)
 

@@ -1,0 +1,60 @@
+"""Diagnostic figures logged to MLflow and shown in Dagster: is the model honest about risk?"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from models.backtest import ECE_BINS, PIT_INTERVAL
+
+
+def reliability_figure(p: np.ndarray, late: np.ndarray, bins: int = ECE_BINS) -> plt.Figure:
+    """Observed late-30 rate against the forecast p_late_30, per equal-width bin; the diagonal is
+    perfect calibration and the bar chart underneath shows where the forecasts sit."""
+    edges = np.linspace(0, 1, bins + 1)
+    b = np.minimum((np.asarray(p) * bins).astype(np.int64), bins - 1)
+    n = np.bincount(b, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_p = np.bincount(b, weights=p, minlength=bins) / n
+        rate = np.bincount(b, weights=late, minlength=bins) / n
+    fig, (ax, hist) = plt.subplots(
+        2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    ax.plot(mean_p[n > 0], rate[n > 0], marker="o", color="#2f6f9f")
+    ax.set_ylabel("observed share paid > 30 days late")
+    ax.set_title("Reliability of p_late_30 (backtest window)")
+    hist.bar(edges[:-1], n, width=1 / bins, align="edge", color="#9fbfd9", edgecolor="white")
+    hist.set_xlabel("forecast p_late_30")
+    hist.set_ylabel("invoices")
+    fig.tight_layout()
+    return fig
+
+
+def pit_figure(pit: np.ndarray, bins: int = 20) -> plt.Figure:
+    """Randomised PIT histogram: flat when the pay-date distributions are calibrated; a U shape
+    means intervals too narrow, a hump too wide."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.hist(pit, bins=bins, range=(0, 1), color="#2f6f9f", edgecolor="white")
+    ax.axhline(len(pit) / bins, color="grey", linestyle="--", linewidth=1)
+    low, high = PIT_INTERVAL
+    inside = float(((pit >= low) & (pit <= high)).mean()) if len(pit) else float("nan")
+    ax.set_title(f"Randomised PIT (share in [{low}, {high}]: {inside:.3f})")
+    ax.set_xlabel("PIT")
+    fig.tight_layout()
+    return fig
+
+
+def shap_global_figure(contributions: pd.DataFrame) -> plt.Figure:
+    """Mean |SHAP| per reason group over the scored invoices: what drives the forecasts overall."""
+    strength = contributions.abs().mean().sort_values()
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(strength) + 1.2))
+    ax.barh(strength.index, strength.to_numpy(), color="#2f6f9f")
+    ax.set_xlabel("mean |SHAP| (log-odds of paying on a day)")
+    ax.set_title("Global importance of reasons (open invoices)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,52 @@
+"""Model behaviour: directions a collector would expect, and invariance to what must not matter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.matrix import key_matrix
+from features.warehouse import from_day
+from models.paydate import PayDatePrediction, hazard_pmf
+
+
+def _predict(model, known, calendar) -> PayDatePrediction:
+    """Score the feature rows ``known`` as they are (all at one knowledge day)."""
+    (k,) = known["k"].unique()
+    pmf = hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
+    return PayDatePrediction(from_day(int(k)), known, pmf)
+
+
+@pytest.mark.parametrize("wait", [1, 3, 7, 14, 29, 40])
+def test_more_days_overdue_never_lowers_p_late(trained, wait: int) -> None:
+    """The same invoice, still unpaid ``wait`` days later, everything else as it was."""
+    model, prediction, calendar = trained
+    known = prediction.known
+    later = known.assign(
+        k=known["k"] + wait,
+        days_since_customer_payment=known["days_since_customer_payment"] + wait,
+        days_since_partial_payment=known["days_since_partial_payment"] + wait,
+    )
+    before, after = prediction.p_late(), _predict(model, later, calendar).p_late()
+    assert (before < 1).sum() > 20
+    assert (after >= before - 1e-9).all(), np.sort(after - before)[:5]
+
+
+def test_renaming_a_customer_changes_nothing(trained) -> None:
+    model, prediction, calendar = trained
+    renamed = prediction.known.assign(customer_id="X-" + prediction.known["customer_id"])
+    np.testing.assert_array_equal(_predict(model, renamed, calendar).pmf, prediction.pmf)
+
+
+def test_later_history_gives_later_predictions(trained) -> None:
+    """Every history statistic 10 days later: the predicted pay dates move later, by days."""
+    model, prediction, calendar = trained
+    known = prediction.known
+    history = [c for c in known.columns if c.endswith("_late") or c == "hist_mean_days_to_pay"]
+    later = known.assign(**{c: known[c] + 10 for c in history})
+    before = prediction.frame()["pay_date_p50"]
+    after = _predict(model, later, calendar).frame()["pay_date_p50"]
+    both = before.notna() & after.notna()
+    shift = (after[both] - before[both]).dt.days
+    assert both.sum() > 100
+    assert (shift >= 0).mean() > 0.9 and shift.median() >= 5, shift.describe()
