@@ -62,6 +62,7 @@ from models.paydate import (
     LATE_THRESHOLD_DAYS,
     PayDateModel,
     TrainingConfig,
+    calibrate_p_late,
     hazard_pmf,
     predict_open_invoices,
     train_pay_date_model,
@@ -512,7 +513,7 @@ def evaluate_window(
         invoices["completion_day"] <= end_day
     )
     origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
-    forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due)}
+    forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due, prediction.p_late())}
     forecasts |= baselines(con, prediction.known)
     u = _uniforms(seed, to_day(cutoff), len(invoices))
     rows = evaluation_rows(invoices.assign(cutoff=cutoff.isoformat()), forecasts, u)
@@ -609,7 +610,7 @@ def _backtest_cutoff(
     known = prediction.known
     invoices = _invoices(con, known, config.horizon_days, end_day)
     origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
-    forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due)}
+    forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due, prediction.p_late())}
     lap("score")
     stage("baselines")
     forecasts |= baselines(con, known)
@@ -711,7 +712,10 @@ def run_at_issue(
                 pmf = hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
                 invoices = _invoices(con, known, config.horizon_days, to_day(info["data_end"]))
                 origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
-                forecast = Forecast.from_cdf(origin, np.cumsum(pmf, axis=1), due)
+                cdf = np.cumsum(pmf, axis=1)
+                raw = 1.0 - cdf_at(origin, cdf, due + LATE_THRESHOLD_DAYS)
+                p_late = calibrate_p_late(model.late_calibration, raw, origin - due)
+                forecast = Forecast.from_cdf(origin, cdf, due, p_late)
                 seconds["score"] += time.perf_counter() - started
                 started = time.perf_counter()
                 forecasts = {"model": forecast, **baselines(con, known)}

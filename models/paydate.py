@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
 from features.matrix import (
@@ -47,6 +48,7 @@ from features.matrix import (
 from features.warehouse import to_day
 
 LATE_THRESHOLD_DAYS = 30
+MIN_CALIBRATION_INVOICES = 200
 KNOWLEDGE_CLOCKS = {
     "lead_days": 1,
     "days_overdue_at_knowledge": -1,
@@ -77,6 +79,7 @@ class TrainingConfig:
     lambda_l2: float = 1.0
     max_rounds: int = 1000
     early_stopping_rounds: int = 30
+    calibration_days: int = 91
     num_threads: int = 2
     seed: int = 42
 
@@ -101,6 +104,50 @@ class TrainingConfig:
         }
 
 
+@dataclass(frozen=True)
+class LateCalibration:
+    """Platt map from the hazard model's p_late_30 to the late rate seen on a later time fold:
+    sigmoid(slope * logit(p) + intercept).
+
+    Platt, not isotonic: a fold holds a few hundred to a few thousand decided invoices, and an
+    isotonic step function fitted on a few hundred maps whole ranges of risk to exactly 0 or 1.
+    The slope is kept positive, so the map keeps the ranking (AUC) and every monotone guarantee
+    of the model. Only for invoices not yet 30 days overdue: for the others lateness is certain.
+    """
+
+    slope: float
+    intercept: float
+    fold_invoices: int = 0
+
+    @classmethod
+    def fit(cls, p: np.ndarray, late: np.ndarray) -> LateCalibration | None:
+        """None when the fold cannot support a fit (too few invoices, one class, or a fit that
+        would reverse the ranking)."""
+        if len(p) < MIN_CALIBRATION_INVOICES or late.min() == late.max():
+            return None
+        x = _logit(p)[:, None]
+        fit = LogisticRegression(C=1e4).fit(x, late.astype(np.int64))
+        slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+        return cls(slope, intercept, len(p)) if slope > 0 else None
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.slope * _logit(p) + self.intercept)))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
+def calibrate_p_late(
+    calibration: LateCalibration | None, raw: np.ndarray, days_overdue: np.ndarray
+) -> np.ndarray:
+    """Calibrated p_late_30 from the distribution's own (``raw``); certain ones stay as they are."""
+    if calibration is None:
+        return raw
+    return np.where(np.asarray(days_overdue) < LATE_THRESHOLD_DAYS, calibration(raw), raw)
+
+
 @dataclass
 class PayDateModel:
     """A trained hazard booster plus what is needed to build its inputs."""
@@ -110,6 +157,7 @@ class PayDateModel:
     config: TrainingConfig
     trained_through: date
     metrics: dict[str, float] = field(default_factory=dict)
+    late_calibration: LateCalibration | None = None
 
     def hazard(self, x: np.ndarray) -> np.ndarray:
         return self.booster.predict(x, num_threads=self.config.num_threads)
@@ -124,6 +172,7 @@ class PayDateModel:
             "config": asdict(self.config),
             "trained_through": self.trained_through.isoformat(),
             "metrics": self.metrics,
+            "late_calibration": asdict(self.late_calibration) if self.late_calibration else None,
         }
         (directory / "meta.json").write_text(json.dumps(meta, indent=2))
         return directory
@@ -140,6 +189,9 @@ class PayDateModel:
             config=TrainingConfig(**meta["config"]),
             trained_through=date.fromisoformat(meta["trained_through"]),
             metrics=meta["metrics"],
+            late_calibration=LateCalibration(**meta["late_calibration"])
+            if meta.get("late_calibration")
+            else None,
         )
 
 
@@ -214,7 +266,45 @@ def train_pay_date_model(
     )
     booster = lgb.train(params, dall, num_boost_round=rounds)
     metrics["fit_seconds"] = round(time.perf_counter() - started - panel_seconds, 2)
-    return PayDateModel(booster, vocab, config, cutoff, metrics)
+    model = PayDateModel(booster, vocab, config, cutoff, metrics)
+    if config.calibration_days > 0:
+        clock = time.perf_counter()
+        model.late_calibration = fit_late_calibration(con, cutoff, calendar, config)
+        metrics["calibration_seconds"] = round(time.perf_counter() - clock, 2)
+        metrics["calibration_invoices"] = float(
+            model.late_calibration.fold_invoices if model.late_calibration else 0
+        )
+    return model
+
+
+def fit_late_calibration(
+    con: duckdb.DuckDBPyConnection, cutoff: date, calendar: Calendar, config: TrainingConfig
+) -> LateCalibration | None:
+    """Recalibrate p_late_30 on a later time fold.
+
+    The same recipe is refit at ``cutoff - calibration_days``; the invoices open then and not yet
+    30 days overdue, whose late-30 outcome is decided by ``cutoff``, give (forecast, outcome)
+    pairs the final model never trained on. None when the fold is too small to learn from.
+    """
+    start = cutoff - timedelta(days=config.calibration_days)
+    try:
+        fold_model = train_pay_date_model(con, start, calendar, replace(config, calibration_days=0))
+    except ValueError:  # no history before the fold: nothing to calibrate with
+        return None
+    prediction = predict_open_invoices(con, fold_model, start, calendar)
+    due = prediction.known["due_day"].to_numpy(dtype=np.int64)
+    completion = (
+        con.execute("SELECT invoice_id, completion_day FROM invoice_facts")
+        .df()
+        .set_index("invoice_id")["completion_day"]
+        .reindex(prediction.known["invoice_id"])
+        .to_numpy(dtype=np.float64)
+    )
+    chosen = (due + LATE_THRESHOLD_DAYS <= to_day(cutoff)) & (
+        to_day(start) - due < LATE_THRESHOLD_DAYS
+    )
+    late = ~(completion <= due + LATE_THRESHOLD_DAYS)
+    return LateCalibration.fit(prediction.p_late()[chosen], late[chosen])
 
 
 @dataclass
@@ -229,6 +319,7 @@ class PayDatePrediction:
     as_of: date
     known: pd.DataFrame
     pmf: np.ndarray
+    late_calibration: LateCalibration | None = None
 
     @property
     def cdf(self) -> np.ndarray:
@@ -248,8 +339,13 @@ class PayDatePrediction:
         return 1.0 - cdf[np.arange(len(offset)), idx]
 
     def p_late(self, threshold_days: int = LATE_THRESHOLD_DAYS) -> np.ndarray:
-        """P(fully paid more than ``threshold_days`` after due, never paid included)."""
-        return self.p_unpaid_after(self.known["due_day"].to_numpy() + threshold_days)
+        """P(fully paid more than ``threshold_days`` after due, never paid included); for the
+        30-day threshold, recalibrated on a later time fold (see `fit_late_calibration`)."""
+        due = self.known["due_day"].to_numpy()
+        raw = self.p_unpaid_after(due + threshold_days)
+        if threshold_days != LATE_THRESHOLD_DAYS:
+            return raw
+        return calibrate_p_late(self.late_calibration, raw, to_day(self.as_of) - due)
 
     def frame(self) -> pd.DataFrame:
         """Per-invoice summary: quantile dates, expected date, late risk."""
@@ -285,7 +381,8 @@ def predict_open_invoices(
     build_scoring_keys(con, as_of)
     known = knowledge_features(con)
     keys = key_matrix(known, model.vocab, calendar)
-    return PayDatePrediction(as_of, known, hazard_pmf(model, keys, calendar, chunk_invoices))
+    pmf = hazard_pmf(model, keys, calendar, chunk_invoices)
+    return PayDatePrediction(as_of, known, pmf, model.late_calibration)
 
 
 def hazard_pmf(

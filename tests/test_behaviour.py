@@ -14,7 +14,7 @@ def _predict(model, known, calendar) -> PayDatePrediction:
     """Score the feature rows ``known`` as they are (all at one knowledge day)."""
     (k,) = known["k"].unique()
     pmf = hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
-    return PayDatePrediction(from_day(int(k)), known, pmf)
+    return PayDatePrediction(from_day(int(k)), known, pmf, model.late_calibration)
 
 
 @pytest.mark.parametrize("wait", [1, 3, 7, 14, 29, 40])

@@ -6,7 +6,13 @@ import duckdb
 import numpy as np
 
 from features.warehouse import to_day
-from models.paydate import PayDateModel, predict_open_invoices, train_pay_date_model
+from models.backtest import expected_calibration_error
+from models.paydate import (
+    LateCalibration,
+    PayDateModel,
+    predict_open_invoices,
+    train_pay_date_model,
+)
 from tests.conftest import MODEL_CONFIG, MODEL_CUTOFF
 
 CUTOFF, CONFIG = MODEL_CUTOFF, MODEL_CONFIG
@@ -60,3 +66,26 @@ def test_save_and_load_round_trip(tmp_path, trained) -> None:
     assert loaded.booster.model_to_string() == model.booster.model_to_string()
     assert loaded.vocab.values == model.vocab.values
     assert loaded.config == model.config
+
+
+def test_platt_calibration_repairs_an_overconfident_forecast() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0.02, 0.6, 5000)
+    late = (rng.random(5000) < truth).astype(float)
+    overconfident = 1 / (1 + np.exp(-2.5 * np.log(truth / (1 - truth))))
+    calibration = LateCalibration.fit(overconfident, late)
+    assert calibration is not None and 0 < calibration.slope < 1
+    fixed = calibration(overconfident)
+    assert (
+        expected_calibration_error(fixed, late)
+        < expected_calibration_error(overconfident, late) / 3
+    )
+    assert (np.diff(calibration(np.linspace(0.01, 0.99, 50))) > 0).all()
+    assert LateCalibration.fit(overconfident[:50], late[:50]) is None  # too few to learn from
+
+
+def test_calibration_survives_save_and_load(tmp_path, trained) -> None:
+    model, _, _ = trained
+    assert model.late_calibration is not None
+    loaded = PayDateModel.load(model.save(tmp_path / "m"))
+    assert loaded.late_calibration == model.late_calibration
