@@ -321,13 +321,14 @@ def backtest(
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
 ) -> None:
     """Replay past cutoffs: train on what was known, score the open invoices, compare with what
-    happened; writes backtest_metrics.csv and backtest_summary.json."""
+    happened; writes backtest_metrics.csv, backtest_summary.json and two plots."""
     from functools import partial
 
     from arcast.generate import load_truth, oracle_sample_pay_dates
-    from arcast.io import write_csv, write_json
+    from arcast.io import write_atomic, write_csv, write_json
     from models.backtest import CutoffRule, run_at_issue, run_backtest
     from models.paydate import TrainingConfig
+    from models.plots import backtest_figures
 
     if not data.is_dir():
         raise _fail(f"{data}: ledger folder not found")
@@ -383,6 +384,10 @@ def backtest(
             raise _fail(str(exc)) from None
     write_csv(result.metrics, out / "backtest_metrics.csv")
     write_json(result.summary, out / "backtest_summary.json")
+    for name, fig in backtest_figures(result.rows).items():
+        write_atomic(
+            out / f"backtest_{name}.png", lambda p, fig=fig: fig.savefig(p, dpi=100, format="png")
+        )
 
     pooled = result.metrics[result.metrics["cutoff"] == "pooled"]
     n = len(result.summary["cutoffs"])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.backtest import ECE_BINS, PIT_INTERVAL
+from models.paydate import LATE_THRESHOLD_DAYS
 
 
 def reliability_figure(p: np.ndarray, late: np.ndarray, bins: int = ECE_BINS) -> plt.Figure:
@@ -58,3 +59,16 @@ def shap_global_figure(contributions: pd.DataFrame) -> plt.Figure:
     ax.set_title("Global importance of reasons (open invoices)")
     fig.tight_layout()
     return fig
+
+
+def backtest_figures(rows: pd.DataFrame, method: str = "model") -> dict[str, plt.Figure]:
+    """Reliability diagram and PIT histogram of one method from backtest evaluation rows."""
+    mine = rows[rows["method"] == method]
+    decided = mine["due_day"] + LATE_THRESHOLD_DAYS <= mine["end_day"]
+    late = ~(mine["completion_day"] <= mine["due_day"] + LATE_THRESHOLD_DAYS)
+    return {
+        "reliability": reliability_figure(
+            mine.loc[decided, "p_late"].to_numpy(), late[decided].to_numpy(dtype=float)
+        ),
+        "pit": pit_figure(mine["pit"].dropna().to_numpy()),
+    }

@@ -247,6 +247,8 @@ def test_cli_backtest_writes_its_files(small_ledger_dir: Path, tmp_path: Path, b
     result = runner.invoke(app, [*args, *TINY_FLAGS])
     assert result.exit_code == 0, result.output
     assert "oracle" in result.output and "Done in" in result.output
+    for plot in ("backtest_reliability.png", "backtest_pit.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     written = pd.read_csv(out / "backtest_metrics.csv")
     summary = json.loads((out / "backtest_summary.json").read_text())
     assert summary["cutoffs"][0]["cutoff"] == CUTOFF.isoformat()

@@ -12,8 +12,8 @@ from pydantic import Field
 
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
-from models.paydate import LATE_THRESHOLD_DAYS, TrainingConfig, train_pay_date_model
-from models.plots import pit_figure, reliability_figure
+from models.paydate import TrainingConfig, train_pay_date_model
+from models.plots import backtest_figures
 from models.promotion import GATE_METRICS
 from models.promotion import promotion_gate as judge
 from models.tracking import (
@@ -134,16 +134,7 @@ def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.As
         calendar = holiday_calendar(con, first, to_day(as_of) + challenger.config.horizon_days + 31)
         result = judge(con, calendar, champion, challenger.config, as_of)
     evaluation = result.evaluation
-    rows = evaluation.rows[evaluation.rows["method"] == "model"]
-    known = rows.dropna(subset=["p_late"])
-    decided = known["due_day"] + LATE_THRESHOLD_DAYS <= known["end_day"]
-    late = ~(known["completion_day"] <= known["due_day"] + LATE_THRESHOLD_DAYS)
-    figures = {
-        "backtest_reliability": reliability_figure(
-            known.loc[decided, "p_late"].to_numpy(), late[decided].to_numpy(dtype=float)
-        ),
-        "backtest_pit": pit_figure(rows["pit"].dropna().to_numpy()),
-    }
+    figures = {f"backtest_{name}": fig for name, fig in backtest_figures(evaluation.rows).items()}
     log_evaluation(
         home,
         challenger_version,
