@@ -49,6 +49,7 @@ from features.warehouse import to_day
 
 LATE_THRESHOLD_DAYS = 30
 MIN_CALIBRATION_INVOICES = 200
+MAX_CALIBRATION_INVOICES = 20_000
 KNOWLEDGE_CLOCKS = {
     "lead_days": 1,
     "days_overdue_at_knowledge": -1,
@@ -291,8 +292,18 @@ def fit_late_calibration(
         fold_model = train_pay_date_model(con, start, calendar, replace(config, calibration_days=0))
     except ValueError:  # no history before the fold: nothing to calibrate with
         return None
-    prediction = predict_open_invoices(con, fold_model, start, calendar)
-    due = prediction.known["due_day"].to_numpy(dtype=np.int64)
+    build_scoring_keys(con, start)
+    known = knowledge_features(con)
+    decided = known["due_day"].to_numpy() + LATE_THRESHOLD_DAYS <= to_day(cutoff)
+    fresh = to_day(start) - known["due_day"].to_numpy() < LATE_THRESHOLD_DAYS
+    candidates = np.flatnonzero(decided & fresh)
+    if len(candidates) > MAX_CALIBRATION_INVOICES:  # a Platt fit needs far fewer; scoring is dear
+        rng = np.random.default_rng(config.seed)
+        candidates = np.sort(rng.choice(candidates, MAX_CALIBRATION_INVOICES, replace=False))
+    known = known.iloc[candidates].reset_index(drop=True)
+    pmf = hazard_pmf(fold_model, key_matrix(known, fold_model.vocab, calendar), calendar)
+    prediction = PayDatePrediction(start, known, pmf)
+    due = known["due_day"].to_numpy(dtype=np.int64)
     completion = (
         con.execute("SELECT invoice_id, completion_day FROM invoice_facts")
         .df()
@@ -300,11 +311,8 @@ def fit_late_calibration(
         .reindex(prediction.known["invoice_id"])
         .to_numpy(dtype=np.float64)
     )
-    chosen = (due + LATE_THRESHOLD_DAYS <= to_day(cutoff)) & (
-        to_day(start) - due < LATE_THRESHOLD_DAYS
-    )
     late = ~(completion <= due + LATE_THRESHOLD_DAYS)
-    return LateCalibration.fit(prediction.p_late()[chosen], late[chosen])
+    return LateCalibration.fit(prediction.p_late(), late)
 
 
 @dataclass
