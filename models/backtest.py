@@ -501,13 +501,17 @@ def evaluate_window(
     calendar: Calendar,
     end_day: int,
     seed: int = 42,
+    max_invoices: int | None = None,
 ) -> BacktestResult:
     """Score ``model`` and the baselines on the invoices open at ``cutoff``, against outcomes up
     to ``end_day`` (later ones are treated as unknown, as if the data ended there).
 
-    The promotion gate's window: the model must have been trained at ``cutoff``.
+    The promotion gate's window: the model must have been trained at ``cutoff``. With
+    ``max_invoices`` a seeded sample of the open invoices is scored (the same one for any model).
     """
-    prediction = predict_open_invoices(con, model, cutoff, calendar)
+    prediction = predict_open_invoices(
+        con, model, cutoff, calendar, max_invoices=max_invoices, seed=seed
+    )
     invoices = _invoices(con, prediction.known, model.config.horizon_days, end_day)
     invoices["completion_day"] = invoices["completion_day"].where(
         invoices["completion_day"] <= end_day

@@ -10,8 +10,9 @@ contribution) become the reasons, each rendered with the invoice's own numbers.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,14 @@ from models.paydate import PayDateModel
 REPRESENTATIVE_LEAD_DAYS = 7
 
 
-def _num(row: pd.Series, col: str) -> float:
-    value = pd.to_numeric(row.get(col), errors="coerce")
-    return float(value) if pd.notna(value) else float("nan")
+def _num(row: Mapping[str, Any], col: str) -> float:
+    try:
+        return float(row.get(col))
+    except (TypeError, ValueError):  # None, pd.NA, text
+        return float("nan")
 
 
-def _late_history(row: pd.Series, as_of: date) -> str:
+def _late_history(row: Mapping[str, Any], as_of: date) -> str:
     n, last6, mean = _num(row, "hist_n"), _num(row, "last6_mean_late"), _num(row, "hist_mean_late")
     if np.isnan(n) or n == 0:
         return "no payment history yet for this customer"
@@ -41,7 +44,7 @@ def _late_history(row: pd.Series, as_of: date) -> str:
     return f"this customer usually pays on the due date (average {mean:+.0f} days)"
 
 
-def _share_late(row: pd.Series, as_of: date) -> str:
+def _share_late(row: Mapping[str, Any], as_of: date) -> str:
     share30, share = _num(row, "hist_share_late30"), _num(row, "hist_share_late")
     if np.isnan(share):
         return "no payment history yet for this customer"
@@ -50,7 +53,7 @@ def _share_late(row: pd.Series, as_of: date) -> str:
     return f"{share:.0%} of this customer's paid invoices were late"
 
 
-def _trend(row: pd.Series, as_of: date) -> str:
+def _trend(row: Mapping[str, Any], as_of: date) -> str:
     slope = _num(row, "trend_late_per_30d")
     if np.isnan(slope):
         return "too little history to see a trend"
@@ -58,21 +61,21 @@ def _trend(row: pd.Series, as_of: date) -> str:
     return f"recent payments are getting {direction} ({slope:+.1f} days per month)"
 
 
-def _amount(row: pd.Series, as_of: date) -> str:
+def _amount(row: Mapping[str, Any], as_of: date) -> str:
     ratio = _num(row, "amount_vs_customer_median")
     if np.isnan(ratio):
         return "first invoices for this customer: no usual amount yet"
     return f"invoice is {ratio:.1f}× the customer's usual amount"
 
 
-def _overdue(row: pd.Series, as_of: date) -> str:
+def _overdue(row: Mapping[str, Any], as_of: date) -> str:
     days = to_day(as_of) - int(row["due_day"])
     if days > 0:
         return f"invoice is already {days} days overdue"
     return f"invoice is due in {-days} days"
 
 
-def _dispute(row: pd.Series, as_of: date) -> str:
+def _dispute(row: Mapping[str, Any], as_of: date) -> str:
     if bool(row.get("dispute_open")):
         opened = from_day(int(row["last_dispute_opened_day"]))
         return f"disputed since {opened.day} {opened:%B %Y}"
@@ -82,28 +85,39 @@ def _dispute(row: pd.Series, as_of: date) -> str:
     return "invoice is not disputed"
 
 
-def _exposure(row: pd.Series, as_of: date) -> str:
+def _exposure(row: Mapping[str, Any], as_of: date) -> str:
     count, amount = _num(row, "customer_overdue_count"), _num(row, "customer_overdue_amount")
     if count and count > 0:
         return f"customer has {count:.0f} overdue invoices ({amount:,.0f} overdue in total)"
     return f"customer has {_num(row, 'customer_open_count'):.0f} open invoices, none overdue"
 
 
-def _partial(row: pd.Series, as_of: date) -> str:
+def _channel(row: Mapping[str, Any], as_of: date) -> str:
+    channel, late = row.get("channel"), _num(row, "channel_mean_late")
+    if not isinstance(channel, str) or not channel:
+        return "no delivery channel recorded"
+    if late != late:  # NaN: nothing sent this way has been paid yet
+        return f"first invoices sent by {channel} to this customer"
+    return (
+        f"invoices sent to this customer by {channel} were paid {late:+.0f} days vs due on average"
+    )
+
+
+def _partial(row: Mapping[str, Any], as_of: date) -> str:
     share = _num(row, "paid_share")
     if share and share > 0:
         return f"{share:.0%} already paid in partial payments"
     return "no partial payment received yet"
 
 
-def _recency(row: pd.Series, as_of: date) -> str:
+def _recency(row: Mapping[str, Any], as_of: date) -> str:
     days = _num(row, "days_since_customer_payment")
     if np.isnan(days):
         return "customer has never completed a payment"
     return f"customer's last completed payment was {days:.0f} days ago"
 
 
-def _terms(row: pd.Series, as_of: date) -> str:
+def _terms(row: Mapping[str, Any], as_of: date) -> str:
     return f"payment terms are net {int(row['due_day']) - int(row['issue_day'])}"
 
 
@@ -140,6 +154,10 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
             "log_customer_overdue_amount",
         ),
         _exposure,
+    ),
+    "channel": (
+        ("channel", "channel_hist_n", "channel_mean_late", "channel_last10_median_late"),
+        _channel,
     ),
     "partial": (("paid_share", "partial_payments", "days_since_partial_payment"), _partial),
     "recency": (("days_since_customer_payment",), _recency),
@@ -180,7 +198,7 @@ def reasons(
     names = list(contributions.columns)
     out = []
     for i, row in enumerate(known.itertuples(index=False)):
-        series = pd.Series(row._asdict())
+        facts = row._asdict()
         chosen = [j for j in order[i, :top] if values[i, j] < 0] or [order[i, -1]]
-        out.append([GROUPS[names[j]][1](series, as_of) for j in chosen])
+        out.append([GROUPS[names[j]][1](facts, as_of) for j in chosen])
     return out

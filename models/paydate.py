@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -292,17 +293,22 @@ def fit_late_calibration(
         fold_model = train_pay_date_model(con, start, calendar, replace(config, calibration_days=0))
     except ValueError:  # no history before the fold: nothing to calibrate with
         return None
-    build_scoring_keys(con, start)
-    known = knowledge_features(con)
-    decided = known["due_day"].to_numpy() + LATE_THRESHOLD_DAYS <= to_day(cutoff)
-    fresh = to_day(start) - known["due_day"].to_numpy() < LATE_THRESHOLD_DAYS
-    candidates = np.flatnonzero(decided & fresh)
-    if len(candidates) > MAX_CALIBRATION_INVOICES:  # a Platt fit needs far fewer; scoring is dear
-        rng = np.random.default_rng(config.seed)
-        candidates = np.sort(rng.choice(candidates, MAX_CALIBRATION_INVOICES, replace=False))
-    known = known.iloc[candidates].reset_index(drop=True)
-    pmf = hazard_pmf(fold_model, key_matrix(known, fold_model.vocab, calendar), calendar)
-    prediction = PayDatePrediction(start, known, pmf)
+
+    def decided_and_fresh(known: pd.DataFrame) -> np.ndarray:
+        due = known["due_day"].to_numpy()
+        decided = due + LATE_THRESHOLD_DAYS <= to_day(cutoff)
+        return decided & (to_day(start) - due < LATE_THRESHOLD_DAYS)
+
+    prediction = predict_open_invoices(
+        con,
+        fold_model,
+        start,
+        calendar,
+        keep=decided_and_fresh,
+        max_invoices=MAX_CALIBRATION_INVOICES,
+        seed=config.seed,
+    )
+    known = prediction.known
     due = known["due_day"].to_numpy(dtype=np.int64)
     completion = (
         con.execute("SELECT invoice_id, completion_day FROM invoice_facts")
@@ -384,10 +390,22 @@ def predict_open_invoices(
     as_of: date,
     calendar: Calendar,
     chunk_invoices: int = 4096,
+    keep: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    max_invoices: int | None = None,
+    seed: int = 42,
 ) -> PayDatePrediction:
-    """Score every invoice open at the end of ``as_of``, conditional on it being unpaid then."""
+    """Score every invoice open at the end of ``as_of``, conditional on it being unpaid then.
+
+    Evaluations may score only the open invoices ``keep`` selects, and at most ``max_invoices``
+    of them (a seeded sample, in ledger order): scoring is the expensive part.
+    """
     build_scoring_keys(con, as_of)
     known = knowledge_features(con)
+    chosen = np.flatnonzero(keep(known)) if keep is not None else np.arange(len(known))
+    if max_invoices is not None and len(chosen) > max_invoices:
+        chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_invoices, replace=False))
+    if len(chosen) < len(known):
+        known = known.iloc[chosen].reset_index(drop=True)
     keys = key_matrix(known, model.vocab, calendar)
     pmf = hazard_pmf(model, keys, calendar, chunk_invoices)
     return PayDatePrediction(as_of, known, pmf, model.late_calibration)

@@ -68,3 +68,11 @@ def test_new_customer_reason_mentions_missing_history() -> None:
     known = _known(hist_n=np.nan, last6_mean_late=np.nan, hist_mean_late=np.nan)
     out = reasons(known, _contributions(late_history=-1.0), AS_OF)
     assert out == [["no payment history yet for this customer"]]
+
+
+def test_delivery_channel_reason() -> None:
+    known = _known(channel="paper", channel_mean_late=12.0)
+    out = reasons(known, _contributions(channel=-1.0), AS_OF)
+    assert out == [["invoices sent to this customer by paper were paid +12 days vs due on average"]]
+    unknown = reasons(_known(channel=None), _contributions(channel=-1.0), AS_OF)
+    assert unknown == [["no delivery channel recorded"]]
