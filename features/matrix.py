@@ -63,6 +63,7 @@ NUMERIC = (
     "dispute_open",
     "disputes_total",
     "days_since_dispute_opened",
+    "days_since_dispute_resolved",
     "weekday",
     "day_of_month",
     "days_to_month_end",
@@ -155,6 +156,7 @@ DAY_FEATURES = (
     "gap_to_ewm_late",
     "weekday_share",
     "days_since_dispute_opened",
+    "days_since_dispute_resolved",
     "weekday",
     "day_of_month",
     "days_to_month_end",
@@ -182,6 +184,7 @@ class KeyMatrix:
     country: np.ndarray
     weekday_shares: np.ndarray
     dispute_opened: np.ndarray
+    dispute_resolved: np.ndarray
 
     def __len__(self) -> int:
         return len(self.k)
@@ -202,6 +205,7 @@ class KeyMatrix:
             out[:, col[gap]] = days_overdue - self.static[idx, FEATURES.index(ref)]
         out[:, col["weekday_share"]] = self.weekday_shares[idx, weekday]
         out[:, col["days_since_dispute_opened"]] = d - self.dispute_opened[idx]
+        out[:, col["days_since_dispute_resolved"]] = d - self.dispute_resolved[idx]
         out[:, col["weekday"]] = weekday
         out[:, col["day_of_month"]] = calendar.day_of_month[pos]
         out[:, col["days_to_month_end"]] = calendar.days_to_month_end[pos]
@@ -237,6 +241,8 @@ def key_matrix(known: pd.DataFrame, vocab: Vocabulary, calendar: Calendar) -> Ke
         country=calendar.country_index(known["country"]),
         weekday_shares=known[[f"weekday{w}_share" for w in range(7)]].to_numpy(np.float32),
         dispute_opened=np.where(dispute_open, _f32(known["last_dispute_opened_day"]), np.nan),
+        # a settled dispute releases the payment it held: how long ago matters
+        dispute_resolved=np.where(dispute_open, np.nan, _f32(known["last_dispute_resolved_day"])),
     )
 
 

@@ -79,9 +79,10 @@ def _dispute(row: Mapping[str, Any], as_of: date) -> str:
     if bool(row.get("dispute_open")):
         opened = from_day(int(row["last_dispute_opened_day"]))
         return f"disputed since {opened.day} {opened:%B %Y}"
-    total = _num(row, "disputes_total")
-    if total and total > 0:
-        return "invoice was disputed before (now resolved)"
+    resolved = _num(row, "last_dispute_resolved_day")
+    if resolved == resolved:
+        day = from_day(int(resolved))
+        return f"dispute resolved on {day.day} {day:%B %Y}"
     return "invoice is not disputed"
 
 
@@ -145,7 +146,15 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
     "trend": (("trend_late_per_30d",), _trend),
     "amount": (("amount_vs_customer_median", "log_amount_base"), _amount),
     "overdue": (("days_overdue", "days_overdue_at_knowledge", "age_days"), _overdue),
-    "dispute": (("dispute_open", "days_since_dispute_opened", "disputes_total"), _dispute),
+    "dispute": (
+        (
+            "dispute_open",
+            "days_since_dispute_opened",
+            "days_since_dispute_resolved",
+            "disputes_total",
+        ),
+        _dispute,
+    ),
     "exposure": (
         (
             "customer_open_count",

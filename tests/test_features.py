@@ -75,6 +75,30 @@ def test_future_disputes_and_invoices_do_not_change_features(small_tables: dict)
         later["payments"]["invoice_id"].isin(later["invoices"]["invoice_id"])
     ]
     pd.testing.assert_frame_equal(_features_at(later, K), base)
+    resolved_later = disputes["resolved_date"] > pd.Timestamp(K)
+    assert resolved_later.any()
+    unresolved = {
+        **small_tables,
+        "disputes": disputes.assign(resolved_date=disputes["resolved_date"].where(~resolved_later)),
+    }
+    pd.testing.assert_frame_equal(_features_at(unresolved, K), base)
+
+
+def test_a_dispute_resolved_before_the_knowledge_day_is_seen(small_tables: dict) -> None:
+    disputes = small_tables["disputes"]
+    base = _features_at(small_tables, K)
+    opened = (disputes["opened_date"] < pd.Timestamp(K) - pd.Timedelta(days=3)) & (
+        disputes["resolved_date"].isna() | (disputes["resolved_date"] > pd.Timestamp(K))
+    )
+    ids = set(disputes.loc[opened, "invoice_id"]) & set(base["invoice_id"])
+    assert ids
+    settled = disputes.assign(
+        resolved_date=disputes["resolved_date"].mask(opened, pd.Timestamp(K) - pd.Timedelta(days=2))
+    )
+    after = _features_at({**small_tables, "disputes": settled}, K).set_index("invoice_id")
+    changed = after.loc[sorted(ids)]
+    assert (changed["last_dispute_resolved_day"] == to_day(K) - 2).all()
+    assert not changed["dispute_open"].any()
 
 
 def test_a_past_payment_does_change_features(small_tables: dict) -> None:

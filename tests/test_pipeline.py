@@ -27,6 +27,8 @@ OUTPUTS = {
         "pay_date_p90",
         "p_late_30",
         "reasons",
+        "shap_late_history",
+        "shap_dispute",
     ],
     "cash_forecast.csv": ["week_start", "expected", "p10", "p90"],
     "worklist.csv": [

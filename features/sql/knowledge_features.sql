@@ -31,7 +31,8 @@ SELECT
     k.k - p.last_payment_day AS days_since_partial_payment,
     COALESCE(d.disputes_open, 0) > 0 AS dispute_open,
     COALESCE(d.disputes_total, 0) AS disputes_total,
-    d.last_dispute_opened_day
+    d.last_dispute_opened_day,
+    d.last_dispute_resolved_day
 FROM feature_keys AS k
 JOIN invoice_facts AS f USING (invoice_id)
 ASOF LEFT JOIN customer_history AS h ON f.customer_id = h.customer_id AND h.day <= k.k

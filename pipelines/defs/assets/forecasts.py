@@ -65,6 +65,8 @@ def invoice_predictions(
     )
     frame = frame.join(prediction.frame().drop(columns="invoice_id"))
     frame["reasons"] = [" | ".join(r) for r in reasons(known, contributions, as_of)]
+    for group in contributions.columns:  # negative = pushes payment later
+        frame[f"shap_{group}"] = contributions[group].round(4).to_numpy()
     for w in range(WEEKS):
         frame[f"p_paid_week_{w + 1:02d}"] = weekly[:, w].round(4)
     with warehouse.get_connection() as con:
@@ -88,7 +90,9 @@ def invoice_predictions(
             "open_invoices": len(frame),
             "model_version": version,
             "mean_p_late_30": float(frame["p_late_30"].mean()) if len(frame) else 0.0,
-            "preview": _md(frame.drop(columns=[c for c in frame if c.startswith("p_paid_week")])),
+            "preview": _md(
+                frame.drop(columns=[c for c in frame if c.startswith(("p_paid_", "shap_"))])
+            ),
             "shap_global": png_markdown(shap_plot),
         }
     )
