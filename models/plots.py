@@ -28,7 +28,7 @@ def reliability_figure(p: np.ndarray, late: np.ndarray, bins: int = ECE_BINS) ->
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
     ax.plot(mean_p[n > 0], rate[n > 0], marker="o", color="#2f6f9f")
     ax.set_ylabel("observed share paid > 30 days late")
-    ax.set_title("Reliability of p_late_30 (backtest window)")
+    ax.set_title("Reliability of p_late_30 (backtest)")
     hist.bar(edges[:-1], n, width=1 / bins, align="edge", color="#9fbfd9", edgecolor="white")
     hist.set_xlabel("forecast p_late_30")
     hist.set_ylabel("invoices")
