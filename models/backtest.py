@@ -211,34 +211,31 @@ def window_pit(
     return np.where(seen, pit, np.nan)
 
 
-BASELINE_SQL = """
+LATE_STATS_AT_K = """
+        avg(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= k.k) AS mean_late,
+        median(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= k.k)
+            AS median_late,
+        avg((h.completion_day IS NULL OR h.completion_day > h.due_day + $late)::DOUBLE)
+            FILTER (WHERE h.due_day + $late <= k.k) AS share_late"""
+"""Delay statistics of the invoices ``h`` known by the end of day ``k.k``: one customer's or
+everyone's, the same definitions for both."""
+
+BASELINE_SQL = f"""
 WITH keys AS (
     SELECT b.row_id, b.k, f.customer_id, f.due_day
     FROM _baseline_keys AS b JOIN invoice_facts AS f USING (invoice_id)
 ),
 known AS (  -- what the customer's other invoices showed by the end of day k
-    SELECT
-        k.row_id,
-        avg(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= k.k) AS mean_late,
-        median(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= k.k)
-            AS median_late,
-        avg((h.completion_day IS NULL OR h.completion_day > h.due_day + $late)::DOUBLE)
-            FILTER (WHERE h.due_day + $late <= k.k) AS share_late
+    SELECT k.row_id, {LATE_STATS_AT_K}
     FROM keys AS k
     JOIN invoice_facts AS h ON h.customer_id = k.customer_id AND h.issue_day <= k.k
     GROUP BY k.row_id
 ),
 everyone AS (
-    SELECT
-        d.k,
-        avg(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= d.k) AS mean_late,
-        median(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= d.k)
-            AS median_late,
-        avg((h.completion_day IS NULL OR h.completion_day > h.due_day + $late)::DOUBLE)
-            FILTER (WHERE h.due_day + $late <= d.k) AS share_late
-    FROM (SELECT DISTINCT k FROM keys) AS d
-    JOIN invoice_facts AS h ON h.issue_day <= d.k
-    GROUP BY d.k
+    SELECT k.k, {LATE_STATS_AT_K}
+    FROM (SELECT DISTINCT k FROM keys) AS k
+    JOIN invoice_facts AS h ON h.issue_day <= k.k
+    GROUP BY k.k
 )
 SELECT
     k.row_id,
