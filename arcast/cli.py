@@ -311,6 +311,10 @@ def backtest(
     ] = False,
     train_until: Annotated[str | None, typer.Option(help="With --at-issue: ISO date.")] = None,
     test_from: Annotated[str | None, typer.Option(help="With --at-issue: ISO date.")] = None,
+    refit_months: Annotated[
+        int,
+        typer.Option(help="With --at-issue: refit every n month-ends (walk-forward); 0 = once."),
+    ] = 0,
     oracle_samples: Annotated[
         int, typer.Option(help="Oracle draws per invoice if the ledger has _truth/ (0: none).")
     ] = 200,
@@ -339,7 +343,9 @@ def backtest(
         if not (train_until and test_from):
             raise _fail("--at-issue needs --train-until and --test-from")
         until, start = _parse_date(train_until), _parse_date(test_from)
-        run_it = partial(run_at_issue, data, until, start, config, seed=seed)
+        run_it = partial(
+            run_at_issue, data, until, start, config, refit_months=refit_months, seed=seed
+        )
     else:
         if cutoffs:
             chosen = [_parse_date(c.strip()) for c in cutoffs.split(",") if c.strip()]

@@ -25,6 +25,7 @@ from models.backtest import (
     choose_cutoffs,
     expected_calibration_error,
     metrics_table,
+    refit_dates,
     run_backtest,
     score,
     window_pit,
@@ -272,7 +273,34 @@ def test_cli_backtest_at_issue(small_ledger_dir: Path, tmp_path: Path) -> None:
     metrics = pd.read_csv(out / "backtest_metrics.csv")
     assert set(metrics["segment"]) == {"all"}
     assert set(metrics["method"]) == METHODS - {"oracle"}
-    assert json.loads((out / "backtest_summary.json").read_text())["mode"] == "at_issue"
+    summary = json.loads((out / "backtest_summary.json").read_text())
+    assert summary["mode"] == "at_issue"
+
+    walk = tmp_path / "walk"
+    args = ["backtest", "--data", str(small_ledger_dir), "--out", str(walk), "--at-issue"]
+    args += ["--train-until", "2024-09-30", "--test-from", "2024-10-01", "--refit-months", "1"]
+    assert runner.invoke(app, [*args, *TINY_FLAGS]).exit_code == 0
+    walked = json.loads((walk / "backtest_summary.json").read_text())["cutoffs"][0]
+    trained = [m["trained_until"] for m in walked["models"]]
+    assert trained[:3] == ["2024-09-30", "2024-10-31", "2024-11-30"]
+    assert walked["test_invoices"] == summary["cutoffs"][0]["test_invoices"]  # each scored once
+
+
+def test_refit_dates_walk_forward_by_month_ends() -> None:
+    assert refit_dates(date(2012, 12, 31), date(2013, 1, 1), date(2013, 4, 10), 0) == [
+        date(2012, 12, 31)
+    ]
+    assert refit_dates(date(2012, 12, 31), date(2013, 1, 1), date(2013, 4, 10), 1) == [
+        date(2012, 12, 31),
+        date(2013, 1, 31),
+        date(2013, 2, 28),
+        date(2013, 3, 31),
+    ]
+    assert refit_dates(date(2012, 12, 31), date(2013, 1, 1), date(2013, 7, 10), 3) == [
+        date(2012, 12, 31),
+        date(2013, 3, 31),
+        date(2013, 6, 30),
+    ]
 
 
 def test_cli_backtest_rejects_a_bad_rule(small_ledger_dir: Path) -> None:
