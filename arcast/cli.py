@@ -275,16 +275,6 @@ BACKTEST_TABLES = {
 }
 
 
-def _cell(name: str, value) -> str:
-    if isinstance(value, str):
-        return value
-    if value != value:  # NaN: the method has no such output (e.g. a baseline's interval)
-        return "–"
-    if name.startswith("n_"):
-        return f"{int(value):,}"
-    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-
-
 @app.command()
 def backtest(
     data: Annotated[Path, typer.Option("--data", help="Folder with the canonical ledger files.")],
@@ -330,7 +320,7 @@ def backtest(
 
     from arcast.generate import load_truth, oracle_sample_pay_dates
     from arcast.io import write_atomic, write_csv, write_json
-    from models.backtest import CutoffRule, run_at_issue, run_backtest
+    from models.backtest import CutoffRule, format_metric, run_at_issue, run_backtest
     from models.paydate import TrainingConfig
     from models.plots import backtest_figures
 
@@ -406,7 +396,8 @@ def backtest(
             table.add_column(label, justify="right")
         names = ["segment", "method", *columns]
         for row in pooled[names].itertuples(index=False):
-            table.add_row(*(_cell(name, v) for name, v in zip(names, row, strict=True)))
+            cells = zip(names, row, strict=True)
+            table.add_row(*(format_metric(v, count=name.startswith("n_")) for name, v in cells))
         console.print(table)
     console.print(f"Outputs in [bold]{out.resolve()}[/bold]")
     console.print(f"Done in {time.perf_counter() - started:.0f} s ({n} cutoff(s)).")

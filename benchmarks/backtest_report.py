@@ -30,7 +30,7 @@ from arcast.generate import GeneratorConfig, generate_ledger, load_truth, write_
 from arcast.generate import oracle_sample_pay_dates as sample
 from arcast.ibm import convert_ibm
 from arcast.io import write_csv, write_json
-from models.backtest import BacktestResult, CutoffRule, run_at_issue, run_backtest
+from models.backtest import BacktestResult, CutoffRule, format_metric, run_at_issue, run_backtest
 from models.paydate import TrainingConfig
 
 IBM_CSV = Path("/work/shared/data/ibm_ar/WA_Fn-UseC_-Accounts-Receivable.csv")
@@ -39,21 +39,10 @@ IBM_TARGET_MAE = "≤ 5.6 (target)"
 METHODS = ("model", "due_date", "customer_mean", "customer_median", "oracle")
 
 
-def _fmt(value: object) -> str:
-    """Counts with thousands separators, days with 2 decimals, rates and scores with 3."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | np.integer):
-        return f"{value:,}"
-    if value is None or pd.isna(value):
-        return "–"
-    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-
-
 def _markdown(rows: list[dict[str, object]]) -> str:
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(r[h]) for h in header) + " |" for r in rows]
+    lines += ["| " + " | ".join(format_metric(r[h]) for h in header) + " |" for r in rows]
     return "\n".join(lines)
 
 

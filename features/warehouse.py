@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from data_contracts.schema import PAYMENT_TOLERANCE, TABLES
@@ -96,6 +97,17 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
         "invoice_dispute_state",
     ]
     return {n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}
+
+
+def completion_days(con: duckdb.DuckDBPyConnection, invoice_ids: pd.Series) -> np.ndarray:
+    """Completion day of each invoice (NaN if never fully paid in the data), aligned with
+    ``invoice_ids``. An outcome: only evaluations may read it, never features."""
+    facts = con.execute("SELECT invoice_id, completion_day FROM invoice_facts").df()
+    return (
+        facts.set_index("invoice_id")["completion_day"]
+        .reindex(invoice_ids)
+        .to_numpy(dtype=np.float64)
+    )
 
 
 def receivables(con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str) -> pd.DataFrame:

@@ -57,13 +57,14 @@ from sklearn.metrics import roc_auc_score
 
 from data_contracts.load import load_ledger
 from features.matrix import Calendar, holiday_calendar, key_matrix, knowledge_features
-from features.warehouse import build_fact_tables, from_day, load_tables, to_day
+from features.warehouse import build_fact_tables, completion_days, from_day, load_tables, to_day
 from models.paydate import (
     LATE_THRESHOLD_DAYS,
     PayDateModel,
     TrainingConfig,
     calibrate_p_late,
     hazard_pmf,
+    is_late,
     predict_open_invoices,
     train_pay_date_model,
 )
@@ -361,7 +362,7 @@ def score(frame: pd.DataFrame) -> dict[str, float]:
     }
     due = frame["due_day"].to_numpy(dtype=np.int64)
     known = due + LATE_THRESHOLD_DAYS <= frame["end_day"].to_numpy()
-    late = ~(y <= due + LATE_THRESHOLD_DAYS)  # NaN (never paid in the data) is late
+    late = is_late(y, due)
     fresh = known & (frame["origin"].to_numpy() - due < LATE_THRESHOLD_DAYS)
     p_late = frame["p_late"].to_numpy(dtype=np.float64)
     metrics |= _late_metrics(p_late[known], late[known].astype(np.float64), "")
@@ -415,6 +416,18 @@ def metrics_table(rows: pd.DataFrame, segments: Sequence[str] = SEGMENTS) -> pd.
                         {"cutoff": cutoff, "segment": segment, "method": method, **score(part)}
                     )
     return _versus_oracle(pd.DataFrame(table))
+
+
+def format_metric(value: object, count: bool = False) -> str:
+    """A metric as the tables print it: counts with thousands separators, days with 2 decimals,
+    rates and scores with 3, "–" where a method has no such output (a baseline's interval)."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return "–"
+    if count or isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
 
 
 def _versus_oracle(table: pd.DataFrame) -> pd.DataFrame:
@@ -472,11 +485,6 @@ def _invoices(
     con: duckdb.DuckDBPyConnection, known: pd.DataFrame, horizon: int, end_day: int
 ) -> pd.DataFrame:
     """Who is scored (from the scoring features ``known``) and what happened to them later."""
-    completion = (
-        con.execute("SELECT invoice_id, completion_day FROM invoice_facts")
-        .df()
-        .set_index("invoice_id")["completion_day"]
-    )
     origin = known["k"].to_numpy(dtype=np.int64)
     return pd.DataFrame(
         {
@@ -484,7 +492,7 @@ def _invoices(
             "customer_id": known["customer_id"].to_numpy(),
             "origin": origin,
             "due_day": known["due_day"].to_numpy(dtype=np.int64),
-            "completion_day": completion.reindex(known["invoice_id"]).to_numpy(np.float64),
+            "completion_day": completion_days(con, known["invoice_id"]),
             "end_day": end_day,
             "horizon_end": origin + horizon,
         }

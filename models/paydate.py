@@ -46,7 +46,7 @@ from features.matrix import (
     knowledge_features,
     model_matrix,
 )
-from features.warehouse import to_day
+from features.warehouse import completion_days, to_day
 
 LATE_THRESHOLD_DAYS = 30
 MIN_CALIBRATION_INVOICES = 200
@@ -139,6 +139,13 @@ class LateCalibration:
 def _logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     return np.log(q / (1 - q))
+
+
+def is_late(completion_day: np.ndarray, due_day: np.ndarray) -> np.ndarray:
+    """The late-30 outcome: not fully paid by due + 30 days; never paid (NaN) counts as late."""
+    return ~(
+        np.asarray(completion_day, dtype=np.float64) <= np.asarray(due_day) + LATE_THRESHOLD_DAYS
+    )
 
 
 def calibrate_p_late(
@@ -309,15 +316,7 @@ def fit_late_calibration(
         seed=config.seed,
     )
     known = prediction.known
-    due = known["due_day"].to_numpy(dtype=np.int64)
-    completion = (
-        con.execute("SELECT invoice_id, completion_day FROM invoice_facts")
-        .df()
-        .set_index("invoice_id")["completion_day"]
-        .reindex(prediction.known["invoice_id"])
-        .to_numpy(dtype=np.float64)
-    )
-    late = ~(completion <= due + LATE_THRESHOLD_DAYS)
+    late = is_late(completion_days(con, known["invoice_id"]), known["due_day"].to_numpy())
     return LateCalibration.fit(prediction.p_late(), late)
 
 

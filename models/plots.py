@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.backtest import ECE_BINS, PIT_INTERVAL
-from models.paydate import LATE_THRESHOLD_DAYS
+from models.paydate import LATE_THRESHOLD_DAYS, is_late
 
 
 def reliability_figure(p: np.ndarray, late: np.ndarray, bins: int = ECE_BINS) -> plt.Figure:
@@ -65,10 +65,10 @@ def backtest_figures(rows: pd.DataFrame, method: str = "model") -> dict[str, plt
     """Reliability diagram and PIT histogram of one method from backtest evaluation rows."""
     mine = rows[rows["method"] == method]
     decided = mine["due_day"] + LATE_THRESHOLD_DAYS <= mine["end_day"]
-    late = ~(mine["completion_day"] <= mine["due_day"] + LATE_THRESHOLD_DAYS)
+    late = is_late(mine["completion_day"].to_numpy(), mine["due_day"].to_numpy())
     return {
         "reliability": reliability_figure(
-            mine.loc[decided, "p_late"].to_numpy(), late[decided].to_numpy(dtype=float)
+            mine.loc[decided, "p_late"].to_numpy(), late[decided.to_numpy()].astype(float)
         ),
         "pit": pit_figure(mine["pit"].dropna().to_numpy()),
     }

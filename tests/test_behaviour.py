@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pytest
 
 from features.matrix import key_matrix
-from features.warehouse import from_day
-from models.paydate import PayDatePrediction, hazard_pmf
+from features.warehouse import build_fact_tables, from_day, load_tables
+from models.paydate import PayDatePrediction, hazard_pmf, predict_open_invoices
 
 
 def _predict(model, known, calendar) -> PayDatePrediction:
@@ -32,10 +33,23 @@ def test_more_days_overdue_never_lowers_p_late(trained, wait: int) -> None:
     assert (after >= before - 1e-9).all(), np.sort(after - before)[:5]
 
 
-def test_renaming_a_customer_changes_nothing(trained) -> None:
+def test_renaming_a_customer_changes_nothing(trained, small_tables: dict) -> None:
+    """Renamed in the ledger itself: every join and feature must still line up the same way."""
     model, prediction, calendar = trained
-    renamed = prediction.known.assign(customer_id="X-" + prediction.known["customer_id"])
-    np.testing.assert_array_equal(_predict(model, renamed, calendar).pmf, prediction.pmf)
+    renamed = {
+        name: table.assign(customer_id="X-" + table["customer_id"].astype(str))
+        if "customer_id" in table
+        else table
+        for name, table in small_tables.items()
+    }
+    con = duckdb.connect()
+    load_tables(con, renamed)
+    build_fact_tables(con, "USD")
+    again = predict_open_invoices(con, model, prediction.as_of, calendar)
+    con.close()
+    assert (again.known["customer_id"].str.startswith("X-")).all()
+    np.testing.assert_array_equal(again.known["invoice_id"], prediction.known["invoice_id"])
+    np.testing.assert_array_equal(again.pmf, prediction.pmf)
 
 
 def test_later_history_gives_later_predictions(trained) -> None:

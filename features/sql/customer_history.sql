@@ -22,7 +22,13 @@ stats AS (
         day,
         count(*) OVER cum AS hist_n,
         avg(late) OVER cum AS hist_mean_late,
-        stddev_samp(late) OVER cum AS hist_std_late,
+        -- from exact integer sums: a floating-point stddev depends on the order DuckDB combines
+        -- partial results in, and a feature must not change when only the ids do
+        sqrt(
+            greatest(count(*) OVER cum * sum(late::BIGINT ^ 2) OVER cum
+                - sum(late::BIGINT) OVER cum ^ 2, 0)
+            / nullif(count(*) OVER cum * (count(*) OVER cum - 1), 0)
+        ) AS hist_std_late,
         avg((late > 0)::DOUBLE) OVER cum AS hist_share_late,
         avg((late > 30)::DOUBLE) OVER cum AS hist_share_late30,
         avg(days_to_pay) OVER cum AS hist_mean_days_to_pay,
