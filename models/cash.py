@@ -65,13 +65,58 @@ def cash_forecast(
     contributes no cash. Deterministic for a given ``seed``, whatever the number of cores.
     """
     weekly = weekly_probabilities(pmf, weeks)
-    n = weekly.shape[0]
+    sims = simulate_weekly_cash(weekly, amounts, groups, n_sims=n_sims, rho=rho, seed=seed)
+    return band_frame(as_of, np.asarray(amounts, dtype=float) @ weekly, sims[:, 0, :])
+
+
+def week_starts(as_of: date, weeks: int = 13) -> pd.DatetimeIndex:
+    """First day of each forecast week: 7-day weeks from the day after ``as_of``."""
+    return pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1), periods=weeks, freq="7D")
+
+
+def band_frame(as_of: date, expected: np.ndarray, sims: np.ndarray) -> pd.DataFrame:
+    """One row per week: dates, the exact ``expected`` and p10/p50/p90 of ``sims`` (sim × week)."""
+    p10, p50, p90 = np.quantile(sims, [0.1, 0.5, 0.9], axis=0)
+    week_start = week_starts(as_of, sims.shape[1])
+    return pd.DataFrame(
+        {
+            "week_start": week_start,
+            "week_end": week_start + pd.Timedelta(days=6),
+            "expected": expected,
+            "p10": p10,
+            "p50": p50,
+            "p90": p90,
+        }
+    )
+
+
+def simulate_weekly_cash(
+    weekly: np.ndarray,
+    amounts: np.ndarray,
+    groups: np.ndarray,
+    *,
+    by: np.ndarray | None = None,
+    n_sims: int = 1000,
+    rho: float = 0.3,
+    seed: int = 0,
+) -> np.ndarray:
+    """Joint draws of weekly cash totals: ``(n_sims, n_by, weeks)``.
+
+    ``weekly`` is ``(n, weeks)`` P(paid in week) (see `weekly_probabilities`); ``by`` optionally
+    codes each invoice into ``n_by = by.max() + 1`` breakdown keys (currency, segment, scenario
+    line…) whose totals come from the *same* draws, so they add up path by path. The same
+    ``seed`` gives the same latent draws for any pmf of the same shape (common random numbers):
+    a scenario that delays payments moves each simulated pay week later, never earlier.
+    """
+    weekly = np.asarray(weekly, dtype=float)
+    n, weeks = weekly.shape
     amounts = np.asarray(amounts, dtype=float)
     codes, uniques = pd.factorize(np.asarray(groups))
-    if amounts.shape != (n,) or codes.shape != (n,):
-        raise ValueError(f"amounts and groups must have one entry per pmf row ({n})")
-    if not np.isfinite(amounts).all() or (codes < 0).any():
-        raise ValueError("amounts must be finite and groups must not be missing")
+    by_codes = np.zeros(n, dtype=np.int64) if by is None else np.asarray(by, dtype=np.int64)
+    if amounts.shape != (n,) or codes.shape != (n,) or by_codes.shape != (n,):
+        raise ValueError(f"amounts, groups and by must have one entry per pmf row ({n})")
+    if not np.isfinite(amounts).all() or (codes < 0).any() or (by_codes < 0).any():
+        raise ValueError("amounts must be finite and groups / by must not be missing")
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"rho must be in [0, 1], got {rho}")
     if n_sims < 1:
@@ -79,6 +124,7 @@ def cash_forecast(
     cdf = np.cumsum(weekly, axis=1)
     if (weekly < -_PROB_TOL).any() or (cdf[:, -1:] > 1 + _PROB_TOL).any():
         raise ValueError("pmf must be non-negative with rows summing to at most 1")
+    n_by = int(by_codes.max()) + 1 if n else 1
 
     # Comparing latent normals with Φ⁻¹(CDF) is the inverse-CDF draw without evaluating Φ on
     # every sample. Row w holds week w's threshold for all invoices (contiguous for broadcasting).
@@ -87,7 +133,7 @@ def cash_forecast(
     block = max(1, min(n_sims, _BLOCK_CELLS // max(n, 1)))
     starts = range(0, n_sims, block)
     seeds = np.random.SeedSequence(seed).spawn(len(starts))
-    sims = np.empty((n_sims, weeks))
+    sims = np.empty((n_sims, n_by, weeks))
 
     def run(k: int) -> None:
         start = starts[k]
@@ -99,24 +145,14 @@ def cash_forecast(
             codes,
             len(uniques),
             amounts,
+            by_codes * (weeks + 1),
+            n_by,
             rho,
         )
 
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(starts))) as pool:
         list(pool.map(run, range(len(starts))))
-
-    p10, p50, p90 = np.quantile(sims, [0.1, 0.5, 0.9], axis=0)
-    week_start = pd.date_range(pd.Timestamp(as_of) + pd.Timedelta(days=1), periods=weeks, freq="7D")
-    return pd.DataFrame(
-        {
-            "week_start": week_start,
-            "week_end": week_start + pd.Timedelta(days=6),
-            "expected": amounts @ weekly,
-            "p10": p10,
-            "p50": p50,
-            "p90": p90,
-        }
-    )
+    return sims
 
 
 def _simulate_block(
@@ -126,9 +162,11 @@ def _simulate_block(
     codes: np.ndarray,
     n_groups: int,
     amounts: np.ndarray,
+    by_offset: np.ndarray,
+    n_by: int,
     rho: float,
 ) -> np.ndarray:
-    """Simulate ``n_sims`` joint pay-week draws and return the ``(n_sims, weeks)`` cash totals."""
+    """Simulate ``n_sims`` joint pay-week draws; return ``(n_sims, n_by, weeks)`` cash totals."""
     weeks, n = thresholds.shape
     latent = rng.standard_normal((n_sims, n), dtype=np.float32)
     if rho > 0:
@@ -143,6 +181,8 @@ def _simulate_block(
     for w in range(weeks):
         np.greater(latent, thresholds[w], out=above)
         week += above
-    return np.stack(
-        [np.bincount(row, weights=amounts, minlength=weeks + 1)[:weeks] for row in week]
+    size = n_by * (weeks + 1)
+    totals = np.stack(
+        [np.bincount(by_offset + row, weights=amounts, minlength=size) for row in week]
     )
+    return totals.reshape(n_sims, n_by, weeks + 1)[:, :, :weeks]
