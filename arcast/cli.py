@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from data_contracts.load import LedgerFileError
+from models.scenarios import ScenarioError
 from pipelines.defs.resources import DEMO_CUSTOMERS, DEMO_OUT, DEMO_SEED, demo_ledger_dir
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ STAGE_LABELS = {
     "champion_model": "Promote the champion",
     "invoice_predictions": "Score open invoices",
     "cash_forecast_13w": "Forecast 13-week cash-in",
+    "scenario_forecast": "Run what-if scenarios",
     "ar_kpis": "Compute AR KPIs",
     "collections_worklist": "Rank the collections worklist",
     "run_summary": "Write the run summary",
@@ -80,7 +82,7 @@ def _run_with_progress(work, steps: int):
             return work(on_step)
         except PipelineError as exc:
             progress.stop()
-            if exc.error_class == LedgerFileError.__name__:
+            if exc.error_class in (LedgerFileError.__name__, ScenarioError.__name__):
                 raise _fail(exc.error_message) from None
             raise
 
@@ -96,7 +98,14 @@ def _run_all(settings) -> None:
         console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
 
 
-def _settings(data: Path, out: Path, as_of: date | None, base_currency: str, seed: int = 42):
+def _settings(
+    data: Path,
+    out: Path,
+    as_of: date | None,
+    base_currency: str,
+    seed: int = 42,
+    scenarios: Path | None = None,
+):
     from pipelines.defs.resources import ArcastSettings
 
     if not data.is_dir():
@@ -107,6 +116,7 @@ def _settings(data: Path, out: Path, as_of: date | None, base_currency: str, see
         as_of=as_of.isoformat() if as_of else "",
         base_currency=base_currency.upper(),
         seed=seed,
+        scenario_file=str(scenarios.resolve()) if scenarios else "",
     )
 
 
@@ -142,9 +152,13 @@ def run(
     ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", help="YAML file of what-if scenarios to run too.")
+    ] = None,
 ) -> None:
     """Run the whole pipeline on a ledger folder: predictions, cash forecast, worklist, KPIs."""
-    settings = _settings(data, out, _parse_date(as_of), base_currency, seed)
+    _check_scenarios(scenario)
+    settings = _settings(data, out, _parse_date(as_of), base_currency, seed, scenario)
     started = time.perf_counter()
     _run_all(settings)
     _print_outputs(out.resolve())
@@ -229,7 +243,7 @@ def demo(
             write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), data)
     console.print(f"Demo ledger: {data.resolve()}")
     started = time.perf_counter()
-    _run_all(_settings(data, out, None, "USD", seed))
+    _run_all(_settings(data, out, None, "USD", seed, DEMO_SCENARIOS))
     _print_outputs(out.resolve())
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
@@ -401,6 +415,141 @@ def backtest(
         console.print(table)
     console.print(f"Outputs in [bold]{out.resolve()}[/bold]")
     console.print(f"Done in {time.perf_counter() - started:.0f} s ({n} cutoff(s)).")
+
+
+DEMO_SCENARIOS = Path(__file__).with_name("demo_scenarios.yaml")
+
+
+def _check_scenarios(path: Path | None) -> None:
+    """Fail fast, before any work, on a scenario file that cannot be read or parsed."""
+    from models.scenarios import load_scenarios
+
+    if path is not None:
+        try:
+            load_scenarios(path)
+        except ScenarioError as exc:
+            raise _fail(str(exc)) from None
+
+
+@app.command()
+def whatif(
+    data: Annotated[Path, typer.Option("--data", help="Folder with the canonical ledger files.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the output files.")] = Path(
+        "out/whatif"
+    ),
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO date; ledger seen as of the end of it.")
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", help="YAML file of scenarios (see README).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the inline scenario.")] = None,
+    top: Annotated[int | None, typer.Option(help="Inline: the top N customers by open AR.")] = None,
+    customer: Annotated[
+        list[str] | None, typer.Option(help="Inline: this customer (repeatable).")
+    ] = None,
+    segment: Annotated[list[str] | None, typer.Option(help="Inline: this segment.")] = None,
+    country: Annotated[list[str] | None, typer.Option(help="Inline: this country.")] = None,
+    currency: Annotated[list[str] | None, typer.Option(help="Inline: this currency.")] = None,
+    delay: Annotated[int, typer.Option(help="Inline: pay this many days later.")] = 0,
+    slower: Annotated[float, typer.Option(help="Inline: wait to payment X% longer.")] = 0.0,
+    never_paid: Annotated[
+        float, typer.Option(help="Inline: share of the selected invoices never paid (0-1).")
+    ] = 0.0,
+    disputes_resolved_by: Annotated[
+        str | None, typer.Option(help="Inline: every open dispute settled on this date.")
+    ] = None,
+    base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
+) -> None:
+    """What-if scenarios on the cash forecast, each compared with the baseline.
+
+    Give scenarios in a YAML file (--scenario), inline with flags (e.g. --top 10 --delay 5),
+    or both. Scores with the champion model (trains one first if there is none).
+    """
+    import yaml
+
+    from arcast.io import write_atomic
+    from models.scenarios import load_scenarios, parse_scenarios
+    from pipelines.run import run_whatif
+
+    _check_scenarios(scenario)
+    documents = (
+        [s.model_dump(mode="json", exclude_defaults=True) for s in load_scenarios(scenario)]
+        if scenario
+        else []
+    )
+    where = {
+        "top_customers": top,
+        "customers": customer,
+        "segments": segment,
+        "countries": country,
+        "currencies": currency,
+    }
+    effects = {
+        "delay_days": delay,
+        "slower_pct": slower,
+        "never_paid_share": never_paid,
+        "disputes_resolved_by": disputes_resolved_by,
+    }
+    if any(effects.values()):
+        rule = {"where": {k: v for k, v in where.items() if v}} | {
+            k: v for k, v in effects.items() if v
+        }
+        documents.append({"name": name or "inline", "rules": [rule]})
+    elif any(where.values()):
+        raise _fail("inline scenario: say what changes (--delay, --slower, --never-paid, …)")
+    if not documents:
+        raise _fail("no scenario: give --scenario FILE or inline flags such as --top 10 --delay 5")
+    try:
+        parse_scenarios({"scenarios": documents}, "inline scenario")
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    effective = out / "scenarios.yaml"  # what was run, kept with its results
+    text = yaml.safe_dump({"scenarios": documents}, sort_keys=False, allow_unicode=True)
+    write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8"))
+    settings = _settings(data, out, _parse_date(as_of), base_currency, seed, effective)
+    started = time.perf_counter()
+    _, refusal = _run_with_progress(
+        lambda on_step: run_whatif(settings, progress=on_step), steps=len(STAGE_LABELS)
+    )
+    if refusal:
+        console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
+    _print_scenarios(out.resolve())
+    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+
+
+def _print_scenarios(out: Path) -> None:
+    summary = json.loads((out / "scenario_summary.json").read_text())
+    base = summary["base_currency"]
+    table = Table(title=f"What-if — 13 weeks from {summary['as_of']} ({base})")
+    for col in (
+        "scenario",
+        "13-week cash",
+        "change",
+        "change p10…p90",
+        "DSO change",
+        "lowest week",
+    ):
+        table.add_column(col, justify="left" if col in ("scenario", "lowest week") else "right")
+    for name, s in summary["scenarios"].items():
+        dso = s["dso_delta_days"]
+        table.add_row(
+            name,
+            f"{s['cash_13w_expected']:,.0f}",
+            f"{s['cash_13w_delta']:+,.0f}",
+            f"{s['cash_13w_delta_p10']:+,.0f} … {s['cash_13w_delta_p90']:+,.0f}",
+            "n/a" if dso is None else f"{dso:+.1f} d",
+            f"{s['lowest_week']['week_start']} ({s['lowest_week']['expected']:,.0f})",
+        )
+    console.print(table)
+    for name, s in summary["scenarios"].items():
+        console.print(f"  [bold]{name}[/bold]: {s['description']}", soft_wrap=True)
+    console.print(
+        f"Outputs in [bold]{out}[/bold]: scenario_forecast.csv, scenario_summary.json, "
+        "scenario_forecast.png, scenarios.yaml"
+    )
 
 
 def _parse_date(value: str | None) -> date | None:

@@ -142,6 +142,13 @@ def holiday_calendar(con: duckdb.DuckDBPyConnection, first_day: int, last_day: i
     return Calendar(countries, first_day, last_day)
 
 
+def ledger_calendar(con: duckdb.DuckDBPyConnection, through: date, horizon_days: int) -> Calendar:
+    """Calendar from the ledger's first issue day to ``horizon_days`` (+ a month) after ``through``:
+    every day a model fitted or scored at ``through`` can be asked about."""
+    first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
+    return holiday_calendar(con, first, to_day(through) + horizon_days + 31)
+
+
 def _f32(series: pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(pd.to_numeric(pd.Series(series), errors="coerce"), dtype=np.float32)
 

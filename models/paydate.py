@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -408,6 +408,31 @@ def predict_open_invoices(
     keys = key_matrix(known, model.vocab, calendar)
     pmf = hazard_pmf(model, keys, calendar, chunk_invoices)
     return PayDatePrediction(as_of, known, pmf, model.late_calibration)
+
+
+def settled_dispute_pmf(
+    con: duckdb.DuckDBPyConnection,
+    model: PayDateModel,
+    as_of: date,
+    calendar: Calendar,
+    invoice_ids: Sequence[str],
+    settled: date,
+) -> np.ndarray:
+    """pmf of open invoices scored at ``as_of`` as if their dispute had been settled on ``settled``.
+
+    What-if analysis ("every dispute resolved by 15 July") needs how payment follows a
+    settlement. The model learnt that from the dispute-resolved clock, so the counterfactual is
+    the same invoice with its dispute closed on that date; the caller splices its hazard in from
+    ``settled`` on. Rows follow ``invoice_ids``, which must all be open at ``as_of``.
+    """
+    build_scoring_keys(con, as_of)
+    known = knowledge_features(con).set_index("invoice_id", drop=False)
+    missing = pd.Index(invoice_ids).difference(known.index)
+    if len(missing):
+        raise KeyError(f"not open at {as_of}: {list(missing[:5])}")
+    known = known.loc[list(invoice_ids)].reset_index(drop=True)
+    known = known.assign(dispute_open=False, last_dispute_resolved_day=to_day(settled))
+    return hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
 
 
 def hazard_pmf(

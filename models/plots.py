@@ -72,3 +72,31 @@ def backtest_figures(rows: pd.DataFrame, method: str = "model") -> dict[str, plt
         ),
         "pit": pit_figure(mine["pit"].dropna().to_numpy()),
     }
+
+
+def scenario_figure(forecast: pd.DataFrame, baseline: str = "baseline") -> plt.Figure:
+    """Weekly and cumulative expected cash per scenario against the baseline's p10–p90 band:
+    which weeks get tight, and how much cash a scenario moves out of the quarter."""
+    fig, (weekly, cumulative) = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    base = forecast[forecast["scenario"] == baseline]
+    weekly.fill_between(
+        base["week_start"],
+        base["p10"],
+        base["p90"],
+        color="#9fbfd9",
+        alpha=0.5,
+        label=f"{baseline} p10–p90",
+    )
+    for name, frame in forecast.groupby("scenario", sort=False):
+        style = {"color": "black", "linewidth": 2, "zorder": 5} if name == baseline else {}
+        weekly.plot(frame["week_start"], frame["expected"], marker="o", ms=3, label=name, **style)
+        cumulative.plot(frame["week_start"], frame["expected"].cumsum(), label=name, **style)
+    weekly.set_title("Expected cash-in per week")
+    cumulative.set_title("Cumulative expected cash-in")
+    for ax in (weekly, cumulative):
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.tick_params(axis="x", labelrotation=45)
+        ax.grid(alpha=0.3)
+    weekly.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

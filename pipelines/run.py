@@ -12,6 +12,7 @@ from typing import ClassVar
 import dagster as dg
 from dagster._utils.error import SerializableErrorInfo
 
+from models.tracking import CHAMPION, alias_version
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
@@ -76,6 +77,7 @@ class PipelineError(Exception):
 SCORING_ASSETS = [
     "invoice_predictions",
     "cash_forecast_13w",
+    "scenario_forecast",
     "ar_kpis",
     "collections_worklist",
     "run_summary",
@@ -98,7 +100,7 @@ def execute(
     job = build_definitions(settings).resolve_job_def(job_name)
     instance = instance or dagster_instance(settings)
     run_id = str(uuid.uuid4())
-    ops = {"pay_date_model": {"config": training or {}}} if job_name != "rescore_job" else {}
+    ops = {"pay_date_model": {"config": training}} if training else {}
     watcher = _StepWatcher(instance, run_id, progress) if progress else None
     if watcher:
         watcher.start()
@@ -132,6 +134,21 @@ def raise_failure(result: dg.ExecuteInProcessResult) -> None:
             raise PipelineError(event.step_key or "", event.step_failure_data.error)
 
 
+def _retrain(
+    settings: ArcastSettings,
+    progress: ProgressCallback | None,
+    training: dict | None,
+    instance: dg.DagsterInstance,
+    tags: dict[str, str],
+) -> tuple[dg.ExecuteInProcessResult, str | None]:
+    """Train a challenger and promote it if the gate passes; a refusal is not a failure."""
+    retrain = execute(settings, "retrain_job", None, progress, training, instance, tags)
+    refusal = gate_refusal(retrain)
+    if not retrain.success and refusal is None:
+        raise_failure(retrain)
+    return retrain, refusal
+
+
 def run_pipeline(
     settings: ArcastSettings,
     progress: ProgressCallback | None = None,
@@ -145,11 +162,29 @@ def run_pipeline(
     """
     instance = instance or dagster_instance(settings)
     tags = {INVOCATION_TAG: str(uuid.uuid4())}
-    retrain = execute(settings, "retrain_job", None, progress, training, instance, tags)
-    refusal = gate_refusal(retrain)
-    if not retrain.success and refusal is None:
-        raise_failure(retrain)
+    retrain, refusal = _retrain(settings, progress, training, instance, tags)
     score = execute(settings, "arcast_job", SCORING_ASSETS, progress, None, instance, tags)
     if not score.success:
         raise_failure(score)
     return [retrain, score], refusal
+
+
+def run_whatif(
+    settings: ArcastSettings,
+    progress: ProgressCallback | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """Score with the champion and run the settings' scenarios (``whatif_job``).
+
+    Scenarios reuse the serving model: a champion is trained first only if there is none yet.
+    """
+    instance = instance or dagster_instance(settings)
+    tags = {INVOCATION_TAG: str(uuid.uuid4())}
+    results, refusal = [], None
+    if alias_version(settings.home_path, CHAMPION) is None:
+        retrain, refusal = _retrain(settings, progress, None, instance, tags)
+        results.append(retrain)
+    whatif = execute(settings, "whatif_job", None, progress, None, instance, tags)
+    if not whatif.success:
+        raise_failure(whatif)
+    return [*results, whatif], refusal

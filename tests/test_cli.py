@@ -80,3 +80,21 @@ def test_bad_as_of_exits_2(small_ledger_dir: Path) -> None:
     result = runner.invoke(app, ["run", "--data", str(small_ledger_dir), "--as-of", "31/12/2024"])
     assert result.exit_code == 2
     assert "not an ISO date" in result.output
+
+
+def test_whatif_without_a_scenario_exits_2(small_ledger_dir: Path) -> None:
+    result = runner.invoke(app, ["whatif", "--data", str(small_ledger_dir), "--top", "3"])
+    assert result.exit_code == 2
+    assert "say what changes" in result.output
+
+
+def test_whatif_with_a_bad_scenario_file_exits_2_naming_it(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("scenarios:\n  - name: a\n    rules: [{delay_days: soon}]\n")
+    result = runner.invoke(
+        app, ["whatif", "--data", str(small_ledger_dir), "--scenario", str(plan)]
+    )
+    assert result.exit_code == 2
+    assert f"{plan}: scenarios.0.rules.0.delay_days" in result.output.replace("\n", "")

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
-from pipelines.run import run_pipeline
+from pipelines.run import run_pipeline, run_whatif
 from tests.conftest import FAST_TRAINING
 
 OUTPUTS = {
@@ -131,6 +131,7 @@ def test_asset_graph_shape() -> None:
         "champion_model": "models",
         "invoice_predictions": "forecasts",
         "cash_forecast_13w": "forecasts",
+        "scenario_forecast": "forecasts",
         "ar_kpis": "forecasts",
         "collections_worklist": "outputs",
         "run_summary": "outputs",
@@ -156,6 +157,40 @@ def test_asset_graph_shape() -> None:
     assert defs.resolve_sensor_def("new_ledger_export").job_name == "rescore_job"
     retrain = defs.resolve_job_def("retrain_job").asset_layer.selected_asset_keys
     assert dg.AssetKey("invoice_predictions") not in retrain
+    whatif = defs.resolve_job_def("whatif_job").asset_layer.selected_asset_keys
+    assert dg.AssetKey("scenario_forecast") in whatif
+    assert not {dg.AssetKey("pay_date_model"), dg.AssetKey("run_summary")} & whatif
+
+
+def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
+    first_run, small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    out, _ = first_run
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "scenarios:\n"
+        "  - {name: top3-late, rules: [{where: {top_customers: 3}, delay_days: 7}]}\n"
+        "  - {name: settled, rules: [{disputes_resolved_in_days: 7}]}\n"
+    )
+    settings = ArcastSettings(
+        data_dir=str(small_ledger_dir),
+        out_dir=str(tmp_path / "whatif"),
+        home=str(out.parent / "home"),
+        seed=5,
+        scenario_file=str(plan),
+    )
+    results, refusal = run_whatif(settings, instance=dg.DagsterInstance.ephemeral())
+    assert len(results) == 1 and refusal is None  # the champion serves: no retraining
+    scenarios = pd.read_csv(tmp_path / "whatif" / "scenario_forecast.csv")
+    baseline = scenarios[scenarios["scenario"] == "baseline"].reset_index(drop=True)
+    cash = pd.read_csv(out / "cash_forecast.csv")
+    columns = ["week_start", "expected", "p10", "p50", "p90"]
+    pd.testing.assert_frame_equal(baseline[columns], cash[columns])
+    summary = json.loads((tmp_path / "whatif" / "scenario_summary.json").read_text())
+    assert list(summary["scenarios"]) == ["baseline", "top3-late", "settled"]
+    assert summary["scenarios"]["top3-late"]["cash_13w_delta"] < 0
+    assert summary["scenarios"]["top3-late"]["dso_delta_days"] > 0
+    assert (tmp_path / "whatif" / "scenario_forecast.png").stat().st_size > 10_000
 
 
 def test_sensor_requests_a_rescore_only_when_a_new_export_lands(tmp_path: Path) -> None:

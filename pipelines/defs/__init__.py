@@ -9,6 +9,7 @@ from pipelines.defs.assets.forecasts import ar_kpis, cash_forecast_13w, invoice_
 from pipelines.defs.assets.ledger import ledger
 from pipelines.defs.assets.models import champion_model, pay_date_model, promotion_gate
 from pipelines.defs.assets.outputs import collections_worklist, run_summary
+from pipelines.defs.assets.scenarios import scenario_forecast
 from pipelines.defs.resources import ArcastSettings, warehouse_resource
 from pipelines.defs.schedules import (
     arcast_job,
@@ -17,6 +18,7 @@ from pipelines.defs.schedules import (
     rescore_job,
     retrain_job,
     weekly_retrain,
+    whatif_job,
 )
 
 ASSETS = [
@@ -26,6 +28,7 @@ ASSETS = [
     champion_model,
     invoice_predictions,
     cash_forecast_13w,
+    scenario_forecast,
     ar_kpis,
     collections_worklist,
     run_summary,
@@ -37,7 +40,7 @@ def build_definitions(settings: ArcastSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[promotion_gate],
-        jobs=[arcast_job, retrain_job, rescore_job],
+        jobs=[arcast_job, retrain_job, rescore_job, whatif_job],
         schedules=[weekly_retrain, daily_rescore],
         sensors=[new_ledger_export],
         resources={"settings": settings, "warehouse": warehouse_resource(settings)},

@@ -46,6 +46,10 @@ class ArcastSettings(dg.ConfigurableResource):
     )
     base_currency: str = Field(default=DEFAULT_BASE_CURRENCY)
     seed: int = Field(default=42, description="Seed for every random choice in the run.")
+    scenario_file: str = Field(
+        default="",
+        description="YAML file of what-if scenarios to run on the forecast; empty: none.",
+    )
 
     @property
     def home_path(self) -> Path:
@@ -78,6 +82,7 @@ class ArcastSettings(dg.ConfigurableResource):
             home=home,
             as_of=os.environ.get("ARCAST_AS_OF", ""),
             base_currency=os.environ.get("ARCAST_BASE_CURRENCY", DEFAULT_BASE_CURRENCY),
+            scenario_file=os.environ.get("ARCAST_SCENARIOS", ""),
         )
 
 

@@ -30,6 +30,15 @@ rescore_job = dg.define_asset_job(
     description="Load the ledger and score it with the current champion: predictions, cash "
     "forecast, KPIs, worklist.",
 )
+whatif_job = dg.define_asset_job(
+    "whatif_job",
+    selection=dg.AssetSelection.assets("scenario_forecast")
+    .upstream()
+    .required_multi_asset_neighbors()
+    - dg.AssetSelection.assets(*MODEL_ASSETS),
+    description="Score the ledger with the champion and run the what-if scenarios of the "
+    "settings' scenario file against the baseline forecast.",
+)
 
 weekly_retrain = dg.ScheduleDefinition(
     name="weekly_retrain",

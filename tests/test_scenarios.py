@@ -1,0 +1,206 @@
+"""What-if scenarios: they act on the predicted distributions and keep their invariants."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.cash import simulate_weekly_cash, weekly_probabilities
+from models.paydate import settled_dispute_pmf
+from models.scenarios import (
+    BASELINE,
+    OpenBook,
+    Rule,
+    Scenario,
+    ScenarioError,
+    apply_scenario,
+    load_scenarios,
+    parse_scenarios,
+    run_scenarios,
+    shift_days,
+    splice_hazard,
+    stretch_wait,
+)
+from tests.conftest import MODEL_CUTOFF
+
+AS_OF = date(2025, 3, 31)
+H = 182
+
+
+def _book(n: int = 300, seed: int = 0) -> OpenBook:
+    rng = np.random.default_rng(seed)
+    pmf = rng.random((n, H)) ** 4
+    pmf *= (rng.uniform(0.6, 0.98, n) / pmf.sum(axis=1))[:, None]
+    invoices = pd.DataFrame(
+        {
+            "invoice_id": [f"I{i:04d}" for i in range(n)],
+            "customer_id": [f"C{c:02d}" for c in rng.integers(0, 30, n)],
+            "segment": rng.choice(["SMB", "Enterprise"], n),
+            "country": rng.choice(["US", "DE"], n),
+            "currency": rng.choice(["USD", "EUR"], n),
+            "disputed": rng.random(n) < 0.1,
+            "amount_open_base": rng.lognormal(8, 1, n),
+        }
+    )
+    return OpenBook(invoices, pmf, AS_OF)
+
+
+def _scenario(**rule) -> Scenario:
+    return Scenario(name="s", rules=(Rule(**rule),))
+
+
+def _run(book: OpenBook, *scenarios: Scenario, **kw):
+    return run_scenarios(book, list(scenarios), daily_sales=1000.0, rho=0.3, seed=3, **kw)
+
+
+@pytest.mark.parametrize("rule", [{"delay_days": 0}, {"slower_pct": 0}, {"never_paid_share": 0}])
+def test_a_scenario_that_changes_nothing_reproduces_the_baseline_exactly(rule: dict) -> None:
+    book = _book()
+    assert np.array_equal(apply_scenario(_scenario(**rule), book), book.pmf)
+    result = _run(book, _scenario(**rule))
+    frames = dict(tuple(result.forecast.groupby("scenario")))
+    cols = ["expected", "p10", "p50", "p90"]
+    assert frames["s"][cols].to_numpy().tolist() == frames[BASELINE][cols].to_numpy().tolist()
+    assert result.summary["s"]["cash_13w_delta"] == 0
+    assert result.summary["s"]["invoices_affected"] == 0
+
+
+@pytest.mark.parametrize("rule", [{"delay_days": 5}, {"delay_days": 40}, {"slower_pct": 25}])
+def test_a_delay_never_moves_cash_earlier_on_any_simulated_path(rule: dict) -> None:
+    book = _book()
+    amounts = book.invoices["amount_open_base"].to_numpy()
+    groups = book.invoices["customer_id"].to_numpy()
+    paths = {}
+    for name, pmf in {"base": book.pmf, "late": apply_scenario(_scenario(**rule), book)}.items():
+        sims = simulate_weekly_cash(weekly_probabilities(pmf), amounts, groups, rho=0.4, seed=9)
+        paths[name] = np.cumsum(sims[:, 0, :], axis=1)
+    assert (paths["late"] <= paths["base"] + 1e-6).all()
+    assert (paths["late"][:, -1] < paths["base"][:, -1] - 1e-6).any()
+
+
+@pytest.mark.parametrize("transform", [lambda p: shift_days(p, 9), lambda p: stretch_wait(p, 30)])
+def test_timing_effects_conserve_every_invoices_total(transform) -> None:
+    pmf = np.zeros((50, H))
+    pmf[:, :60] = np.random.default_rng(1).dirichlet(np.ones(60), 50) * 0.9
+    np.testing.assert_allclose(transform(pmf).sum(axis=1), pmf.sum(axis=1), rtol=1e-12)
+
+
+def test_mass_pushed_past_the_horizon_leaves_the_pmf_and_early_shifts_stop_at_tomorrow() -> None:
+    pmf = np.zeros((1, H))
+    pmf[0, [0, 5, H - 3]] = [0.2, 0.3, 0.4]
+    later = shift_days(pmf, 5)
+    assert later[0, 5] == 0.2 and later[0, 10] == 0.3 and later.sum() == pytest.approx(0.5)
+    earlier = shift_days(pmf, -10)
+    assert earlier[0, 0] == pytest.approx(0.5) and earlier[0, H - 13] == 0.4
+
+
+def test_never_paid_share_removes_exactly_that_share() -> None:
+    book = _book()
+    pmf = apply_scenario(_scenario(never_paid_share=0.25), book)
+    np.testing.assert_allclose(pmf.sum(axis=1), 0.75 * book.pmf.sum(axis=1), rtol=1e-12)
+    result = _run(book, _scenario(never_paid_share=0.25))
+    base, s = result.summary[BASELINE], result.summary["s"]
+    assert s["cash_13w_expected"] == pytest.approx(0.75 * base["cash_13w_expected"])
+    assert s["dso_delta_days"] == pytest.approx(-s["cash_13w_delta"] / 1000.0)
+
+
+def test_rules_act_only_on_what_they_select() -> None:
+    book = _book()
+    inv = book.invoices
+    pmf = apply_scenario(
+        _scenario(where={"segments": "SMB", "currencies": ["EUR"]}, delay_days=7), book
+    )
+    changed = np.abs(pmf - book.pmf).sum(axis=1) > 0
+    selected = (inv["segment"] == "SMB") & (inv["currency"] == "EUR")
+    assert changed.any() and not changed[~selected.to_numpy()].any()
+
+    exposure = inv.groupby("customer_id")["amount_open_base"].sum().sort_values(ascending=False)
+    top = apply_scenario(_scenario(where={"top_customers": 3}, delay_days=7), book)
+    touched = set(inv["customer_id"][np.abs(top - book.pmf).sum(axis=1) > 0])
+    assert touched == set(exposure.index[:3])
+
+
+def test_unknown_names_are_errors_that_name_the_file() -> None:
+    with pytest.raises(ScenarioError, match=r"plan.yaml: scenario 's' rule 1: .*customer_id C99"):
+        apply_scenario(
+            _scenario(where={"customers": ["C99"]}, delay_days=1), _book(), None, "plan.yaml"
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("scenarios:\n  - name: a\n    rules:\n      - delay: 5\n", "rules.0.delay: Extra inputs"),
+        ("scenarios:\n  - name: baseline\n    rules: [{delay_days: 1}]\n", "reserved"),
+        (
+            "scenarios:\n  - {name: a, rules: [{delay_days: 1}]}\n"
+            "  - {name: a, rules: [{delay_days: 2}]}\n",
+            "repeated: a",
+        ),
+        ("scenarios:\n  - name: a\n    rules: [{never_paid_share: 2}]\n", "never_paid_share"),
+        ("scenarios: [\n", "line"),
+    ],
+)
+def test_bad_scenario_files_fail_with_one_line_naming_file_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenarios(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_settlement_dates_are_exclusive_and_relative_days_count_from_as_of() -> None:
+    with pytest.raises(ScenarioError, match="not both"):
+        parse_scenarios(
+            {
+                "scenarios": [
+                    {
+                        "name": "a",
+                        "rules": [
+                            {"disputes_resolved_by": "2025-05-01", "disputes_resolved_in_days": 3}
+                        ],
+                    }
+                ]
+            },
+            "x",
+        )
+    assert Rule(disputes_resolved_in_days=14).settlement(AS_OF) == AS_OF + timedelta(days=14)
+
+
+def test_splicing_hazards_switches_behaviour_at_the_settlement_day() -> None:
+    book = _book(n=20)
+    other = _book(n=20, seed=5).pmf
+    np.testing.assert_allclose(splice_hazard(book.pmf, book.pmf, 30), book.pmf, atol=1e-12)
+    np.testing.assert_allclose(splice_hazard(book.pmf, other, 0), other, atol=1e-12)
+    spliced = splice_hazard(book.pmf, other, 30)
+    np.testing.assert_array_equal(spliced[:, :30], book.pmf[:, :30])
+
+
+def test_settling_disputes_with_the_model_brings_disputed_cash_forward(warehouse, trained) -> None:
+    model, prediction, calendar = trained
+    known = prediction.known
+    disputed = known["dispute_open"].to_numpy(dtype=bool)
+    assert disputed.sum() >= 3
+    invoices = known[["invoice_id", "customer_id", "segment", "country", "currency"]].assign(
+        disputed=disputed, amount_open_base=1000.0
+    )
+    book = OpenBook(invoices, prediction.pmf, MODEL_CUTOFF)
+
+    def resolved(rows: np.ndarray, settled: date) -> np.ndarray:
+        ids = invoices["invoice_id"].to_numpy()[rows]
+        return settled_dispute_pmf(warehouse, model, MODEL_CUTOFF, calendar, ids, settled)
+
+    settle = _scenario(disputes_resolved_in_days=7)
+    pmf = apply_scenario(settle, book, resolved)
+    np.testing.assert_array_equal(pmf[~disputed], book.pmf[~disputed])
+    np.testing.assert_array_equal(pmf[disputed, :6], book.pmf[disputed, :6])
+    result = _run(book, settle, resolved_pmf=resolved)
+    assert result.summary["s"]["cash_13w_delta"] > 0
+    with pytest.raises(ScenarioError, match="needs the pay-date model"):
+        apply_scenario(settle, book)
