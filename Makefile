@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: install demo test lint dagster mlflow bench clean
+.PHONY: install browser demo test lint dagster mlflow bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+browser:  ## Debian's chromium, for the test that renders the CFO report (apt-get as root or sudo)
+	@if [ -z "$(CHROMIUM)" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 demo: install  ## generate the demo ledger and run the whole pipeline on it
 	$(BIN)/arcast demo
 
-test: install  ## lint, format check and the test suite
+test: install browser  ## lint, format check and the test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q

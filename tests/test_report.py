@@ -1,0 +1,186 @@
+"""The CFO report: self-contained, every section sourced, and it renders in a real browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arcast.report import ReportData, render, signed_money, weekly_table
+
+AS_OF = date(2025, 6, 30)
+ARTIFACTS = Path(os.environ.get("ARCAST_TEST_ARTIFACTS", "test-artifacts"))
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _data(with_optional: bool = True) -> ReportData:
+    rng = np.random.default_rng(0)
+    weeks = pd.date_range("2025-07-01", periods=13, freq="7D")
+    lines = []
+    for line, scale in (("open_ar", 1.0), ("projected_billing", 0.3), ("total", 1.3)):
+        expected = rng.uniform(5e5, 1e6, 13) * scale
+        lines.append(
+            pd.DataFrame(
+                {
+                    "line": line,
+                    "week_start": weeks,
+                    "week_end": weeks + pd.Timedelta(days=6),
+                    "expected": expected,
+                    "p10": expected * 0.8,
+                    "p50": expected,
+                    "p90": expected * 1.2,
+                }
+            )
+        )
+    aging = {
+        name: {"count": 10, "amount": 1e5 * (5 - i), "share": (5 - i) / 15}
+        for i, name in enumerate(("current", "1-30", "31-60", "61-90", "90+"))
+    }
+    kpis = {
+        "as_of": AS_OF.isoformat(),
+        "period_days": 90,
+        "open_amount": 1.5e6,
+        "overdue_amount": 6e5,
+        "overdue_count": 40,
+        "dso": 48.2,
+        "dso_countback": 45.1,
+        "best_possible_dso": 30.0,
+        "average_days_delinquent": 18.2,
+        "collection_effectiveness_index": 81.5,
+        "aging": aging,
+    }
+    top = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "name": ["Acme <Ltd>", "Globex"],
+            "open": [4e5, 2e5],
+            "overdue": [1e5, 5e4],
+            "at_risk": [9e4, 3e4],
+        }
+    )
+    data = ReportData(AS_OF, "USD", "7", pd.concat(lines, ignore_index=True), kpis, top)
+    if with_optional:
+        data.kpi_forecast = pd.DataFrame(
+            {
+                "week": range(14),
+                "date": pd.date_range(AS_OF, periods=14, freq="7D"),
+                "open_amount": np.linspace(1.5e6, 1.2e6, 14),
+                "dso": np.linspace(48.2, 44.0, 14),
+                "dso_countback": np.linspace(45.1, 42.0, 14),
+                "best_possible_dso": np.full(14, 30.0),
+                "average_days_delinquent": np.linspace(18.2, 14.0, 14),
+            }
+        )
+        base = lines[0].drop(columns="line")
+        data.scenarios = pd.concat(
+            [
+                base.assign(scenario="baseline"),
+                base.assign(scenario="late", expected=base.expected * 0.9),
+            ]
+        )
+        data.scenario_summary = {
+            name: {
+                "description": name,
+                "cash_13w_expected": 1e6,
+                "cash_13w_delta": delta,
+                "cash_13w_delta_p10": delta * 1.5,
+                "cash_13w_delta_p90": delta * 0.5,
+                "dso_delta_days": -delta / 1e4,
+                "lowest_week": {"week_start": "2025-09-23", "expected": 1e5},
+            }
+            for name, delta in (("baseline", 0.0), ("late", -5e4))
+        }
+        data.model_accuracy = pd.DataFrame(
+            {
+                "method": ["model", "customer_mean", "due_date"],
+                "mae_p50": [9.7, 10.0, 18.4],
+                "pit_coverage": [0.8, np.nan, np.nan],
+                "auc_late30": [0.95, 0.9, np.nan],
+                "brier_late30": [0.07, 0.09, np.nan],
+            }
+        )
+        data.accuracy_window = "2025-04-01 → 2025-06-30"
+    return data
+
+
+def test_report_is_self_contained_and_every_section_names_its_source() -> None:
+    html, charts = render(_data())
+    assert set(charts) == {"cash_forecast", "dso_forecast", "aging", "scenarios", "model_accuracy"}
+    assert all(png.startswith(b"\x89PNG") for png in charts.values())
+    assert html.count('src="data:image/png;base64,') == len(charts)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no network references"
+    assert "<script" not in html
+    for asset in ("cash_forecast_13w", "ar_kpis", "kpi_forecast", "scenario_forecast"):
+        assert f"<code>{asset}</code>" in html
+    assert "Acme &lt;Ltd&gt;" in html  # ledger text is escaped
+
+
+def test_optional_sections_are_left_out_when_not_produced() -> None:
+    html, charts = render(_data(with_optional=False))
+    assert set(charts) == {"cash_forecast", "aging"}
+    assert 'id="scenarios"' not in html and "No backtest evaluation" in html
+
+
+def test_weekly_table_sums_the_main_line() -> None:
+    data = _data()
+    table = weekly_table(data.cash)
+    total = data.cash[data.cash["line"] == "total"]["expected"].to_numpy()
+    np.testing.assert_allclose(table["cumulative"], np.cumsum(total))
+    assert list(table.columns[:4]) == ["week_start", "open_ar", "projected_billing", "total"]
+    assert signed_money(-1234.4) == "−1,234" and signed_money(0.2) == "0"
+
+
+def _chromium() -> str:
+    path = (
+        os.environ.get("ARCAST_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+    if not path:
+        pytest.fail("Chromium not found: `make browser` installs Debian's package")
+    return path
+
+
+def test_report_renders_in_headless_chromium_without_errors(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    html, charts = render(_data())
+    page_file = tmp_path / "report.html"
+    page_file.write_text(html, encoding="utf-8")
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on(
+            "console",
+            lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+        page.goto(page_file.as_uri())
+        drawn = page.evaluate(
+            "Array.from(document.querySelectorAll('img.chart'))"
+            ".filter(i => i.complete && i.naturalWidth > 0).length"
+        )
+        headline = page.inner_text("#headline")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "cfo_report.png"), full_page=True)
+        browser.close()
+    assert problems == []
+    assert drawn == len(charts)
+    assert "CASH NEXT 13 WEEKS" in headline.upper()
+    assert (ARTIFACTS / "cfo_report.png").stat().st_size > 50_000
