@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from features.warehouse import build_fact_tables
 from pipelines.defs.assets.ledger import LEDGER_TABLES
+from pipelines.defs.metadata import markdown_table
 
 FACT_TABLES = {
     "invoice_facts": "One row per invoice: amounts in base currency, terms, completion day, "
@@ -35,9 +36,13 @@ def point_in_time_facts(warehouse: DuckDBResource):
         missing_rate = con.execute(
             "SELECT count(*) FROM invoice_facts WHERE amount_base IS NULL"
         ).fetchone()[0]
+        previews = {n: con.execute(f"SELECT * FROM {n} LIMIT 5").df() for n in FACT_TABLES}
     if missing_rate:
         raise ValueError(
             f"{missing_rate} invoices have no FX rate; the contract should quarantine them"
         )
     for name in FACT_TABLES:
-        yield dg.MaterializeResult(asset_key=name, metadata={"rows": counts[name]})
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={"rows": counts[name], "preview": markdown_table(previews[name], 5)},
+        )
