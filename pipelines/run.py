@@ -75,8 +75,11 @@ class PipelineError(Exception):
 
 SCORING_ASSETS = [
     "invoice_predictions",
+    "projected_billing",
     "cash_forecast_13w",
     "ar_kpis",
+    "kpi_forecast",
+    "forecast_accuracy",
     "collections_worklist",
     "run_summary",
 ]
