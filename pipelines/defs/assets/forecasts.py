@@ -220,15 +220,19 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
 def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        # a plain scan keeps the rows in pmf order; segments are mapped on afterwards
         pred = con.execute(
-            "SELECT p.customer_id, p.currency, p.amount_open_base, "
-            "COALESCE(f.segment, 'unknown') AS segment "
-            "FROM invoice_predictions AS p JOIN invoice_facts AS f USING (invoice_id)"
+            "SELECT invoice_id, customer_id, currency, amount_open_base FROM invoice_predictions"
+        ).df()
+        segments = con.execute(
+            "SELECT invoice_id, COALESCE(segment, 'unknown') AS segment FROM invoice_facts "
+            "WHERE invoice_id IN (SELECT invoice_id FROM invoice_predictions)"
         ).df()
         billing = con.execute("SELECT * FROM projected_billing_weekly").df()
         billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
         rates = fx_rates_at(con, as_of, base)
     pmf = np.load(settings.work_path / PMF_FILE)
+    pred["segment"] = pred["invoice_id"].map(segments.set_index("invoice_id")["segment"])
     groups = pd.factorize(pred["customer_id"], sort=True)[0]
     amounts = pred["amount_open_base"].to_numpy(dtype=float)
     forecast = cash_forecast(
@@ -402,7 +406,10 @@ def kpi_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Mate
     still_open = np.clip(1.0 - np.hstack([np.zeros((len(ledger), 1)), cumulative]), 0.0, 1.0)
     frames = [projected.loc[projected["week"] == w].drop(columns="week") for w in range(WEEKS + 1)]
     path = forecast_kpis(ledger, still_open, as_of, frames, PERIOD_DAYS)
-    write_csv(path.round(4), settings.out_path / "kpi_forecast.csv")
+    write_csv(
+        path.round(dict.fromkeys(path.columns.drop("date"), 4)),
+        settings.out_path / "kpi_forecast.csv",
+    )
     first, last = path.iloc[0], path.iloc[-1]
     return dg.MaterializeResult(
         metadata={
@@ -447,7 +454,10 @@ def forecast_accuracy(
     with warehouse.get_connection() as con:
         actuals = weekly_collections(con, origins, as_of, base, WEEKS)
     detail, summary = score_history(history, actuals, str(data_dir), as_of)
-    write_csv(detail.round(2), settings.out_path / "forecast_accuracy.csv")
+    write_csv(
+        detail.round(dict.fromkeys(["expected", "p10", "p90", "actual", "abs_error"], 2)),
+        settings.out_path / "forecast_accuracy.csv",
+    )
     write_csv(summary.round(4), settings.out_path / "forecast_accuracy_summary.csv")
     metadata = {
         "history_forecasts": int(history[["ledger", "as_of"]].drop_duplicates().shape[0]),
