@@ -40,9 +40,12 @@ STAGE_LABELS = {
     "promotion_gate": "Check the promotion gate",
     "champion_model": "Promote the champion",
     "invoice_predictions": "Score open invoices",
+    "projected_billing": "Project new billing",
     "cash_forecast_13w": "Forecast 13-week cash-in",
     "scenario_forecast": "Run what-if scenarios",
     "ar_kpis": "Compute AR KPIs",
+    "kpi_forecast": "Forecast KPIs week by week",
+    "forecast_accuracy": "Score past forecasts",
     "collections_worklist": "Rank the collections worklist",
     "run_summary": "Write the run summary",
 }

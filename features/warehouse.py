@@ -115,3 +115,48 @@ def receivables(con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str)
     return con.execute(
         read_sql("receivables"), {"as_of": as_of, "base_currency": base_currency}
     ).df()
+
+
+def fx_rates_at(
+    con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str
+) -> dict[str, float]:
+    """Base-currency rate of every ledger currency known at the end of ``as_of`` (the rate the
+    open AR is valued at); a currency with no rate by then keeps its earliest issue-date rate."""
+    rows = con.execute(
+        """
+        SELECT
+            i.currency,
+            COALESCE(
+                arg_max(fx.rate_to_base, fx.date),
+                arg_min(f.amount_base / f.amount, (f.issue_day, f.invoice_id))
+            )
+        FROM (SELECT DISTINCT currency FROM invoice_facts) AS i
+        LEFT JOIN fx_rates AS fx ON fx.currency = i.currency AND fx.date <= $as_of
+        LEFT JOIN invoice_facts AS f ON f.currency = i.currency AND fx.currency IS NULL
+        GROUP BY i.currency
+        """,
+        {"as_of": as_of},
+    ).fetchall()
+    rates = {currency: float(rate) for currency, rate in rows}
+    rates[base_currency] = 1.0
+    return rates
+
+
+def weekly_collections(
+    con: duckdb.DuckDBPyConnection,
+    origins: list[date],
+    as_of: date,
+    base_currency: str,
+    weeks: int = 13,
+) -> pd.DataFrame:
+    """Actual cash per forecast week after each origin, as known at ``as_of``: one row per
+    (as_of = origin, week) with ``total``, ``open_ar`` and ``projected_billing`` in base currency.
+    Weeks without any payment have no row (the caller reindexes them to zero)."""
+    con.register("_origins", pd.DataFrame({"origin": pd.to_datetime(pd.Series(origins))}))
+    try:
+        return con.execute(
+            read_sql("collections"),
+            {"as_of": as_of, "base_currency": base_currency, "weeks": weeks},
+        ).df()
+    finally:
+        con.unregister("_origins")

@@ -76,9 +76,12 @@ class PipelineError(Exception):
 
 SCORING_ASSETS = [
     "invoice_predictions",
+    "projected_billing",
     "cash_forecast_13w",
     "scenario_forecast",
     "ar_kpis",
+    "kpi_forecast",
+    "forecast_accuracy",
     "collections_worklist",
     "run_summary",
 ]

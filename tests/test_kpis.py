@@ -1,10 +1,11 @@
 import json
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from arcast.kpis import compute_kpis
+from arcast.kpis import collection_effectiveness, compute_kpis, forecast_kpis
 
 AS_OF = date(2024, 3, 31)  # 90-day period: issue dates 2024-01-02 .. 2024-03-31
 
@@ -102,3 +103,55 @@ def test_invoices_issued_after_as_of_are_ignored() -> None:
 def test_missing_column_raises() -> None:
     with pytest.raises(ValueError, match="amount_open_base"):
         compute_kpis(FIVE.drop(columns="amount_open_base"), AS_OF)
+
+
+def test_collection_effectiveness_index() -> None:
+    # beginning 6000 + sales 10000 − ending 5000 = 11000 collected of 15000 collectible
+    # (everything but the 1000 of current AR)
+    k = compute_kpis(FIVE, AS_OF, beginning_ar=6000.0)
+    assert k["collection_effectiveness_index"] == pytest.approx(11000 / 15000 * 100)
+    assert compute_kpis(FIVE, AS_OF)["collection_effectiveness_index"] is None
+    assert collection_effectiveness(0.0, 0.0, 0.0, 0.0) is None
+    assert collection_effectiveness(100.0, 0.0, 0.0, 0.0) == pytest.approx(100.0)
+
+
+def projected(rows: list[tuple]) -> pd.DataFrame:
+    return frame([(f"P{i}", "projected", *r) for i, r in enumerate(rows)])
+
+
+def test_kpi_forecast_hand_computed() -> None:
+    still_open = np.ones((5, 3))
+    still_open[0] = [1.0, 0.5, 0.0]  # A: half paid by week 1, paid by week 2
+    still_open[2] = [1.0, 0.0, 0.0]  # C: paid in week 1
+    weeks = [
+        projected([]),
+        projected([("2024-04-03", "2024-05-03", 700.0, 700.0)]),
+        projected(
+            [
+                ("2024-04-03", "2024-05-03", 700.0, 350.0),
+                ("2024-04-10", "2024-05-10", 700.0, 700.0),
+            ]
+        ),
+    ]
+    path = forecast_kpis(FIVE, still_open, AS_OF, weeks)
+    today = compute_kpis(FIVE, AS_OF)
+    now = path.iloc[0]
+    for key in ("open_amount", "dso", "dso_countback", "best_possible_dso"):
+        assert now[key] == today[key], key
+    assert now["aging_31-60"] == today["aging"]["31-60"]["amount"]
+    assert pd.isna(now["cei_since_as_of"])
+
+    week1 = path.iloc[1]
+    assert week1["date"] == pd.Timestamp("2024-04-07")
+    # A 500 + B 500 + E 500 + the projected 700; sales since 2024-01-08: A-D + 700
+    assert week1["open_amount"] == pytest.approx(2200.0)
+    assert week1["billed_last_period"] == pytest.approx(10700.0)
+    assert week1["dso"] == pytest.approx(2200 / 10700 * 90)
+    # current (not yet due on 04-07): A 500 and the projected 700
+    assert week1["best_possible_dso"] == pytest.approx(1200 / 10700 * 90)
+    assert week1["average_days_delinquent"] == pytest.approx(1000 / 10700 * 90)
+    assert week1["aging_90+"] == pytest.approx(500.0)
+    # CEI since as-of: (5000 + 700 − 2200) / (5000 + 700 − 1200)
+    assert week1["cei_since_as_of"] == pytest.approx(3500 / 4500 * 100)
+    assert path.iloc[2]["open_amount"] == pytest.approx(500 + 500 + 350 + 700)
+    assert path.iloc[2]["projected_billing_open"] == pytest.approx(1050.0)

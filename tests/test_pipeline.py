@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from arcast.accuracy import HISTORY_FILE
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
-from pipelines.run import run_pipeline, run_whatif
+from pipelines.run import execute, run_pipeline, run_whatif
 from tests.conftest import FAST_TRAINING
 
 OUTPUTS = {
@@ -30,7 +32,21 @@ OUTPUTS = {
         "shap_late_history",
         "shap_dispute",
     ],
-    "cash_forecast.csv": ["week_start", "expected", "p10", "p90"],
+    "cash_forecast.csv": ["line", "week", "week_start", "expected", "p10", "p50", "p90"],
+    "cash_forecast_breakdown.csv": [
+        "dimension",
+        "key",
+        "line",
+        "week_start",
+        "unit",
+        "expected",
+        "p10",
+        "p90",
+    ],
+    "projected_billing.csv": ["customer_id", "currency", "weekly_run_rate", "billing_13w_base"],
+    "kpi_forecast.csv": ["week", "date", "open_amount", "dso", "dso_countback", "aging_90+"],
+    "forecast_accuracy.csv": ["as_of", "line", "week", "expected", "actual", "inside_band"],
+    "forecast_accuracy_summary.csv": ["line", "week", "wape", "coverage"],
     "worklist.csv": [
         "rank",
         "invoice_id",
@@ -74,11 +90,107 @@ def test_every_output_is_written_with_its_columns(first_run) -> None:
         frame = pd.read_csv(out / name)
         assert set(columns) <= set(frame.columns), name
     cash = pd.read_csv(out / "cash_forecast.csv", parse_dates=["week_start"])
-    assert len(cash) == 13
-    assert (cash["week_start"].diff().dropna() == pd.Timedelta(days=7)).all()
+    assert cash.groupby("line").size().to_dict() == {
+        "open_ar": 13,
+        "projected_billing": 13,
+        "total": 13,
+    }
+    for _, line in cash.groupby("line"):
+        assert (line["week_start"].diff().dropna() == pd.Timedelta(days=7)).all()
     assert (cash["p10"] <= cash["expected"] * 1.5).all() and (cash["p10"] <= cash["p90"]).all()
     kpis = json.loads((out / "kpis.json").read_text())
-    assert {"dso", "aging", "open_amount"} <= set(kpis)
+    assert {"dso", "aging", "open_amount", "collection_effectiveness_index"} <= set(kpis)
+
+
+def test_total_line_and_breakdowns_add_up(first_run) -> None:
+    out, _ = first_run
+    cash = pd.read_csv(out / "cash_forecast.csv").pivot(index="week", columns="line")
+    expected = cash["expected"]
+    assert expected["projected_billing"].sum() > 0
+    # exact in expectation (up to the 2-decimal rounding of each line)
+    assert (
+        expected["total"] - expected["open_ar"] - expected["projected_billing"]
+    ).abs().max() <= 0.011
+    assert (cash["p10"]["total"] <= cash["p90"]["total"]).all()
+    breakdown = pd.read_csv(out / "cash_forecast_breakdown.csv")
+    assert set(breakdown["dimension"]) == {"segment", "currency", "currency_local", "customer"}
+    for dimension in ("segment", "currency", "customer"):
+        rows = breakdown.loc[breakdown["dimension"] == dimension]
+        sums = rows.groupby(["week_start", "line"])["expected"].sum().unstack()
+        tolerance = 0.006 * rows["key"].nunique() + 0.011
+        for line in ("open_ar", "projected_billing", "total"):
+            gap = sums[line].to_numpy() - expected[line].to_numpy()
+            assert abs(gap).max() <= tolerance, (dimension, line)
+    bands = breakdown.loc[breakdown["dimension"] != "customer"]
+    assert (bands["p10"] <= bands["p90"]).all()
+
+
+def test_kpi_forecast_starts_at_todays_kpis(first_run) -> None:
+    out, _ = first_run
+    kpis = json.loads((out / "kpis.json").read_text())
+    path = pd.read_csv(out / "kpi_forecast.csv")
+    assert list(path["week"]) == list(range(14))
+    for key in ("open_amount", "dso", "dso_countback", "best_possible_dso"):
+        assert path.loc[0, key] == pytest.approx(kpis[key], abs=1e-4), key
+    assert path.loc[0, "aging_current"] == pytest.approx(
+        kpis["aging"]["current"]["amount"], abs=1e-4
+    )
+    assert path.loc[13, "projected_billing_open"] > 0
+
+
+@pytest.fixture(scope="module")
+def replay(first_run, tmp_path_factory: pytest.TempPathFactory):
+    """Rescore in the same home at an earlier as-of, then at the latest again."""
+    out, _ = first_run
+    latest = pd.Timestamp(json.loads((out / "run_summary.json").read_text())["as_of"]).date()
+    earlier = latest - timedelta(days=42)
+    runs = {}
+    for as_of in (earlier, latest):
+        target = tmp_path_factory.mktemp(f"replay-{as_of}")
+        settings = ArcastSettings(
+            data_dir=json.loads((out / "run_summary.json").read_text())["data_dir"],
+            out_dir=str(target),
+            home=str(out.parent / "home"),
+            as_of=as_of.isoformat(),
+            seed=5,
+        )
+        result = execute(settings, "rescore_job", instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        runs[as_of] = target
+    return earlier, latest, runs, out.parent / "home"
+
+
+def test_past_forecasts_are_scored_against_the_payments(replay, small_ledger_dir: Path) -> None:
+    earlier, latest, runs, home = replay
+    history = pd.read_parquet(home / HISTORY_FILE)
+    assert history.duplicated(["ledger", "as_of", "line", "week"]).sum() == 0
+    assert {pd.Timestamp(earlier), pd.Timestamp(latest)} <= set(history["as_of"])
+    assert pd.read_csv(runs[earlier] / "forecast_accuracy.csv").empty
+    accuracy = pd.read_csv(runs[latest] / "forecast_accuracy.csv", parse_dates=["as_of"])
+    scored = accuracy.loc[accuracy["as_of"] == pd.Timestamp(earlier)]
+    assert sorted(scored.loc[scored["line"] == "total", "week"]) == list(range(1, 7))
+    assert set(scored["line"]) == {"open_ar", "projected_billing", "total"}
+
+    # hand sum: every payment in the week, at the latest rate known on its date
+    invoices = pd.read_csv(small_ledger_dir / "invoices.csv", parse_dates=["issue_date"])
+    payments = pd.read_csv(small_ledger_dir / "payments.csv", parse_dates=["payment_date"])
+    fx = pd.read_csv(small_ledger_dir / "fx_rates.csv", parse_dates=["date"]).sort_values("date")
+    pay = payments.merge(invoices[["invoice_id", "currency"]], on="invoice_id")
+    pay = pd.merge_asof(
+        pay.sort_values("payment_date"),
+        fx,
+        left_on="payment_date",
+        right_on="date",
+        by="currency",
+    )
+    pay["base"] = pay["amount"] * pay["rate_to_base"].where(pay["currency"] != "USD", 1.0)
+    for _, row in scored.loc[scored["line"] == "total"].iterrows():
+        start = pd.Timestamp(earlier) + pd.Timedelta(days=7 * (row["week"] - 1) + 1)
+        in_week = pay["payment_date"].between(start, start + pd.Timedelta(days=6))
+        assert row["actual"] == pytest.approx(pay.loc[in_week, "base"].sum(), abs=0.01)
+    summary = pd.read_csv(runs[latest] / "forecast_accuracy_summary.csv")
+    assert set(summary["week"]) == set(range(1, 7))
+    assert summary["coverage"].between(0, 1).all()
 
 
 def test_run_summary_accounts_for_every_row(first_run) -> None:
@@ -105,7 +217,15 @@ def test_contract_checks_ran_and_passed(first_run) -> None:
 def test_same_seed_same_outputs(first_run, small_ledger_dir: Path, tmp_path: Path) -> None:
     out, _ = first_run
     again, _ = _run(small_ledger_dir, tmp_path)
-    for name in ("predictions.csv", "cash_forecast.csv", "worklist.csv", "kpis.json"):
+    for name in (
+        "predictions.csv",
+        "cash_forecast.csv",
+        "cash_forecast_breakdown.csv",
+        "projected_billing.csv",
+        "kpi_forecast.csv",
+        "worklist.csv",
+        "kpis.json",
+    ):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
 
 
@@ -130,9 +250,12 @@ def test_asset_graph_shape() -> None:
         "pay_date_model": "models",
         "champion_model": "models",
         "invoice_predictions": "forecasts",
+        "projected_billing": "forecasts",
         "cash_forecast_13w": "forecasts",
         "scenario_forecast": "forecasts",
         "ar_kpis": "forecasts",
+        "kpi_forecast": "forecasts",
+        "forecast_accuracy": "forecasts",
         "collections_worklist": "outputs",
         "run_summary": "outputs",
     }
@@ -157,6 +280,11 @@ def test_asset_graph_shape() -> None:
     assert defs.resolve_sensor_def("new_ledger_export").job_name == "rescore_job"
     retrain = defs.resolve_job_def("retrain_job").asset_layer.selected_asset_keys
     assert dg.AssetKey("invoice_predictions") not in retrain
+    assert parents["cash_forecast_13w"] == ["invoice_predictions", "projected_billing"]
+    assert parents["forecast_accuracy"] == ["cash_forecast_13w"]
+    rescore = defs.resolve_job_def("rescore_job").asset_layer.selected_asset_keys
+    for name in ("projected_billing", "kpi_forecast", "forecast_accuracy"):
+        assert dg.AssetKey(name) in rescore
     whatif = defs.resolve_job_def("whatif_job").asset_layer.selected_asset_keys
     assert dg.AssetKey("scenario_forecast") in whatif
     assert not {dg.AssetKey("pay_date_model"), dg.AssetKey("run_summary")} & whatif
@@ -184,8 +312,11 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
     scenarios = pd.read_csv(tmp_path / "whatif" / "scenario_forecast.csv")
     baseline = scenarios[scenarios["scenario"] == "baseline"].reset_index(drop=True)
     cash = pd.read_csv(out / "cash_forecast.csv")
-    columns = ["week_start", "expected", "p10", "p50", "p90"]
-    pd.testing.assert_frame_equal(baseline[columns], cash[columns])
+    for line in ("open_ar", "total"):
+        ours = baseline[baseline["line"] == line].reset_index(drop=True)
+        served = cash[cash["line"] == line].reset_index(drop=True)
+        columns = ["week_start", "expected", "p10", "p50", "p90"]
+        pd.testing.assert_frame_equal(ours[columns], served[columns])
     summary = json.loads((tmp_path / "whatif" / "scenario_summary.json").read_text())
     assert list(summary["scenarios"]) == ["baseline", "top3-late", "settled"]
     assert summary["scenarios"]["top3-late"]["cash_13w_delta"] < 0

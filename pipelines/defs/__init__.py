@@ -5,7 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.assets.features import point_in_time_facts
-from pipelines.defs.assets.forecasts import ar_kpis, cash_forecast_13w, invoice_predictions
+from pipelines.defs.assets.forecasts import (
+    ar_kpis,
+    cash_forecast_13w,
+    forecast_accuracy,
+    invoice_predictions,
+    kpi_forecast,
+    projected_billing,
+)
 from pipelines.defs.assets.ledger import ledger
 from pipelines.defs.assets.models import champion_model, pay_date_model, promotion_gate
 from pipelines.defs.assets.outputs import collections_worklist, run_summary
@@ -27,9 +34,12 @@ ASSETS = [
     pay_date_model,
     champion_model,
     invoice_predictions,
+    projected_billing,
     cash_forecast_13w,
     scenario_forecast,
     ar_kpis,
+    kpi_forecast,
+    forecast_accuracy,
     collections_worklist,
     run_summary,
 ]

@@ -27,8 +27,8 @@ retrain_job = dg.define_asset_job(
 rescore_job = dg.define_asset_job(
     "rescore_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*MODEL_ASSETS),
-    description="Load the ledger and score it with the current champion: predictions, cash "
-    "forecast, KPIs, worklist.",
+    description="Load the ledger and score it with the current champion: predictions, projected "
+    "billing, cash forecast lines, KPIs and their forecast, forecast accuracy, worklist.",
 )
 whatif_job = dg.define_asset_job(
     "whatif_job",

@@ -1,16 +1,26 @@
-"""Forecast assets: invoice pay-date distributions, the 13-week cash-in forecast, AR KPIs."""
+"""Forecast assets: invoice pay-date distributions, projected billing, the 13-week cash-in
+forecast (lines and breakdowns), AR KPIs and their forecast, forecast-vs-actual tracking."""
+
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from arcast.accuracy import HISTORY_FILE, append_history, score_history
 from arcast.io import write_atomic, write_csv, write_json
-from arcast.kpis import compute_kpis
+from arcast.kpis import compute_kpis, forecast_kpis
 from features.matrix import holiday_calendar
-from features.warehouse import receivables, to_day
-from models.cash import cash_forecast, weekly_probabilities
+from features.warehouse import fx_rates_at, receivables, to_day, weekly_collections
+from models.billing import project_billing
+from models.cash import (
+    week_starts,
+    weekly_probabilities,
+)
+from models.cash_lines import LINES, breakdown_bands, customer_expected, simulate_lines, with_total
 from models.explain import group_contributions, reasons, shap_values
+from models.forecast_plots import accuracy_figure, cash_lines_figure, kpi_path_figure
 from models.paydate import predict_open_invoices
 from models.plots import shap_global_figure
 from models.tracking import CHAMPION, load_model, log_evaluation
@@ -20,6 +30,11 @@ from pipelines.defs.resources import ArcastSettings
 
 PMF_FILE = "pay_date_pmf.npy"
 WEEKS = 13
+N_SIMS = 1000
+CASH_RHO = 0.3
+TOP_CUSTOMERS = 25
+PERIOD_DAYS = 90
+BANDS = ("expected", "p10", "p50", "p90")
 
 
 def _md(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
@@ -100,53 +115,322 @@ def invoice_predictions(
 
 @dg.asset(
     group_name="forecasts",
-    deps=["invoice_predictions"],
-    kinds={"csv"},
-    description="Weekly cash collections from the open AR in base currency for 13 weeks, with "
-    "p10/p50/p90 bands from a joint simulation of invoice pay dates.",
+    deps=["invoice_facts"],
+    kinds={"duckdb", "csv"},
+    description="Invoices not issued yet but expected in the 13 weeks after as-of (each active "
+    "customer's 26-week run-rate × the portfolio's month-of-year seasonality) and their "
+    "collections (the customer's issue-to-payment delays), with joint draws for bands.",
 )
-def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
-        pred = con.execute("SELECT customer_id, amount_open_base FROM invoice_predictions").df()
-    pmf = np.load(settings.work_path / PMF_FILE)
-    groups = pd.factorize(pred["customer_id"], sort=True)[0]
-    forecast = cash_forecast(
-        pmf,
-        pred["amount_open_base"].to_numpy(dtype=float),
-        groups,
-        as_of,
-        weeks=WEEKS,
-        seed=settings.seed,
+        as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        facts = con.execute(
+            "SELECT customer_id, currency, issue_day, due_day, amount, completion_day, "
+            "COALESCE(segment, 'unknown') AS segment FROM invoice_facts WHERE issue_day <= $d",
+            {"d": to_day(as_of)},
+        ).df()
+        rates = fx_rates_at(con, as_of, base)
+    projection = project_billing(facts, as_of, rates, WEEKS)
+    units = projection.units.merge(
+        facts.groupby("customer_id", as_index=False)["segment"].first(), on="customer_id"
+    )
+    keys = units["segment"] + "\x1f" + units["currency"]
+    codes, uniques = pd.factorize(keys, sort=True)
+    sims = projection.simulate(by=codes, n_sims=N_SIMS, seed=settings.seed)
+    key_frame = pd.Series(uniques).str.split("\x1f", expand=True)
+    sim_rows = pd.DataFrame(
+        {
+            "sim": np.repeat(np.arange(N_SIMS), len(uniques) * WEEKS),
+            "segment": np.tile(np.repeat(key_frame[0].to_numpy(), WEEKS), N_SIMS),
+            "currency": np.tile(np.repeat(key_frame[1].to_numpy(), WEEKS), N_SIMS),
+            "week": np.tile(np.arange(1, WEEKS + 1), N_SIMS * len(uniques)),
+            "amount": sims.ravel(),
+        }
+    )
+    weekly = pd.DataFrame(
+        {
+            "customer_id": np.repeat(units["customer_id"].to_numpy(), WEEKS),
+            "currency": np.repeat(units["currency"].to_numpy(), WEEKS),
+            "segment": np.repeat(units["segment"].to_numpy(), WEEKS),
+            "week": np.tile(np.arange(1, WEEKS + 1), len(units)),
+            "billing": projection.billing.ravel(),
+            "collections": projection.cash.ravel(),
+        }
+    )
+    open_rows = pd.concat(
+        [projection.open_invoices(w).assign(week=w) for w in range(WEEKS + 1)], ignore_index=True
+    )
+    summary = pd.DataFrame(
+        {
+            "customer_id": units["customer_id"],
+            "currency": units["currency"],
+            "segment": units["segment"],
+            "weekly_run_rate": (units["daily_rate"] * 7).round(2),
+            "weekly_run_rate_base": (units["daily_rate_base"] * 7).round(2),
+            "terms_days": units["terms_days"],
+            "invoices_expected_13w": projection.invoices_expected.round(2),
+            "billing_13w_base": projection.billing.sum(axis=1).round(2),
+            "collections_13w_base": projection.cash.sum(axis=1).round(2),
+        }
     )
     with warehouse.get_connection() as con:
-        con.register("_cash", forecast)
-        con.execute("CREATE OR REPLACE TABLE cash_forecast_13w AS SELECT * FROM _cash")
-        con.unregister("_cash")
-    write_csv(
-        forecast.round({c: 2 for c in ("expected", "p10", "p50", "p90")}),
-        settings.out_path / "cash_forecast.csv",
+        for name, frame in (
+            ("projected_billing_weekly", weekly),
+            ("projected_billing_sims", sim_rows),
+            ("projected_billing_open", open_rows),
+        ):
+            con.register("_frame", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
+            con.unregister("_frame")
+    write_csv(summary, settings.out_path / "projected_billing.csv")
+    by_week = pd.DataFrame(
+        {
+            "week_start": week_starts(as_of, WEEKS),
+            "billing": projection.billing.sum(axis=0),
+            "collections": projection.cash.sum(axis=0),
+        }
+    )
+    season = pd.DataFrame({"month": range(1, 13), "factor": projection.season.round(3)}).set_index(
+        "month"
     )
     return dg.MaterializeResult(
         metadata={
-            "expected_13w_total": float(forecast["expected"].sum()),
-            "open_ar_base": float(pred["amount_open_base"].sum()),
-            "forecast": _md(forecast, WEEKS),
+            "active_units": len(units),
+            "billing_13w": float(projection.billing.sum()),
+            "collections_13w": float(projection.cash.sum()),
+            "portfolio_volume_sigma": projection.sigma,
+            "by_week": _md(by_week, WEEKS),
+            "seasonality": dg.MetadataValue.md(season.T.to_markdown(floatfmt=".3f")),
+            "top_units": _md(summary.sort_values("billing_13w_base", ascending=False)),
         }
     )
 
 
 @dg.asset(
     group_name="forecasts",
+    deps=["invoice_predictions", "projected_billing"],
+    kinds={"duckdb", "csv"},
+    description="Weekly cash collections for 13 weeks in base currency with p10/p50/p90 bands, "
+    "as three lines: open_ar (invoices already issued, joint simulation of their pay dates), "
+    "projected_billing (collections of invoices expected to be issued) and total (banded path "
+    "by path). Breakdowns by segment, currency (base and invoice currency) and top customers.",
+)
+def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        # a plain scan keeps the rows in pmf order; segments are mapped on afterwards
+        pred = con.execute(
+            "SELECT invoice_id, customer_id, currency, amount_open_base FROM invoice_predictions"
+        ).df()
+        segments = con.execute(
+            "SELECT invoice_id, COALESCE(segment, 'unknown') AS segment FROM invoice_facts "
+            "WHERE invoice_id IN (SELECT invoice_id FROM invoice_predictions)"
+        ).df()
+        billing = con.execute("SELECT * FROM projected_billing_weekly").df()
+        billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
+        rates = fx_rates_at(con, as_of, base)
+    pmf = np.load(settings.work_path / PMF_FILE)
+    pred["segment"] = pred["invoice_id"].map(segments.set_index("invoice_id")["segment"])
+    amounts = pred["amount_open_base"].to_numpy(dtype=float)
+    weekly = weekly_probabilities(pmf, WEEKS)
+    cash = simulate_lines(
+        weekly,
+        amounts,
+        pred["customer_id"].to_numpy(),
+        pred[["segment", "currency"]],
+        billing,
+        billing_sims,
+        rho=CASH_RHO,
+        seed=settings.seed,
+        n_sims=N_SIMS,
+    )
+    lines = cash.bands(as_of)
+    keys, expected, sims = cash.keys, cash.expected, cash.sims
+    breakdown = _breakdown(as_of, base, keys, expected, sims, rates, pred, amounts, weekly, billing)
+    sim_rows = pd.DataFrame(
+        {
+            "sim": np.repeat(np.arange(N_SIMS), len(keys) * WEEKS),
+            "segment": np.tile(np.repeat(keys["segment"].to_numpy(), WEEKS), N_SIMS),
+            "currency": np.tile(np.repeat(keys["currency"].to_numpy(), WEEKS), N_SIMS),
+            "week": np.tile(np.arange(1, WEEKS + 1), N_SIMS * len(keys)),
+            "open_ar": sims["open_ar"].ravel(),
+            "projected_billing": sims["projected_billing"].ravel(),
+        }
+    )
+    with warehouse.get_connection() as con:
+        for name, frame in (
+            ("cash_forecast_13w", lines),
+            ("cash_forecast_sims", sim_rows),
+            ("cash_forecast_breakdown", breakdown),
+        ):
+            con.register("_frame", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
+            con.unregister("_frame")
+    write_csv(lines.round({c: 2 for c in BANDS}), settings.out_path / "cash_forecast.csv")
+    write_csv(
+        breakdown.round({c: 2 for c in BANDS}), settings.out_path / "cash_forecast_breakdown.csv"
+    )
+    totals = lines.groupby("line", sort=False)["expected"].sum()
+    return dg.MaterializeResult(
+        metadata={
+            "expected_13w_open_ar": float(totals["open_ar"]),
+            "expected_13w_projected_billing": float(totals["projected_billing"]),
+            "expected_13w_total": float(totals["total"]),
+            "open_ar_base": float(amounts.sum()),
+            "breakdown_rows": len(breakdown),
+            "forecast": _md(lines.loc[lines["line"] == "total"], WEEKS),
+            "by_currency": _md(_thirteen_weeks(breakdown, "currency"), 50),
+            "by_segment": _md(_thirteen_weeks(breakdown, "segment"), 50),
+            "plot": png_markdown(cash_lines_figure(lines)),
+        }
+    )
+
+
+def _breakdown(
+    as_of, base, keys, expected, sims, rates, pred, amounts, weekly, billing
+) -> pd.DataFrame:
+    """Rows per (dimension, key, line, week): segment and currency bands in base currency, the
+    currency rows again in invoice currency, top customers' expected cash (no bands: a
+    per-customer simulation of 1,000 paths would cost more than the whole forecast)."""
+    frames = []
+    for dimension in ("segment", "currency"):
+        bands = breakdown_bands(as_of, keys[dimension], expected, sims)
+        frames.append(bands.assign(dimension=dimension, unit=base))
+        if dimension == "currency":
+            rate = bands["key"].map(rates).to_numpy()
+            local = bands.assign(**{c: bands[c] / rate for c in BANDS})
+            frames.append(local.assign(dimension="currency_local", unit=bands["key"]))
+    weeks = list(range(WEEKS))
+    open_by_customer = (
+        pd.DataFrame(amounts[:, None] * weekly, columns=weeks)
+        .groupby(pred["customer_id"].to_numpy())
+        .sum()
+    )
+    bill_by_customer = (
+        billing.pivot_table(
+            index="customer_id", columns="week", values="collections", aggfunc="sum"
+        )
+        .set_axis(weeks, axis=1)
+        .reindex(open_by_customer.index.union(billing["customer_id"].unique()), fill_value=0.0)
+    )
+    open_by_customer = open_by_customer.reindex(bill_by_customer.index, fill_value=0.0)
+    customers = customer_expected(
+        as_of, with_total(open_by_customer, bill_by_customer), TOP_CUSTOMERS
+    )
+    frames.append(customers.assign(dimension="customer", unit=base))
+    columns = ["dimension", "key", "line", "week_start", "week_end", "unit", *BANDS]
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)
+
+
+def _thirteen_weeks(breakdown: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    rows = breakdown.loc[breakdown["dimension"] == dimension]
+    return rows.pivot_table(index="key", columns="line", values="expected", aggfunc="sum")[
+        list(LINES)
+    ].reset_index()
+
+
+@dg.asset(
+    group_name="forecasts",
     deps=["invoice_facts"],
     kinds={"json"},
-    description="AR KPIs at the as-of date: DSO (standard and countback), aging buckets, totals.",
+    description="AR KPIs at the as-of date: DSO (standard and countback), best possible DSO, "
+    "average days delinquent, collection effectiveness index, aging buckets, totals.",
 )
 def ar_kpis(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         ledger = receivables(con, as_of, base)
-    kpis = compute_kpis(ledger, as_of)
+        start = as_of - timedelta(days=PERIOD_DAYS)
+        beginning = compute_kpis(receivables(con, start, base), start, PERIOD_DAYS)
+    kpis = compute_kpis(ledger, as_of, PERIOD_DAYS, beginning_ar=beginning["open_amount"])
     kpis["overpaid_invoices"] = int(ledger["overpaid"].sum())
     write_json(kpis, settings.out_path / "kpis.json")
     return dg.MaterializeResult(metadata={"kpis": dg.MetadataValue.json(kpis)})
+
+
+@dg.asset(
+    group_name="forecasts",
+    deps=["invoice_predictions", "projected_billing", "ar_kpis"],
+    kinds={"csv"},
+    description="AR balance, DSO (standard, countback), best possible DSO, average days "
+    "delinquent, CEI since as-of and aging, week by week over 13 weeks: open invoices stay open "
+    "with their probability of not being paid yet, projected billing enters as sales.",
+)
+def kpi_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    weekly_cols = ", ".join(f"p_paid_week_{w:02d}" for w in range(1, WEEKS + 1))
+    with warehouse.get_connection() as con:
+        as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        ledger = receivables(con, as_of, base)
+        paid = con.execute(f"SELECT invoice_id, {weekly_cols} FROM invoice_predictions").df()
+        projected = con.execute("SELECT * FROM projected_billing_open").df()
+    weekly = paid.set_index("invoice_id").reindex(ledger["invoice_id"], fill_value=0.0)
+    cumulative = np.cumsum(weekly.to_numpy(dtype=float), axis=1)
+    still_open = np.clip(1.0 - np.hstack([np.zeros((len(ledger), 1)), cumulative]), 0.0, 1.0)
+    frames = [projected.loc[projected["week"] == w].drop(columns="week") for w in range(WEEKS + 1)]
+    path = forecast_kpis(ledger, still_open, as_of, frames, PERIOD_DAYS)
+    write_csv(
+        path.round(dict.fromkeys(path.columns.drop("date"), 4)),
+        settings.out_path / "kpi_forecast.csv",
+    )
+    first, last = path.iloc[0], path.iloc[-1]
+    return dg.MaterializeResult(
+        metadata={
+            "dso_now": _float(first["dso"]),
+            f"dso_week_{WEEKS}": _float(last["dso"]),
+            "open_amount_now": float(first["open_amount"]),
+            f"open_amount_week_{WEEKS}": float(last["open_amount"]),
+            "path": _md(path.drop(columns=[c for c in path if c.startswith("aging_")]), WEEKS + 1),
+            "plot": png_markdown(kpi_path_figure(path)),
+        }
+    )
+
+
+@dg.asset(
+    group_name="forecasts",
+    deps=["cash_forecast_13w"],
+    kinds={"parquet", "csv"},
+    description="Forecast-vs-actual: stores this run's cash forecast lines in the history under "
+    "the arcast home and scores every earlier forecast of this ledger on the weeks that have "
+    "ended since, against the cash collected: expected, band, actual, error per week; WAPE and "
+    "band coverage by horizon.",
+)
+def forecast_accuracy(
+    context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
+    with warehouse.get_connection() as con:
+        as_of, base, data_dir = con.execute("SELECT * FROM run_context").fetchone()
+        model_version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
+        lines = con.execute("SELECT * FROM cash_forecast_13w").df()
+    current = lines.assign(
+        ledger=str(data_dir),
+        as_of=pd.Timestamp(as_of),
+        run_id=context.run_id,
+        run_time=pd.Timestamp(datetime.now(UTC)).tz_localize(None),
+        model_version=str(model_version),
+    )
+    history = append_history(settings.home_path / HISTORY_FILE, current)
+    past = history.loc[
+        (history["ledger"] == str(data_dir)) & (history["as_of"] < pd.Timestamp(as_of))
+    ]
+    origins = sorted(pd.to_datetime(past["as_of"]).dt.date.unique())
+    with warehouse.get_connection() as con:
+        actuals = weekly_collections(con, origins, as_of, base, WEEKS)
+    detail, summary = score_history(history, actuals, str(data_dir), as_of)
+    write_csv(
+        detail.round(dict.fromkeys(["expected", "p10", "p90", "actual", "abs_error"], 2)),
+        settings.out_path / "forecast_accuracy.csv",
+    )
+    write_csv(summary.round(4), settings.out_path / "forecast_accuracy_summary.csv")
+    metadata = {
+        "history_forecasts": int(history[["ledger", "as_of"]].drop_duplicates().shape[0]),
+        "scored_forecasts": int(detail["as_of"].nunique()),
+        "scored_weeks": len(detail),
+        "summary": _md(summary, 3 * WEEKS),
+    }
+    if len(summary):
+        metadata["plot"] = png_markdown(accuracy_figure(summary))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _float(value) -> float | None:
+    return None if pd.isna(value) else float(value)

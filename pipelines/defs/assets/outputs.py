@@ -51,7 +51,14 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
 
 @dg.asset(
     group_name="outputs",
-    deps=["collections_worklist", "cash_forecast_13w", "ar_kpis", "ledger_quarantine"],
+    deps=[
+        "collections_worklist",
+        "cash_forecast_13w",
+        "ar_kpis",
+        "kpi_forecast",
+        "forecast_accuracy",
+        "ledger_quarantine",
+    ],
     kinds={"json"},
     description="Row accounting per input file, model version and timings per stage of this run.",
 )

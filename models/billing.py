@@ -1,0 +1,356 @@
+"""Projected new billing: invoices not issued yet but expected within the horizon, and their cash.
+
+The open AR only says what already-billed invoices will bring in. A business keeps billing, and
+part of the next 13 weeks' billing is collected inside those 13 weeks, so the CFO's "cash
+including expected billing" needs a projection of it. Everything here is read at the end of the
+as-of day: invoices issued later and payments completed later are ignored (the caller's frame
+may contain them; `project_billing` filters).
+
+Choices, and why:
+
+* **Unit = (customer, invoice currency).** Customers bill in their own currency; projecting in
+  invoice currency and converting at the rate known at as-of keeps FX moves in the look-back
+  from looking like billing growth, and values the projection like the open AR.
+* **Run-rate:** amount issued in the trailing 26 weeks per (seasonally weighted) day. 26 weeks
+  averages out monthly and quarterly cycles yet follows growth. A customer with less history
+  is averaged over the days since its first invoice, but at least 28, so one fresh invoice is
+  not extrapolated into a weekly habit.
+* **Active customers only:** last invoice within max(45 days, 3 × the unit's mean gap between
+  invoices in the look-back). A regular (Poisson) biller misses that window with probability
+  e⁻³ ≈ 5%; a customer that stopped ordering drops out instead of being billed for months.
+* **Seasonality:** month-of-year factors from the portfolio's own billing when it has ≥ 12
+  complete months: within each 12-month block, a month's daily rate over the block's mean,
+  averaged over blocks, then shrunk toward 1 by years / (years + 1) (one year of history gets
+  half weight: a single December is weak evidence). The run-rate is de-seasonalised over its own
+  look-back days and re-seasonalised per projected day.
+* **Collections:** each customer's issue-to-payment delay pmf over days 0..90 comes from its
+  *mature* invoices, issued in the year ending 91 days before as-of: whether each was paid
+  within 91 days is known at as-of, so the slow ones are not missing (recently issued invoices
+  that are already paid are the fast ones). Unpaid ones are mass beyond the horizon. Customers
+  with few such invoices are shrunk toward the portfolio pmf, weight n / (n + 10).
+* **Draws** (for p10/p90): *volume* — a unit's invoice count in the horizon is Poisson with its
+  expected count, scaling its billing by N / λ (a monthly biller is lumpy, a hundred-invoice
+  customer is not), times a portfolio factor, lognormal with mean 1 and σ = the RMS log error of
+  this same run-rate on the portfolio's own past 13-week windows; *timing* — in each draw a
+  unit's new invoices all take their delays from one of five equal-probability strata of its
+  pmf (fast to slow), the customer-shared factor of `models.cash` at full correlation. The
+  strata partition the pmf, so the draws' mean is the exact expected line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from features.warehouse import to_day
+
+LOOKBACK_DAYS = 182
+MIN_HISTORY_DAYS = 28
+ACTIVE_MIN_DAYS = 45
+ACTIVE_GAPS = 3.0
+DELAY_DAYS = 91
+"""Delays 0..90 days: the longest that can still land inside a 13-week horizon."""
+COHORT_DAYS = 365
+SHRINK_INVOICES = 10.0
+STRATA = 5
+MIN_ORIGINS = 4
+DEFAULT_PORTFOLIO_SIGMA = 0.15
+"""Portfolio volume σ when fewer than MIN_ORIGINS past windows exist (under ~10 months)."""
+_BLOCK_CELLS = 1 << 20
+
+REQUIRED_COLUMNS = ("customer_id", "currency", "issue_day", "due_day", "amount", "completion_day")
+
+
+@dataclass(frozen=True)
+class BillingProjection:
+    """Projected billing of the active units and its expected collections, in base currency.
+
+    ``units`` has one row per (customer_id, currency) with its run-rate and parameters;
+    ``billing`` and ``cash`` are ``(n_units, weeks)`` expected amounts per forecast week;
+    ``paths`` is ``(n_units, STRATA, weeks)`` cash if the unit pays in timing stratum q.
+    """
+
+    as_of: date
+    units: pd.DataFrame
+    billing: np.ndarray
+    cash: np.ndarray
+    paths: np.ndarray
+    invoices_expected: np.ndarray
+    sigma: float
+    season: np.ndarray
+    daily_factor: np.ndarray
+    survival: np.ndarray
+
+    @property
+    def weeks(self) -> int:
+        return self.billing.shape[1]
+
+    def simulate(self, by: np.ndarray | None = None, n_sims: int = 1000, seed: int = 0):
+        """Joint draws ``(n_sims, n_by, weeks)`` of collections (volume and timing, see module).
+
+        ``by`` codes each unit into a breakdown key; the same ``seed`` gives the same draws for
+        any ``by``, so breakdowns add up to the total path by path.
+        """
+        n = len(self.units)
+        codes = np.zeros(n, dtype=np.int64) if by is None else np.asarray(by, dtype=np.int64)
+        if codes.shape != (n,) or (codes < 0).any():
+            raise ValueError(f"by must be a non-negative code per unit ({n})")
+        n_by = int(codes.max()) + 1 if n else 1
+        sims = np.zeros((n_sims, n_by, self.weeks))
+        if n == 0:
+            return sims
+        lam = self.invoices_expected
+        members = [np.flatnonzero(codes == k) for k in range(n_by)]
+        block = max(1, min(n_sims, _BLOCK_CELLS // n))
+        starts = range(0, n_sims, block)
+        for start, child in zip(
+            starts, np.random.SeedSequence(seed).spawn(len(starts)), strict=True
+        ):
+            rng = np.random.default_rng(child)
+            size = min(start + block, n_sims) - start
+            volume = rng.poisson(lam, (size, n)) / lam
+            volume *= np.exp(self.sigma * rng.standard_normal((size, 1)) - self.sigma**2 / 2)
+            stratum = rng.integers(0, STRATA, (size, n))
+            for q in range(STRATA):
+                weight = np.where(stratum == q, volume, 0.0)
+                for k, idx in enumerate(members):
+                    sims[start : start + size, k] += weight[:, idx] @ self.paths[idx, q]
+        return sims
+
+    def open_invoices(self, week: int) -> pd.DataFrame:
+        """Projected invoices issued by the end of ``week`` as pseudo-invoices for the KPIs.
+
+        One row per (payment terms, issue day): issue and due dates, billed amount and the
+        expected amount still open at the end of ``week`` (billed × P(delay > days since issue)),
+        in base currency — the columns `arcast.kpis.compute_kpis` reads.
+        """
+        days = 7 * week
+        terms = self.units["terms_days"].to_numpy()
+        groups, uniques = pd.factorize(terms, sort=True)
+        rate = self.units["daily_rate_base"].to_numpy()
+        onehot = np.zeros((len(uniques), len(rate)))
+        onehot[groups, np.arange(len(rate))] = 1.0
+        issue = np.arange(1, days + 1)
+        factor = self.daily_factor[issue]
+        billed = np.outer(onehot @ rate, factor)
+        outstanding = (onehot @ (rate[:, None] * self.survival))[:, days - issue] * factor
+        issue_day = np.tile(to_day(self.as_of) + issue, len(uniques))
+        return pd.DataFrame(
+            {
+                "invoice_id": [f"projected:{t}:{s}" for t in uniques for s in issue],
+                "customer_id": "projected",
+                "issue_date": pd.to_datetime(issue_day, unit="D"),
+                "due_date": pd.to_datetime(issue_day + np.repeat(uniques, days), unit="D"),
+                "amount_base": billed.ravel(),
+                "amount_open_base": outstanding.ravel(),
+            }
+        )
+
+
+def month_factors(monthly: pd.Series) -> np.ndarray:
+    """Month-of-year billing factors (index 0 = January) from complete months' daily rates.
+
+    ``monthly`` is indexed by month (``pd.Period``), oldest first, values = billing per day.
+    Uses the latest whole 12-month blocks; fewer than 12 months gives all ones.
+    """
+    years = len(monthly) // 12
+    if years == 0:
+        return np.ones(12)
+    recent = monthly.iloc[len(monthly) - 12 * years :]
+    rates = recent.to_numpy(dtype=float).reshape(years, 12)
+    means = rates.mean(axis=1, keepdims=True)
+    ratio = np.divide(rates, means, out=np.ones_like(rates), where=means > 0)
+    raw = np.ones(12)
+    raw[(recent.index.month.to_numpy()[:12] - 1)] = ratio.mean(axis=0)
+    return 1.0 + (raw - 1.0) * years / (years + 1.0)
+
+
+def project_billing(
+    invoices: pd.DataFrame,
+    as_of: date,
+    rates: Mapping[str, float],
+    weeks: int = 13,
+) -> BillingProjection:
+    """Project each active unit's billing and collections for ``weeks`` weeks after ``as_of``.
+
+    ``invoices`` needs ``REQUIRED_COLUMNS`` (days as integers since 1970-01-01, ``amount`` in
+    invoice currency, ``completion_day`` NaN if unpaid); ``rates`` maps each currency to its
+    base-currency rate known at ``as_of``. Rows issued after ``as_of`` and completions after it
+    are ignored.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in invoices.columns]
+    if missing:
+        raise ValueError(f"invoices is missing columns: {missing}")
+    horizon = 7 * weeks
+    if horizon > DELAY_DAYS:
+        raise ValueError(f"at most {DELAY_DAYS // 7} weeks, got {weeks}")
+    today = to_day(as_of)
+    inv = invoices.loc[invoices["issue_day"].to_numpy() <= today]
+    issue = inv["issue_day"].to_numpy(dtype=np.int64)
+    amount = inv["amount"].to_numpy(dtype=float)
+    completion = inv["completion_day"].to_numpy(dtype=float)
+    completion = np.where(completion <= today, completion, np.nan)
+
+    amount_base = amount * _rates(inv["currency"], rates)
+    season = _seasonality(issue, amount_base, today)
+    day_factor = season[
+        pd.to_datetime(np.arange(today - LOOKBACK_DAYS, today + horizon + 1), unit="D").month - 1
+    ]
+    cum = np.concatenate([[0.0], np.cumsum(day_factor)])  # cum[i] = Σ factors of days < i
+
+    units = _units(inv, issue, amount, today)
+    units = units.loc[units["active"]].reset_index(drop=True)
+    first = units["first_day"].to_numpy()
+    history = np.clip(today - first + 1, MIN_HISTORY_DAYS, LOOKBACK_DAYS)
+    end = LOOKBACK_DAYS + 1  # index of the day after as-of in day_factor
+    weight = cum[end] - cum[end - history]
+    units["daily_rate"] = units["amount_lookback"].to_numpy() / weight
+    units["rate_to_base"] = _rates(units["currency"], rates)
+    units["daily_rate_base"] = units["daily_rate"] * units["rate_to_base"]
+    future = day_factor[end : end + horizon]
+    lam = units["count_lookback"].to_numpy() / weight * future.sum()
+
+    pmf = _delay_pmf(inv["customer_id"].to_numpy(), issue, completion, today)
+    unit_pmf = pmf.reindex(units["customer_id"]).to_numpy()
+    survival = 1.0 - np.cumsum(unit_pmf, axis=1)
+    # toeplitz[d, t]: seasonal factor of the issue day of an invoice paid on day t + 1 after a
+    # delay of d days (issue day t + 1 − d must lie in the horizon)
+    d = np.arange(DELAY_DAYS)[:, None]
+    t = np.arange(horizon)[None, :]
+    toeplitz = np.where(t - d >= 0, future[np.clip(t - d, 0, horizon - 1)], 0.0)
+    strata = _strata(unit_pmf)  # (n, STRATA, days)
+    rate_base = units["daily_rate_base"].to_numpy()
+    daily_paths = rate_base[:, None, None] * (strata @ toeplitz)
+    paths = daily_paths.reshape(len(units), STRATA, weeks, 7).sum(axis=3)
+    billing = (rate_base[:, None] * future[None, :]).reshape(len(units), weeks, 7).sum(axis=2)
+    return BillingProjection(
+        as_of=as_of,
+        units=units.drop(columns="active"),
+        billing=billing,
+        cash=paths.mean(axis=1),
+        paths=paths,
+        invoices_expected=lam,
+        sigma=_portfolio_sigma(issue, amount_base, today, season, horizon),
+        season=season,
+        daily_factor=np.concatenate([[0.0], future]),
+        survival=survival,
+    )
+
+
+def _rates(currency: pd.Series, rates: Mapping[str, float]) -> np.ndarray:
+    values = pd.Series(currency).map(rates).to_numpy(dtype=float)
+    if np.isnan(values).any():
+        unknown = sorted(set(pd.Series(currency)[np.isnan(values)]))
+        raise ValueError(f"no FX rate known at as-of for {unknown}")
+    return values
+
+
+def _units(inv: pd.DataFrame, issue: np.ndarray, amount: np.ndarray, today: int) -> pd.DataFrame:
+    """Per (customer, currency): look-back billing, first/last issue day, terms, activity."""
+    recent = issue > today - LOOKBACK_DAYS
+    frame = pd.DataFrame(
+        {
+            "customer_id": inv["customer_id"].to_numpy(),
+            "currency": inv["currency"].to_numpy(),
+            "issue_day": issue,
+            "amount_lookback": np.where(recent, amount, 0.0),
+            "count_lookback": recent.astype(float),
+            "terms": inv["due_day"].to_numpy(dtype=np.int64) - issue,
+        }
+    )
+    units = frame.groupby(["customer_id", "currency"], sort=True).agg(
+        first_day=("issue_day", "min"),
+        last_day=("issue_day", "max"),
+        amount_lookback=("amount_lookback", "sum"),
+        count_lookback=("count_lookback", "sum"),
+        terms_days=("terms", "median"),
+    )
+    units = units.reset_index()
+    units["terms_days"] = units["terms_days"].round().astype(np.int64)
+    span = np.clip(today - units["first_day"].to_numpy() + 1, 1, LOOKBACK_DAYS)
+    count = units["count_lookback"].to_numpy()
+    gap = np.divide(span, count, out=np.full(len(units), np.inf), where=count > 0)
+    window = np.maximum(ACTIVE_MIN_DAYS, ACTIVE_GAPS * gap)
+    units["active"] = (count > 0) & (today - units["last_day"].to_numpy() <= window)
+    return units
+
+
+def _daily_billing(issue: np.ndarray, amount_base: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Billing per day from ``first`` to ``last`` inclusive."""
+    keep = (issue >= first) & (issue <= last)
+    return np.bincount(issue[keep] - first, weights=amount_base[keep], minlength=last - first + 1)
+
+
+def _seasonality(issue: np.ndarray, amount_base: np.ndarray, today: int) -> np.ndarray:
+    """Month-of-year factors from the complete calendar months billed by ``today``."""
+    if issue.size == 0:
+        return np.ones(12)
+    first = int(issue.min())
+    daily = pd.Series(
+        _daily_billing(issue, amount_base, first, today),
+        index=pd.to_datetime(np.arange(first, today + 1), unit="D"),
+    )
+    by_month = daily.groupby(daily.index.to_period("M"))
+    rate, days = by_month.mean(), by_month.size()
+    complete = days.to_numpy() == days.index.days_in_month
+    return month_factors(rate[complete])
+
+
+def _portfolio_sigma(
+    issue: np.ndarray, amount_base: np.ndarray, today: int, season: np.ndarray, horizon: int
+) -> float:
+    """RMS log error of the de-seasonalised 26-week run-rate on past 13-week windows (weekly
+    origins whose outcome is known at as-of); a fixed guess with too little history."""
+    if issue.size == 0:
+        return DEFAULT_PORTFOLIO_SIGMA
+    first = int(issue.min())
+    daily = _daily_billing(issue, amount_base, first, today)
+    factor = season[pd.to_datetime(np.arange(first, today + 1), unit="D").month - 1]
+    cum_bill = np.concatenate([[0.0], np.cumsum(daily)])
+    cum_factor = np.concatenate([[0.0], np.cumsum(factor)])
+    origins = np.arange(LOOKBACK_DAYS, len(daily) - horizon + 1, 7)
+    if origins.size < MIN_ORIGINS:
+        return DEFAULT_PORTFOLIO_SIGMA
+    past = cum_bill[origins] - cum_bill[origins - LOOKBACK_DAYS]
+    rate = past / (cum_factor[origins] - cum_factor[origins - LOOKBACK_DAYS])
+    predicted = rate * (cum_factor[origins + horizon] - cum_factor[origins])
+    actual = cum_bill[origins + horizon] - cum_bill[origins]
+    ok = (predicted > 0) & (actual > 0)
+    if ok.sum() < MIN_ORIGINS:
+        return DEFAULT_PORTFOLIO_SIGMA
+    return float(np.sqrt(np.mean(np.log(actual[ok] / predicted[ok]) ** 2)))
+
+
+def _delay_pmf(
+    customer: np.ndarray, issue: np.ndarray, completion: np.ndarray, today: int
+) -> pd.DataFrame:
+    """Issue-to-payment delay pmf over days 0..90 per customer, from its mature invoices
+    (issued in the year ending 91 days before as-of), shrunk toward the portfolio pmf."""
+    mature = (issue <= today - DELAY_DAYS) & (issue > today - DELAY_DAYS - COHORT_DAYS)
+    delay = completion[mature] - issue[mature]
+    within = np.isfinite(delay) & (delay < DELAY_DAYS)
+    codes, uniques = pd.factorize(customer, sort=True)
+    shape = (len(uniques), DELAY_DAYS + 1)
+    day = np.where(within, np.clip(np.nan_to_num(delay), 0, DELAY_DAYS - 1), DELAY_DAYS)
+    cell = codes[mature] * (DELAY_DAYS + 1) + day.astype(np.int64)
+    counts = np.bincount(cell, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
+    n = counts.sum(axis=1, keepdims=True)
+    total = counts.sum(axis=0)
+    portfolio = total / total.sum() if total.sum() > 0 else np.zeros(DELAY_DAYS + 1)
+    pmf = (counts + SHRINK_INVOICES * portfolio) / (n + SHRINK_INVOICES)
+    return pd.DataFrame(pmf[:, :DELAY_DAYS], index=uniques)
+
+
+def _strata(pmf: np.ndarray) -> np.ndarray:
+    """Split each pmf (mass beyond the last day implied) into STRATA equal-probability parts,
+    fast to slow, each rescaled to a pmf: ``(n, STRATA, days)``; their mean is ``pmf``."""
+    upper = np.cumsum(pmf, axis=1)
+    lower = upper - pmf
+    edges = np.linspace(0.0, 1.0, STRATA + 1)
+    lo, hi = edges[:-1][None, :, None], edges[1:][None, :, None]
+    overlap = np.minimum(upper[:, None, :], hi) - np.maximum(lower[:, None, :], lo)
+    return np.clip(overlap, 0.0, None) * STRATA

@@ -1,0 +1,144 @@
+"""Projected billing: point-in-time, run-rates, collections and draws on hand-made ledgers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.warehouse import to_day
+from models.billing import STRATA, month_factors, project_billing
+
+AS_OF = date(2024, 6, 30)
+RATES = {"USD": 1.0, "EUR": 1.1}
+
+
+def weekly_ledger(weeks: int = 40, amount: float = 700.0, delay: int = 10) -> pd.DataFrame:
+    """Customer A bills ``amount`` every Monday-ish (one invoice a week) and pays ``delay``
+    days after issue; B bills 500 EUR every two weeks and pays as fast."""
+    today = to_day(AS_OF)
+    rows = []
+    for k in range(weeks):
+        issue = today - 7 * k
+        rows.append(("A", "USD", issue, issue + 30, amount, issue + delay))
+        if k % 2 == 0:
+            rows.append(("B", "EUR", issue - 3, issue + 27, 500.0, issue - 3 + delay))
+    frame = pd.DataFrame(
+        rows,
+        columns=["customer_id", "currency", "issue_day", "due_day", "amount", "completion_day"],
+    )
+    frame["completion_day"] = frame["completion_day"].astype(float)
+    return frame
+
+
+def test_constant_weekly_billing_gets_its_run_rate() -> None:
+    projection = project_billing(weekly_ledger(), AS_OF, RATES)
+    units = projection.units.set_index("customer_id")
+    assert units.loc["A", "daily_rate"] * 7 == pytest.approx(700.0)
+    assert projection.billing[units.index.get_loc("A")] == pytest.approx(np.full(13, 700.0))
+    # B: 500 EUR every 14 days, valued at the as-of rate
+    assert projection.billing[units.index.get_loc("B")].sum() == pytest.approx(250 * 1.1 * 13)
+
+
+def test_collections_follow_the_delay_distribution() -> None:
+    projection = project_billing(weekly_ledger(delay=10), AS_OF, RATES)
+    a = projection.units.index[projection.units["customer_id"] == "A"][0]
+    daily = 100.0  # 700 a week spread over the days; paid 10 days later
+    # cash lands from day 11 on: week 2 gets days 11-14, weeks 3.. get 7 days each
+    assert projection.cash[a, 0] == pytest.approx(0.0)
+    assert projection.cash[a, 1] == pytest.approx(4 * daily)
+    assert projection.cash[a, 2:] == pytest.approx(np.full(11, 7 * daily))
+    assert projection.paths.mean(axis=1) == pytest.approx(projection.cash)
+
+
+def test_nothing_after_as_of_is_read() -> None:
+    ledger = weekly_ledger()
+    base = project_billing(ledger, AS_OF, RATES)
+    today = to_day(AS_OF)
+    future = pd.DataFrame(
+        {
+            "customer_id": ["A", "C", "B"],
+            "currency": ["USD", "USD", "EUR"],
+            "issue_day": [today + 1, today + 5, today - 200],
+            "due_day": [today + 31, today + 35, today - 170],
+            "amount": [1e6, 5e5, 300.0],
+            "completion_day": [today + 2.0, today + 6.0, today + 3.0],  # paid after as-of
+        }
+    )
+    # a late payment of an old invoice too: completion after as-of counts as unpaid
+    changed = ledger.copy()
+    changed.loc[changed["issue_day"] < today - 150, "completion_day"] += 400
+    later = project_billing(pd.concat([changed, future], ignore_index=True), AS_OF, RATES)
+    ref = project_billing(
+        pd.concat(
+            [
+                ledger.assign(
+                    completion_day=np.where(
+                        ledger["issue_day"] < today - 150, np.nan, ledger["completion_day"]
+                    )
+                ),
+                future.iloc[[2]].assign(completion_day=np.nan),
+            ],
+            ignore_index=True,
+        ),
+        AS_OF,
+        RATES,
+    )
+    pd.testing.assert_frame_equal(later.units, ref.units)
+    np.testing.assert_array_equal(later.billing, ref.billing)
+    np.testing.assert_array_equal(later.cash, ref.cash)
+    assert later.sigma == ref.sigma
+    # and only future invoices: identical to the base projection
+    only_future = project_billing(pd.concat([ledger, future.iloc[:2]]), AS_OF, RATES)
+    np.testing.assert_array_equal(only_future.billing, base.billing)
+    np.testing.assert_array_equal(only_future.cash, base.cash)
+    assert len(only_future.units) == len(base.units)
+
+
+def test_inactive_customers_are_not_projected() -> None:
+    ledger = weekly_ledger()
+    today = to_day(AS_OF)
+    stopped = ledger.loc[ledger["customer_id"] == "A"].assign(
+        customer_id="S", issue_day=lambda f: f["issue_day"] - 120
+    )
+    projection = project_billing(pd.concat([ledger, stopped]), AS_OF, RATES)
+    assert "S" not in set(projection.units["customer_id"])
+    assert today - stopped["issue_day"].max() == 120
+
+
+def test_draws_are_seeded_have_the_expected_mean_and_add_up() -> None:
+    projection = project_billing(weekly_ledger(), AS_OF, RATES)
+    total = projection.simulate(n_sims=4000, seed=3)
+    assert total.shape == (4000, 1, 13)
+    np.testing.assert_array_equal(total, projection.simulate(n_sims=4000, seed=3))
+    split = projection.simulate(by=np.array([0, 1]), n_sims=4000, seed=3)
+    np.testing.assert_allclose(split.sum(axis=1), total[:, 0], rtol=1e-12)
+    mean = total[:, 0].sum(axis=1).mean()
+    assert mean == pytest.approx(projection.cash.sum(), rel=0.03)
+    p10, p90 = np.quantile(total[:, 0].sum(axis=1), [0.1, 0.9])
+    assert p10 < projection.cash.sum() < p90
+    assert projection.paths.shape == (2, STRATA, 13)
+
+
+def test_month_factors_need_a_year_and_are_shrunk() -> None:
+    months = pd.period_range("2023-01", periods=11, freq="M")
+    assert month_factors(pd.Series(1.0, index=months)).tolist() == [1.0] * 12
+    months = pd.period_range("2023-01", periods=12, freq="M")
+    rates = pd.Series(1.0, index=months)
+    rates.iloc[11] = 0.5  # a December at half the rate, one year of history
+    factors = month_factors(rates)
+    raw = 0.5 / rates.mean()
+    assert factors[11] == pytest.approx(1 + (raw - 1) / 2)
+    assert factors[0] == pytest.approx(1 + (1 / rates.mean() - 1) / 2)
+
+
+def test_open_invoices_roll_forward() -> None:
+    projection = project_billing(weekly_ledger(delay=10), AS_OF, RATES)
+    assert projection.open_invoices(0).empty
+    week2 = projection.open_invoices(2)
+    billed = projection.billing[:, :2].sum()
+    collected = projection.cash[:, :2].sum()
+    assert week2["amount_base"].sum() == pytest.approx(billed)
+    assert week2["amount_open_base"].sum() == pytest.approx(billed - collected)
