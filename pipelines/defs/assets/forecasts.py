@@ -117,6 +117,7 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         groups,
         as_of,
         weeks=WEEKS,
+        rho=load_model(settings.home_path, CHAMPION)[0].cash_rho,
         seed=settings.seed,
     )
     with warehouse.get_connection() as con:
