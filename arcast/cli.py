@@ -47,6 +47,7 @@ STAGE_LABELS = {
     "kpi_forecast": "Forecast KPIs week by week",
     "forecast_accuracy": "Score past forecasts",
     "collections_worklist": "Rank the collections worklist",
+    "cfo_report": "Write the CFO report",
     "run_summary": "Write the run summary",
 }
 
@@ -290,6 +291,13 @@ BACKTEST_TABLES = {
         "ece_late30": "ECE",
     },
 }
+CASH_TABLE = {
+    "cash_wape": "WAPE",
+    "cash_wape_vs_oracle": "÷oracle",
+    "cash_wape_vs_due_date": "÷due date",
+    "cash_bias": "bias",
+    "cash_coverage": "p10–p90 cov.",
+}
 
 
 @app.command()
@@ -306,7 +314,7 @@ def backtest(
     ] = "1M",
     last: Annotated[
         int,
-        typer.Option(help="Without --cutoffs: how many, the latest leaving 90 days of outcomes."),
+        typer.Option(help="Without --cutoffs: how many, the latest leaving 91 days of outcomes."),
     ] = 6,
     at_issue: Annotated[
         bool,
@@ -332,14 +340,16 @@ def backtest(
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
 ) -> None:
     """Replay past cutoffs: train on what was known, score the open invoices, compare with what
-    happened; writes backtest_metrics.csv, backtest_summary.json and two plots."""
+    happened; writes backtest_metrics.csv, backtest_summary.json and two plots, and (rolling
+    origin) the 13-week cash forecast's backtest_cash.csv, backtest_cash_metrics.csv and fan
+    chart."""
     from functools import partial
 
     from arcast.generate import load_truth, oracle_sample_pay_dates
     from arcast.io import write_atomic, write_csv, write_json
     from models.backtest import CutoffRule, format_metric, run_at_issue, run_backtest
     from models.paydate import TrainingConfig
-    from models.plots import backtest_figures
+    from models.plots import backtest_figures, cash_fan_figure
 
     if not data.is_dir():
         raise _fail(f"{data}: ledger folder not found")
@@ -397,7 +407,12 @@ def backtest(
             raise _fail(str(exc)) from None
     write_csv(result.metrics, out / "backtest_metrics.csv")
     write_json(result.summary, out / "backtest_summary.json")
-    for name, fig in backtest_figures(result.rows).items():
+    figures = backtest_figures(result.rows)
+    if not result.cash.empty:
+        write_csv(result.cash, out / "backtest_cash.csv")
+        write_csv(result.cash_metrics, out / "backtest_cash_metrics.csv")
+        figures["cash"] = cash_fan_figure(result.cash)
+    for name, fig in figures.items():
         write_atomic(
             out / f"backtest_{name}.png", lambda p, fig=fig: fig.savefig(p, dpi=100, format="png")
         )
@@ -416,6 +431,8 @@ def backtest(
             cells = zip(names, row, strict=True)
             table.add_row(*(format_metric(v, count=name.startswith("n_")) for name, v in cells))
         console.print(table)
+    if not result.cash.empty:
+        console.print(_cash_table(result.cash_metrics, result.summary["cash"]["rho"]))
     console.print(f"Outputs in [bold]{out.resolve()}[/bold]")
     console.print(f"Done in {time.perf_counter() - started:.0f} s ({n} cutoff(s)).")
 
@@ -553,6 +570,25 @@ def _print_scenarios(out: Path) -> None:
         f"Outputs in [bold]{out}[/bold]: scenario_forecast.csv, scenario_summary.json, "
         "scenario_forecast.png, scenarios.yaml"
     )
+
+
+def _cash_table(metrics, rho: dict[str, float]) -> Table:
+    """The pooled 13-week cash scores, one row per method."""
+    from models.backtest import format_metric
+
+    pooled = metrics[metrics["cutoff"] == "pooled"]
+    columns = {k: v for k, v in CASH_TABLE.items() if k in pooled.columns}
+    rhos = ", ".join(f"{r:.2f}" for r in rho.values())
+    table = Table(
+        title=f"Backtest, 13-week cash-in: pooled over {len(rho)} cutoff(s) (model rho {rhos})",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("method", no_wrap=True)
+    for label in columns.values():
+        table.add_column(label, justify="right")
+    for row in pooled[["method", *columns]].itertuples(index=False):
+        table.add_row(*(format_metric(v) for v in row))
+    return table
 
 
 def _parse_date(value: str | None) -> date | None:

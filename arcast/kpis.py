@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.warehouse import AGING_BUCKETS
+
 REQUIRED_COLUMNS = (
     "invoice_id",
     "customer_id",
@@ -48,15 +50,6 @@ REQUIRED_COLUMNS = (
     "amount_base",
     "amount_open_base",
 )
-
-AGING_BUCKETS: tuple[tuple[str, float, float], ...] = (
-    ("current", -np.inf, 0),
-    ("1-30", 1, 30),
-    ("31-60", 31, 60),
-    ("61-90", 61, 90),
-    ("90+", 91, np.inf),
-)
-"""(name, first, last) days overdue, inclusive; ``current`` is not yet due."""
 
 
 def compute_kpis(

@@ -6,7 +6,7 @@ is a plain ``<= k`` comparison in every ASOF join.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -19,6 +19,15 @@ SQL_DIR = Path(__file__).parent / "sql"
 EPOCH = date(1970, 1, 1)
 EWM_DECAY = 0.7
 EWM_LAGS = 6
+
+AGING_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("current", -np.inf, 0),
+    ("1-30", 1, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("90+", 91, np.inf),
+)
+"""(name, first, last) days overdue, inclusive; ``current`` is not yet due."""
 
 _DUCK_TYPES = {
     "str": "VARCHAR",
@@ -36,6 +45,12 @@ def to_day(d: date | pd.Timestamp) -> int:
 
 def from_day(day: int) -> date:
     return date.fromordinal(EPOCH.toordinal() + int(day))
+
+
+def month_end(index: int) -> date:
+    """Last day of month ``index`` (year * 12 + month - 1)."""
+    year, month = divmod(index + 1, 12)
+    return date(year, month + 1, 1) - timedelta(days=1)
 
 
 def read_sql(name: str, **structure: str) -> str:
@@ -160,3 +175,23 @@ def weekly_collections(
         ).df()
     finally:
         con.unregister("_origins")
+
+
+def aging_bucket(days_overdue: np.ndarray) -> np.ndarray:
+    """Index into `AGING_BUCKETS` of each whole number of days overdue."""
+    firsts = np.array([first for _, first, _ in AGING_BUCKETS[1:]])
+    return np.searchsorted(firsts, np.asarray(days_overdue), side="right")
+
+
+def payments_after(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> pd.DataFrame:
+    """Payments dated in the ``days`` days after ``as_of``: invoice_id, ``ahead`` (1 = the day
+    after), amount in invoice currency, in payment order. An outcome, like `completion_days`."""
+    return con.execute(
+        """
+        SELECT invoice_id, (payment_date - $as_of)::INTEGER AS ahead, amount
+        FROM payments
+        WHERE payment_date > $as_of AND payment_date <= $as_of + $days::INTEGER
+        ORDER BY invoice_id, payment_date, payment_id
+        """,
+        {"as_of": as_of, "days": days},
+    ).df()

@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -57,7 +57,32 @@ from sklearn.metrics import roc_auc_score
 
 from data_contracts.load import load_ledger
 from features.matrix import Calendar, holiday_calendar, key_matrix, knowledge_features
-from features.warehouse import build_fact_tables, completion_days, from_day, load_tables, to_day
+from features.warehouse import (
+    AGING_BUCKETS,
+    aging_bucket,
+    build_fact_tables,
+    completion_days,
+    from_day,
+    load_tables,
+    month_end,
+    to_day,
+)
+from models.cash import band_frame, cash_forecast
+from models.cash_backtest import (
+    CASH_SIMS,
+    cash_metrics,
+    cash_rows,
+    cash_summary,
+    collection_curve_cash,
+    collection_curves,
+    curve_snapshots,
+    due_date_cash,
+    open_receivables,
+    point_frame,
+    sample_weekly_cash,
+    weekly_collections,
+)
+from models.cash_backtest import WEEKS as CASH_WEEKS
 from models.paydate import (
     LATE_THRESHOLD_DAYS,
     PayDateModel,
@@ -65,12 +90,15 @@ from models.paydate import (
     calibrate_p_late,
     hazard_pmf,
     is_late,
+    pit_uniforms,
     predict_open_invoices,
+    randomised_pit,
     train_pay_date_model,
 )
 
 SEGMENTS = ("all", "overdue", "not_yet_due")
-MIN_OUTCOME_DAYS = 90
+MIN_OUTCOME_DAYS = 91
+"""13 weeks: the latest cutoff's whole cash-forecast horizon has happened by the data's end."""
 ORACLE_SAMPLES = 200
 PIT_INTERVAL = (0.1, 0.9)
 ECE_BINS = 10
@@ -111,12 +139,6 @@ def _months(every: str) -> int:
     return int(match.group(1))
 
 
-def _month_end(index: int) -> date:
-    """Last day of month ``index`` (year * 12 + month - 1)."""
-    year, month = divmod(index + 1, 12)
-    return date(year, month + 1, 1) - timedelta(days=1)
-
-
 def choose_cutoffs(
     end: date, every: str = "1M", last: int = 6, min_outcome_days: int = MIN_OUTCOME_DAYS
 ) -> list[date]:
@@ -130,9 +152,9 @@ def choose_cutoffs(
     step = _months(every)
     latest = end - timedelta(days=min_outcome_days)
     index = latest.year * 12 + latest.month - 1
-    if _month_end(index) > latest:
+    if month_end(index) > latest:
         index -= 1
-    return [_month_end(index - step * j) for j in reversed(range(last))]
+    return [month_end(index - step * j) for j in reversed(range(last))]
 
 
 # --- forecasts ---------------------------------------------------------------------------------
@@ -184,14 +206,6 @@ def cdf_at(origin: np.ndarray, cdf: np.ndarray, day: np.ndarray) -> np.ndarray:
     offset = np.asarray(day, dtype=np.int64) - np.asarray(origin, dtype=np.int64)
     padded = np.concatenate([np.zeros((len(cdf), 1)), cdf], axis=1)
     return padded[np.arange(len(cdf)), np.clip(offset, 0, cdf.shape[1])]
-
-
-def randomised_pit(f_before: np.ndarray, f_at: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """PIT of a discrete outcome y: F(y-1) + u (F(y) - F(y-1)), uniform if F is right.
-
-    Spreading each atom uniformly stops ties (payment-run days) from piling PITs on the CDF steps.
-    """
-    return f_before + u * (f_at - f_before)
 
 
 def window_pit(
@@ -285,21 +299,16 @@ def baselines(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> dict[str, F
 
 
 def oracle_predictions(
-    sampler: OracleSampler,
-    invoices: pd.DataFrame,
-    cutoff: date,
-    horizon: int,
-    n_samples: int = ORACLE_SAMPLES,
-    seed: int = 42,
+    samples: np.ndarray, invoices: pd.DataFrame, cutoff: date, horizon: int
 ) -> Forecast:
-    """The true process's forecast for ``invoices`` (invoice_id, due_day) open at ``cutoff``.
+    """The true process's forecast for ``invoices`` (due_day) open at ``cutoff``, from its
+    completion-day ``samples`` (one row per invoice, one column per draw).
 
     The CDF over the model's horizon comes from the sample counts; p_late_30 is the share of
     samples after due + 30, never-paid samples included.
     """
-    samples = sampler(invoices[["invoice_id"]], cutoff, n_samples, seed)
     origin = to_day(cutoff)
-    n = len(invoices)
+    n, n_samples = samples.shape
     ahead = samples - origin
     row, col = np.nonzero((ahead >= 1) & (ahead <= horizon))
     flat = row * horizon + ahead[row, col] - 1
@@ -451,11 +460,15 @@ def _versus_oracle(table: pd.DataFrame) -> pd.DataFrame:
 @dataclass
 class BacktestResult:
     """``metrics``: see `metrics_table`; ``rows``: see `evaluation_rows` (plus a ``cutoff``
-    column); ``summary``: settings, timings and pooled metrics, JSON-ready."""
+    column); ``summary``: settings, timings and pooled metrics, JSON-ready. Rolling-origin runs
+    also score the 13-week cash forecast: ``cash`` (`cash_rows`) and ``cash_metrics``
+    (`cash_metrics`); empty otherwise."""
 
     metrics: pd.DataFrame
     rows: pd.DataFrame
     summary: dict
+    cash: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cash_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _open_warehouse(data_dir: Path, base_currency: str) -> tuple[duckdb.DuckDBPyConnection, dict]:
@@ -524,7 +537,7 @@ def evaluate_window(
     origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
     forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due, prediction.p_late())}
     forecasts |= baselines(con, prediction.known)
-    u = _uniforms(seed, to_day(cutoff), len(invoices))
+    u = pit_uniforms(seed, to_day(cutoff), len(invoices))
     rows = evaluation_rows(invoices.assign(cutoff=cutoff.isoformat()), forecasts, u)
     metrics = metrics_table(rows)
     metrics = metrics[metrics["cutoff"] != "pooled"].reset_index(drop=True)
@@ -536,10 +549,6 @@ def model_scores(result: BacktestResult, segment: str = "all") -> dict[str, floa
     m = result.metrics
     (row,) = m[(m["method"] == "model") & (m["segment"] == segment)].to_dict(orient="records")
     return {k: float(v) for k, v in row.items() if k not in ("cutoff", "segment", "method")}
-
-
-def _uniforms(seed: int, day: int, n: int) -> np.ndarray:
-    return np.random.default_rng([seed, day]).random(n)
 
 
 def run_backtest(
@@ -567,28 +576,42 @@ def run_backtest(
             raise ValueError(f"every cutoff must lie before the end of the data ({end})")
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
         calendar = holiday_calendar(con, first, to_day(chosen[-1]) + config.horizon_days + 31)
-        parts, per_cutoff = [], []
+        parts, cash_parts, per_cutoff = [], [], []
         for i, cutoff in enumerate(chosen):
 
             def stage(name: str, i: int = i, cutoff: date = cutoff) -> None:
                 if progress is not None:
                     progress(i + (name == "done"), len(chosen), cutoff, name)
 
-            rows, details = _backtest_cutoff(
-                con, cutoff, calendar, config, to_day(end), stage, oracle, oracle_samples, seed
+            rows, cash, details = _backtest_cutoff(
+                con,
+                cutoff,
+                calendar,
+                config,
+                to_day(end),
+                stage,
+                oracle,
+                oracle_samples,
+                seed,
+                base_currency,
             )
             parts.append(rows)
+            cash_parts.append(cash)
             per_cutoff.append(details)
     finally:
         con.close()
     rows = pd.concat(parts, ignore_index=True)
     metrics = metrics_table(rows)
+    cash = pd.concat(cash_parts, ignore_index=True)
+    cash_table = cash_metrics(cash)
     summary = _summary("rolling_origin", info, config, seed, metrics, per_cutoff)
     summary["cutoff_rule"] = (
         asdict(cutoffs) if isinstance(cutoffs, CutoffRule) else "explicit cutoffs, taken as given"
     )
     summary["oracle_samples"] = oracle_samples if oracle is not None else 0
-    return BacktestResult(metrics, rows, summary)
+    rho = {d["cutoff"]: d["cash_rho"] for d in per_cutoff}
+    summary["cash"] = cash_summary(cash_table, rho)
+    return BacktestResult(metrics, rows, summary, cash, cash_table)
 
 
 def _backtest_cutoff(
@@ -601,7 +624,9 @@ def _backtest_cutoff(
     oracle: OracleSampler | None,
     oracle_samples: int,
     seed: int,
-) -> tuple[pd.DataFrame, dict]:
+    base_currency: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Pay-date evaluation rows, cash rows (see `models.cash_backtest`) and details of a cutoff."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -620,30 +645,53 @@ def _backtest_cutoff(
     invoices = _invoices(con, known, config.horizon_days, end_day)
     origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
     forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due, prediction.p_late())}
+    open_ar = open_receivables(con, cutoff, base_currency).reindex(known["invoice_id"])
+    amounts = open_ar["amount_open_base"].to_numpy(dtype=np.float64)
+    groups = known["customer_id"].to_numpy()
+    cash = {
+        "model": cash_forecast(
+            prediction.pmf,
+            amounts,
+            groups,
+            cutoff,
+            CASH_WEEKS,
+            CASH_SIMS,
+            rho=model.cash_rho,
+            seed=seed,
+        )
+    }
     lap("score")
     stage("baselines")
     forecasts |= baselines(con, known)
+    cash["due_date"] = point_frame(cutoff, due_date_cash(amounts, due, cutoff))
+    buckets = aging_bucket(open_ar["days_overdue"].to_numpy())
+    open_by_bucket = np.bincount(buckets, weights=amounts, minlength=len(AGING_BUCKETS))
+    curves = collection_curves(con, curve_snapshots(cutoff), base_currency)
+    cash["collection_curve"] = band_frame(cutoff, *collection_curve_cash(open_by_bucket, curves))
     lap("baselines")
     if oracle is not None:
         stage("oracle")
-        forecasts["oracle"] = oracle_predictions(
-            oracle, invoices, cutoff, config.horizon_days, oracle_samples, seed
-        )
+        samples = oracle(invoices[["invoice_id"]], cutoff, oracle_samples, seed)
+        forecasts["oracle"] = oracle_predictions(samples, invoices, cutoff, config.horizon_days)
+        joint = sample_weekly_cash(samples, amounts, cutoff)
+        cash["oracle"] = band_frame(cutoff, joint.mean(axis=0), joint)
         lap("oracle")
     rows = evaluation_rows(
         invoices.assign(cutoff=cutoff.isoformat()),
         forecasts,
-        _uniforms(seed, to_day(cutoff), len(invoices)),
+        pit_uniforms(seed, to_day(cutoff), len(invoices)),
     )
+    actual = weekly_collections(con, cutoff, open_ar).sum(axis=0)
     stage("done")
     details = {
         "cutoff": cutoff.isoformat(),
         "open_invoices": len(invoices),
         "paid_later": int(invoices["completion_day"].notna().sum()),
+        "cash_rho": model.cash_rho,
         "seconds": seconds,
         "training": model.metrics,
     }
-    return rows, details
+    return rows, cash_rows(cutoff, actual, cash), details
 
 
 TEST_KEYS_SQL = """
@@ -661,7 +709,7 @@ def refit_dates(train_until: date, test_from: date, last_issue: date, months: in
         return [train_until]
     dates = [train_until]
     index = test_from.year * 12 + test_from.month - 2 + months
-    while (cutoff := _month_end(index)) < last_issue:
+    while (cutoff := month_end(index)) < last_issue:
         if cutoff > dates[-1]:
             dates.append(cutoff)
         index += months
@@ -729,7 +777,7 @@ def run_at_issue(
                 started = time.perf_counter()
                 forecasts = {"model": forecast, **baselines(con, known)}
                 seconds["baselines"] += time.perf_counter() - started
-                u = _uniforms(seed, to_day(cutoff), len(invoices))
+                u = pit_uniforms(seed, to_day(cutoff), len(invoices))
                 parts.append(evaluation_rows(invoices, forecasts, u))
     finally:
         con.close()

@@ -13,7 +13,8 @@ simulation, because the spread of a *sum* of receipts depends on how invoices mo
 A Gaussian copula with one factor per customer keeps each invoice's marginal pmf exactly and
 adds that shared shock: ``u_i = Φ(√ρ·z_customer + √(1−ρ)·ε_i)``, pay day = inverse CDF of
 ``u_i``. ``ρ`` is the correlation of the latent normals within a customer; ``ρ = 0`` is
-independent sampling.
+independent sampling. It is estimated at training from the calibration fold
+(`models.paydate.estimate_cash_rho`), not assumed.
 """
 
 from __future__ import annotations
@@ -53,13 +54,16 @@ def cash_forecast(
     as_of: date,
     weeks: int = 13,
     n_sims: int = 1000,
-    rho: float = 0.3,
+    *,
+    rho: float,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Forecast cash-in per week for ``weeks`` 7-day weeks starting the day after ``as_of``.
 
     ``amounts`` are open amounts in base currency; ``groups`` (usually ``customer_id``) share a
-    latent factor with correlation ``rho``. Returns one row per week with ``week_start``,
+    latent factor with correlation ``rho``: required, and in production the model's
+    ``cash_rho``, estimated from data, since a guessed value makes the bands look more certain
+    (or less) than the ledger's history supports. Returns one row per week with ``week_start``,
     ``week_end``, ``expected`` (exact: Σ amount × P(paid in week)) and the simulated ``p10``,
     ``p50``, ``p90`` of the weekly total. An invoice paid after the horizon (or never)
     contributes no cash. Deterministic for a given ``seed``, whatever the number of cores.
@@ -95,9 +99,9 @@ def simulate_weekly_cash(
     amounts: np.ndarray,
     groups: np.ndarray,
     *,
+    rho: float,
     by: np.ndarray | None = None,
     n_sims: int = 1000,
-    rho: float = 0.3,
     seed: int = 0,
 ) -> np.ndarray:
     """Joint draws of weekly cash totals: ``(n_sims, n_by, weeks)``.

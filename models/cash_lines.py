@@ -55,8 +55,8 @@ def simulate_lines(
     amounts: np.ndarray,
     customers: np.ndarray,
     open_keys: pd.DataFrame,
-    billing: pd.DataFrame,
-    billing_sims: pd.DataFrame,
+    billing: pd.DataFrame | None,
+    billing_sims: pd.DataFrame | None,
     *,
     rho: float,
     seed: int,
@@ -69,10 +69,13 @@ def simulate_lines(
     currency, week) and ``billing_sims`` its draws per (sim, segment, currency, week). The open
     AR is simulated once, split by key, so every line and breakdown shares the same paths, and
     the same ``seed`` gives the same draws for any pmf (what-if scenarios compare path by path).
+    ``None`` for both billing frames: no projected billing.
     """
     n_weeks = weekly.shape[1]
+    has_billing = billing is not None and billing_sims is not None
+    billed_keys = [billing_sims[["segment", "currency"]]] if has_billing else []
     keys = (
-        pd.concat([open_keys, billing_sims[["segment", "currency"]]])
+        pd.concat([open_keys, *billed_keys])
         .drop_duplicates()
         .sort_values(["segment", "currency"], ignore_index=True)
     )
@@ -86,11 +89,12 @@ def simulate_lines(
     open_expected = np.zeros((len(keys), n_weeks))
     np.add.at(open_expected, open_codes, amounts[:, None] * weekly)
     bill_sims = np.zeros((n_sims, len(keys), n_weeks))
-    codes = index.get_indexer(pd.MultiIndex.from_frame(billing_sims[["segment", "currency"]]))
-    bill_sims[billing_sims["sim"], codes, billing_sims["week"] - 1] = billing_sims["amount"]
     bill_expected = np.zeros((len(keys), n_weeks))
-    codes = index.get_indexer(pd.MultiIndex.from_frame(billing[["segment", "currency"]]))
-    np.add.at(bill_expected, (codes, billing["week"].to_numpy() - 1), billing["collections"])
+    if has_billing:
+        codes = index.get_indexer(pd.MultiIndex.from_frame(billing_sims[["segment", "currency"]]))
+        bill_sims[billing_sims["sim"], codes, billing_sims["week"] - 1] = billing_sims["amount"]
+        codes = index.get_indexer(pd.MultiIndex.from_frame(billing[["segment", "currency"]]))
+        np.add.at(bill_expected, (codes, billing["week"].to_numpy() - 1), billing["collections"])
     return CashLines(
         keys, with_total(open_expected, bill_expected), with_total(open_sims, bill_sims)
     )

@@ -31,6 +31,7 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -51,6 +52,7 @@ from features.warehouse import completion_days, to_day
 LATE_THRESHOLD_DAYS = 30
 MIN_CALIBRATION_INVOICES = 200
 MAX_CALIBRATION_INVOICES = 20_000
+MAX_CASH_RHO = 0.9
 KNOWLEDGE_CLOCKS = {
     "lead_days": 1,
     "days_overdue_at_knowledge": -1,
@@ -167,6 +169,9 @@ class PayDateModel:
     trained_through: date
     metrics: dict[str, float] = field(default_factory=dict)
     late_calibration: LateCalibration | None = None
+    cash_rho: float = 0.0
+    """Within-customer correlation of pay-date surprises for the cash copula, estimated on the
+    calibration fold (see `estimate_cash_rho`); 0 (independent) when there was no fold."""
 
     def hazard(self, x: np.ndarray) -> np.ndarray:
         return self.booster.predict(x, num_threads=self.config.num_threads)
@@ -182,6 +187,7 @@ class PayDateModel:
             "trained_through": self.trained_through.isoformat(),
             "metrics": self.metrics,
             "late_calibration": asdict(self.late_calibration) if self.late_calibration else None,
+            "cash_rho": self.cash_rho,
         }
         (directory / "meta.json").write_text(json.dumps(meta, indent=2))
         return directory
@@ -201,6 +207,7 @@ class PayDateModel:
             late_calibration=LateCalibration(**meta["late_calibration"])
             if meta.get("late_calibration")
             else None,
+            cash_rho=meta.get("cash_rho", 0.0),
         )
 
 
@@ -278,46 +285,103 @@ def train_pay_date_model(
     model = PayDateModel(booster, vocab, config, cutoff, metrics)
     if config.calibration_days > 0:
         clock = time.perf_counter()
-        model.late_calibration = fit_late_calibration(con, cutoff, calendar, config)
+        model.late_calibration, model.cash_rho = fit_calibration_fold(con, cutoff, calendar, config)
         metrics["calibration_seconds"] = round(time.perf_counter() - clock, 2)
         metrics["calibration_invoices"] = float(
             model.late_calibration.fold_invoices if model.late_calibration else 0
         )
+        metrics["cash_rho"] = model.cash_rho
     return model
 
 
-def fit_late_calibration(
+def fit_calibration_fold(
     con: duckdb.DuckDBPyConnection, cutoff: date, calendar: Calendar, config: TrainingConfig
-) -> LateCalibration | None:
-    """Recalibrate p_late_30 on a later time fold.
+) -> tuple[LateCalibration | None, float]:
+    """Recalibrate p_late_30 and estimate the cash copula's ``rho`` on a later time fold.
 
-    The same recipe is refit at ``cutoff - calibration_days``; the invoices open then and not yet
-    30 days overdue, whose late-30 outcome is decided by ``cutoff``, give (forecast, outcome)
-    pairs the final model never trained on. None when the fold is too small to learn from.
+    The same recipe is refit at ``cutoff - calibration_days`` and scores the invoices open then
+    (at most ``MAX_CALIBRATION_INVOICES``, a seeded sample); what happened to them by ``cutoff``
+    gives forecast/outcome pairs the final model never trained on. p_late_30: the invoices not
+    yet 30 days overdue whose late-30 outcome is decided by ``cutoff``; None when too few.
+    ``rho``: every scored invoice (see `estimate_cash_rho`); 0 without a fold.
     """
     start = cutoff - timedelta(days=config.calibration_days)
     try:
         fold_model = train_pay_date_model(con, start, calendar, replace(config, calibration_days=0))
     except ValueError:  # no history before the fold: nothing to calibrate with
-        return None
-
-    def decided_and_fresh(known: pd.DataFrame) -> np.ndarray:
-        due = known["due_day"].to_numpy()
-        decided = due + LATE_THRESHOLD_DAYS <= to_day(cutoff)
-        return decided & (to_day(start) - due < LATE_THRESHOLD_DAYS)
-
+        return None, 0.0
     prediction = predict_open_invoices(
-        con,
-        fold_model,
-        start,
-        calendar,
-        keep=decided_and_fresh,
-        max_invoices=MAX_CALIBRATION_INVOICES,
-        seed=config.seed,
+        con, fold_model, start, calendar, max_invoices=MAX_CALIBRATION_INVOICES, seed=config.seed
     )
     known = prediction.known
-    late = is_late(completion_days(con, known["invoice_id"]), known["due_day"].to_numpy())
-    return LateCalibration.fit(prediction.p_late(), late)
+    due = known["due_day"].to_numpy()
+    completion = completion_days(con, known["invoice_id"])
+    fresh = (due + LATE_THRESHOLD_DAYS <= to_day(cutoff)) & (
+        to_day(start) - due < LATE_THRESHOLD_DAYS
+    )
+    late = is_late(completion[fresh], due[fresh])
+    calibration = LateCalibration.fit(prediction.p_late()[fresh], late)
+    observed = np.where(completion <= to_day(cutoff), completion, np.nan)
+    u = pit_uniforms(config.seed, to_day(start), len(known))
+    z = censored_pit_scores(prediction, observed, to_day(cutoff), u)
+    return calibration, estimate_cash_rho(z, known["customer_id"].to_numpy())
+
+
+def randomised_pit(f_before: np.ndarray, f_at: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """PIT of a discrete outcome y: F(y-1) + u (F(y) - F(y-1)), uniform if F is right.
+
+    Spreading each atom uniformly stops ties (payment-run days) from piling PITs on the CDF steps.
+    """
+    return f_before + u * (f_at - f_before)
+
+
+def pit_uniforms(seed: int, day: int, n: int) -> np.ndarray:
+    """The seeded uniforms of a randomised PIT, one per invoice scored on ``day``."""
+    return np.random.default_rng([seed, day]).random(n)
+
+
+def censored_pit_scores(
+    prediction: PayDatePrediction, completion: np.ndarray, window_end: int, u: np.ndarray
+) -> np.ndarray:
+    """z = Φ⁻¹(randomised PIT) of each invoice's pay day, with payment seen up to ``window_end``.
+
+    An invoice unpaid by then (``completion`` NaN or later) is the atom "after the window",
+    F(window_end) .. 1, so the PIT stays exactly uniform without dropping the slow invoices:
+    keeping only the paid ones would condition on the outcome and bias z towards early.
+    """
+    seen = completion <= window_end
+    day = np.where(seen, completion, window_end).astype(np.int64)
+    f_before = 1.0 - prediction.p_unpaid_after(day - seen)
+    f_at = np.where(seen, 1.0 - prediction.p_unpaid_after(day), 1.0)
+    pit = randomised_pit(f_before, f_at, u)
+    return ndtri(np.clip(pit, 1e-6, 1.0 - 1e-6))
+
+
+def estimate_cash_rho(z: np.ndarray, groups: np.ndarray) -> float:
+    """Within-customer correlation of the z-scores: one-way random-effects ICC, in [0, 0.9].
+
+    Why this estimator: the cash copula draws u_i = Φ(√ρ·z_customer + √(1−ρ)·ε_i), so under the
+    model the z-scores of one customer's invoices are standard normals with correlation exactly
+    ρ. The ANOVA ICC (MSB − MSW) / (MSB + (n0 − 1)·MSW) is the textbook moment estimator for
+    that structure with unbalanced groups (n0 = the effective group size); it needs no
+    distributional fit and singleton customers only inform the between-group variance. Customer
+    drifts the model missed also shift one customer's z together, so they count as correlation,
+    which is what the bands must carry. Clipped at 0.9: beyond that one surprise would move all
+    of a customer's invoices in lockstep, more than a 91-day fold can support.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    codes, uniques = pd.factorize(np.asarray(groups))
+    n, k = len(z), len(uniques)
+    if k < 2 or n - k < 1:
+        return 0.0
+    size = np.bincount(codes, minlength=k).astype(np.float64)
+    means = np.bincount(codes, weights=z, minlength=k) / size
+    msb = float((size * (means - z.mean()) ** 2).sum() / (k - 1))
+    msw = float(((z - means[codes]) ** 2).sum() / (n - k))
+    n0 = (n - (size**2).sum() / n) / (k - 1)
+    denominator = msb + (n0 - 1.0) * msw
+    icc = (msb - msw) / denominator if denominator > 0 else 0.0
+    return float(np.clip(icc, 0.0, MAX_CASH_RHO))
 
 
 @dataclass
@@ -353,7 +417,7 @@ class PayDatePrediction:
 
     def p_late(self, threshold_days: int = LATE_THRESHOLD_DAYS) -> np.ndarray:
         """P(fully paid more than ``threshold_days`` after due, never paid included); for the
-        30-day threshold, recalibrated on a later time fold (see `fit_late_calibration`)."""
+        30-day threshold, recalibrated on a later time fold (see `fit_calibration_fold`)."""
         due = self.known["due_day"].to_numpy()
         raw = self.p_unpaid_after(due + threshold_days)
         if threshold_days != LATE_THRESHOLD_DAYS:

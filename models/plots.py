@@ -74,9 +74,13 @@ def backtest_figures(rows: pd.DataFrame, method: str = "model") -> dict[str, plt
     }
 
 
-def scenario_figure(forecast: pd.DataFrame, baseline: str = "baseline") -> plt.Figure:
+def scenario_figure(
+    forecast: pd.DataFrame, baseline: str = "baseline", line: str = "total"
+) -> plt.Figure:
     """Weekly and cumulative expected cash per scenario against the baseline's p10–p90 band:
     which weeks get tight, and how much cash a scenario moves out of the quarter."""
+    if "line" in forecast:
+        forecast = forecast[forecast["line"] == line]
     fig, (weekly, cumulative) = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
     base = forecast[forecast["scenario"] == baseline]
     weekly.fill_between(
@@ -98,5 +102,32 @@ def scenario_figure(forecast: pd.DataFrame, baseline: str = "baseline") -> plt.F
         ax.tick_params(axis="x", labelrotation=45)
         ax.grid(alpha=0.3)
     weekly.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def cash_fan_figure(cash: pd.DataFrame, method: str = "model") -> plt.Figure:
+    """One panel per cutoff: the method's weekly p10–p90 band and expected cash against what
+    arrived, so a band that misses (too narrow, or biased) shows at a glance."""
+    mine = cash[cash["method"] == method]
+    cutoffs = sorted(mine["cutoff"].unique())
+    columns = min(3, len(cutoffs))
+    rows = -(-len(cutoffs) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False, sharey=True
+    )
+    for ax, cutoff in zip(axes.flat, cutoffs, strict=False):
+        part = mine[mine["cutoff"] == cutoff]
+        week = np.arange(1, len(part) + 1)
+        ax.fill_between(week, part["p10"], part["p90"], color="#9fbfd9", label="p10–p90")
+        ax.plot(week, part["expected"], color="#2f6f9f", label="expected")
+        ax.plot(week, part["actual"], "o", color="#c0504d", markersize=3.5, label="actual")
+        ax.set_title(f"cutoff {cutoff}", fontsize=9)
+        ax.set_xlabel("week")
+    for ax in axes.flat[len(cutoffs) :]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("cash in (base currency)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"13-week cash-in, {method}: band vs actual (backtest)")
     fig.tight_layout()
     return fig

@@ -38,9 +38,12 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.cash import band_frame, simulate_weekly_cash, weekly_probabilities
+from models.cash import weekly_probabilities
+from models.cash_lines import CashLines
 
 BASELINE = "baseline"
+SCENARIO_LINES = ("open_ar", "total")
+"""Lines a scenario reports: cash from today's open invoices, and including expected billing."""
 
 ResolvedPmf = Callable[[np.ndarray, date], np.ndarray]
 """(row positions, settlement date) → pmf of those invoices had their dispute settled then."""
@@ -307,68 +310,70 @@ class ScenarioResult:
     """Weekly bands per scenario (baseline first) and the per-scenario summary."""
 
     forecast: pd.DataFrame
-    """week_start, week_end, scenario, expected, p10, p50, p90."""
+    """week_start, week_end, scenario, line, expected, p10, p50, p90."""
     summary: dict[str, dict[str, Any]]
 
 
 def run_scenarios(
     book: OpenBook,
     scenarios: list[Scenario],
+    simulate: Callable[[np.ndarray], CashLines],
     *,
     daily_sales: float | None,
-    rho: float,
-    seed: int,
     weeks: int = 13,
-    n_sims: int = 1000,
     resolved_pmf: ResolvedPmf | None = None,
     source: str = "scenario",
 ) -> ScenarioResult:
     """Simulate the baseline and every scenario with the same draws and compare them.
 
-    Per scenario: expected 13-week cash and its p10/p90, the change against the baseline (path
-    by path, so its band is the scenario's effect, not simulation noise), the lowest week, the
-    change in cash expected within the pmf horizon (delays past it and defaults), and the DSO
-    change at the end of the horizon: billing is the same in every scenario, so the open AR at
-    week ``weeks`` differs by minus the cash change, i.e. ΔDSO = −Δcash / average daily sales.
+    ``simulate`` turns weekly pay probabilities of the open invoices into cash lines
+    (`models.cash_lines.simulate_lines` with the run's seed, rho and projected billing), so
+    scenarios see exactly the draws of the served forecast. Scenarios act on the open AR;
+    projected billing is the same in all of them. Per scenario, on the ``total`` line: expected
+    13-week cash and its p10/p90, the change against the baseline (path by path, so its band is
+    the scenario's effect, not simulation noise), the lowest week, the change in open-AR cash
+    expected within the pmf horizon (delays past it and defaults), and the DSO change at the end
+    of the horizon: billing is the same in every scenario, so the AR at week ``weeks`` differs
+    by minus the cash change, i.e. ΔDSO = −Δcash / average daily sales.
     """
-    inv = book.invoices
-    amounts = inv["amount_open_base"].to_numpy(dtype=float)
-    groups = inv["customer_id"].to_numpy()
+    amounts = book.invoices["amount_open_base"].to_numpy(dtype=float)
     pmfs = {BASELINE: book.pmf} | {
         s.name: apply_scenario(s, book, resolved_pmf, source) for s in scenarios
     }
     described = {BASELINE: "The forecast as predicted"} | {s.name: s.describe() for s in scenarios}
     frames, summary = [], {}
-    base_paths = base_horizon = None
+    base_paths = base_horizon = base_expected = None
     for name, pmf in pmfs.items():
-        weekly = weekly_probabilities(pmf, weeks)
-        sims = simulate_weekly_cash(weekly, amounts, groups, n_sims=n_sims, rho=rho, seed=seed)
-        frame = band_frame(book.as_of, amounts @ weekly, sims[:, 0, :])
-        frames.append(frame.assign(scenario=name))
-        paths = sims[:, 0, :].sum(axis=1)
+        cash = simulate(weekly_probabilities(pmf, weeks))
+        bands = cash.bands(book.as_of)
+        bands = bands[bands["line"].isin(SCENARIO_LINES)].drop(columns="week")
+        frames.append(bands.assign(scenario=name))
+        total = bands[bands["line"] == "total"].reset_index(drop=True)
+        paths = cash.sims["total"].sum(axis=(1, 2))
         horizon_cash = float(amounts @ pmf.sum(axis=1))
+        expected = float(total["expected"].sum())
         if base_paths is None:
-            base_paths, base_horizon = paths, horizon_cash
+            base_paths, base_horizon, base_expected = paths, horizon_cash, expected
         delta = paths - base_paths
-        expected_delta = float(frame["expected"].sum() - frames[0]["expected"].sum())
-        low = frame.loc[frame["expected"].idxmin()]
+        low = total.loc[total["expected"].idxmin()]
         summary[name] = {
             "description": described[name],
             "invoices_affected": int((np.abs(pmf - book.pmf).sum(axis=1) > 1e-12).sum()),
-            "cash_13w_expected": float(frame["expected"].sum()),
+            "cash_13w_expected": expected,
+            "cash_13w_open_ar_expected": float(cash.expected["open_ar"].sum()),
             "cash_13w_p10": float(np.quantile(paths, 0.1)),
             "cash_13w_p90": float(np.quantile(paths, 0.9)),
-            "cash_13w_delta": expected_delta,
+            "cash_13w_delta": expected - base_expected,
             "cash_13w_delta_p10": float(np.quantile(delta, 0.1)),
             "cash_13w_delta_p90": float(np.quantile(delta, 0.9)),
-            "cash_in_horizon_delta": horizon_cash - base_horizon,
+            "open_ar_cash_in_horizon_delta": horizon_cash - base_horizon,
             "lowest_week": {
                 "week_start": low["week_start"].date().isoformat(),
                 "expected": float(low["expected"]),
                 "p10": float(low["p10"]),
             },
-            "dso_delta_days": (0.0 - expected_delta) / daily_sales if daily_sales else None,
+            "dso_delta_days": (base_expected - expected) / daily_sales if daily_sales else None,
         }
     forecast = pd.concat(frames, ignore_index=True)
-    columns = ["week_start", "week_end", "scenario", "expected", "p10", "p50", "p90"]
+    columns = ["week_start", "week_end", "scenario", "line", "expected", "p10", "p50", "p90"]
     return ScenarioResult(forecast[columns], summary)

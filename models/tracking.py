@@ -124,6 +124,16 @@ def log_evaluation(
         client.log_figure(run_id, fig, f"plots/{name}.png")
 
 
+def evaluation_table(home: Path, version: str, name: str = "window_metrics") -> pd.DataFrame | None:
+    """A backtest table `log_evaluation` attached to ``version``'s run (None if there is none)."""
+    client, _ = _client(home)
+    run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
+    if not any(f.path == f"backtest/{name}.csv" for f in client.list_artifacts(run_id, "backtest")):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return pd.read_csv(client.download_artifacts(run_id, f"backtest/{name}.csv", tmp))
+
+
 def alias_version(home: Path, alias: str) -> str | None:
     """The registered version behind ``alias``, or None if the alias (or model) does not exist."""
     client, _ = _client(home)

@@ -83,6 +83,7 @@ SCORING_ASSETS = [
     "kpi_forecast",
     "forecast_accuracy",
     "collections_worklist",
+    "cfo_report",
     "run_summary",
 ]
 

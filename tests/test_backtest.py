@@ -30,6 +30,7 @@ from models.backtest import (
     score,
     window_pit,
 )
+from models.cash_backtest import CASH_COLUMNS, CASH_METHODS
 from models.paydate import PayDatePrediction, TrainingConfig
 
 CUTOFF = date(2024, 11, 30)
@@ -146,11 +147,11 @@ def test_forecast_from_cdf_matches_the_model_prediction() -> None:
     np.testing.assert_allclose(forecast.p_late, prediction.p_late(), atol=1e-12)
 
 
-def test_choose_cutoffs_leaves_90_days_of_outcomes() -> None:
+def test_choose_cutoffs_leave_13_weeks_of_outcomes() -> None:
     six = [date(2025, m, d) for m, d in ((4, 30), (5, 31), (6, 30), (7, 31), (8, 31), (9, 30))]
     assert choose_cutoffs(date(2025, 12, 31)) == six
-    assert choose_cutoffs(date(2025, 12, 29)) == six  # 2025-09-30 + 90 days = 2025-12-29
-    assert choose_cutoffs(date(2025, 12, 28))[-1] == date(2025, 8, 31)
+    assert choose_cutoffs(date(2025, 12, 30)) == six  # 2025-09-30 + 91 days = 2025-12-30
+    assert choose_cutoffs(date(2025, 12, 29))[-1] == date(2025, 8, 31)
     assert choose_cutoffs(date(2025, 3, 31), "2M", 3) == [
         date(2024, 8, 31),
         date(2024, 10, 31),
@@ -229,6 +230,23 @@ def test_backtest_scores_every_method_on_the_same_invoices(backtest) -> None:
     assert pooled.loc[("all", "oracle"), "mae_p50_vs_oracle"] == 1.0
 
 
+def test_backtest_scores_the_cash_forecast(backtest) -> None:
+    """Every method is compared with the same actual weeks; the oracle's joint simulation beats
+    paying on the due date; the model's rho comes from its calibration fold."""
+    result, _ = backtest
+    cash = result.cash
+    weeks = cash.pivot(index="week_start", columns="method", values="actual")
+    assert weeks.shape == (13, len(CASH_METHODS)) and (weeks.nunique(axis=1) == 1).all()
+    assert weeks["model"].sum() > 0
+    assert (cash["p10"] <= cash["p50"] + 1e-6).all() and (cash["p50"] <= cash["p90"] + 1e-6).all()
+    due = cash[cash["method"] == "due_date"]
+    assert (due["p10"] == due["expected"]).all() and (due["p90"] == due["expected"]).all()
+    pooled = result.cash_metrics.set_index(["cutoff", "method"]).loc["pooled"]
+    assert pooled.loc["oracle", "cash_wape"] < pooled.loc["due_date", "cash_wape"]
+    rho = result.summary["cash"]["rho"][CUTOFF.isoformat()]
+    assert 0.0 <= rho <= 0.9 and rho == result.summary["cutoffs"][0]["training"]["cash_rho"]
+
+
 def test_oracle_beats_paying_on_the_due_date(backtest) -> None:
     result, _ = backtest
     metrics = result.metrics.set_index(["cutoff", "segment", "method"])
@@ -248,12 +266,22 @@ def test_cli_backtest_writes_its_files(small_ledger_dir: Path, tmp_path: Path, b
     result = runner.invoke(app, [*args, *TINY_FLAGS])
     assert result.exit_code == 0, result.output
     assert "oracle" in result.output and "Done in" in result.output
-    for plot in ("backtest_reliability.png", "backtest_pit.png"):
+    assert "13-week cash-in" in result.output
+    for plot in ("backtest_reliability.png", "backtest_pit.png", "backtest_cash.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     written = pd.read_csv(out / "backtest_metrics.csv")
     summary = json.loads((out / "backtest_summary.json").read_text())
     assert summary["cutoffs"][0]["cutoff"] == CUTOFF.isoformat()
     assert set(summary["pooled"]) == METHODS
+    cash = pd.read_csv(out / "backtest_cash.csv")
+    assert list(cash.columns) == list(CASH_COLUMNS)
+    assert set(cash["method"]) == set(CASH_METHODS) and len(cash) == 13 * len(CASH_METHODS)
+    cash_metrics = pd.read_csv(out / "backtest_cash_metrics.csv")
+    assert set(cash_metrics["cutoff"]) == {CUTOFF.isoformat(), "pooled"}
+    for column in ("cash_wape", "cash_coverage", "cash_bias", "cash_wape_vs_oracle"):
+        assert cash_metrics[column].notna().all(), column
+    assert summary["cash"]["model_wape_vs_due_date"] is not None
+    assert set(summary["cash"]["rho"]) == {CUTOFF.isoformat()}
     # same seed and settings as the in-process run: the same numbers
     expected = backtest[0].metrics
     numeric = expected.select_dtypes("number").columns

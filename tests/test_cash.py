@@ -41,7 +41,7 @@ def test_expected_is_analytic_and_weeks_are_consecutive() -> None:
     rng = np.random.default_rng(1)
     pmf = random_pmf(rng, 40)
     amounts = rng.uniform(100, 1000, 40)
-    out = cash_forecast(pmf, amounts, rng.integers(0, 5, 40), AS_OF, n_sims=200)
+    out = cash_forecast(pmf, amounts, rng.integers(0, 5, 40), AS_OF, n_sims=200, rho=0.3)
 
     analytic = [
         sum(amounts[i] * pmf[i, 7 * w : 7 * w + 7].sum() for i in range(40)) for w in range(13)
@@ -58,7 +58,7 @@ def test_expected_plus_beyond_horizon_equals_total() -> None:
     rng = np.random.default_rng(2)
     pmf = random_pmf(rng, 30, horizon=182)
     amounts = rng.uniform(10, 500, 30)
-    out = cash_forecast(pmf, amounts, np.arange(30), AS_OF, n_sims=50)
+    out = cash_forecast(pmf, amounts, np.arange(30), AS_OF, n_sims=50, rho=0.3)
     beyond = amounts @ (1 - pmf[:, :91].sum(axis=1))
     assert out["expected"].sum() + beyond == pytest.approx(amounts.sum(), rel=1e-12)
 
@@ -68,7 +68,7 @@ def test_all_mass_in_week_one_lands_in_week_one() -> None:
     pmf = np.zeros((25, H))
     pmf[:, :7] = rng.dirichlet(np.ones(7), 25)
     amounts = rng.uniform(1, 100, 25)
-    out = cash_forecast(pmf, amounts, rng.integers(0, 3, 25), AS_OF, n_sims=300)
+    out = cash_forecast(pmf, amounts, rng.integers(0, 3, 25), AS_OF, n_sims=300, rho=0.3)
     for col in ("expected", "p10", "p50", "p90"):
         assert out[col].iloc[0] == pytest.approx(amounts.sum())
         assert (out[col].iloc[1:] == 0).all()
@@ -83,7 +83,7 @@ def test_simulated_pay_days_land_in_their_weeks(
     pmf = np.zeros((2, H))
     pmf[0, 10] = 0.6  # week 2 with 60 %, else beyond the horizon
     pmf[1, 20] = 0.15  # week 3 with 15 %: only the 90th percentile sees it
-    out = cash_forecast(pmf, np.array([100.0, 40.0]), ["a", "b"], AS_OF, n_sims=2000)
+    out = cash_forecast(pmf, np.array([100.0, 40.0]), ["a", "b"], AS_OF, n_sims=2000, rho=0.3)
     assert out.loc[1, ["p10", "p50", "p90"]].tolist() == [0.0, 100.0, 100.0]
     assert out.loc[2, ["p10", "p50", "p90"]].tolist() == [0.0, 0.0, 40.0]
     assert out.drop(index=[1, 2])[["p10", "p50", "p90"]].to_numpy().sum() == 0
@@ -126,10 +126,10 @@ def test_independent_customers_ignore_rho() -> None:
 def test_deterministic_per_seed() -> None:
     rng = np.random.default_rng(5)
     args = (random_pmf(rng, 200), rng.uniform(1, 50, 200), rng.integers(0, 20, 200), AS_OF)
-    first = cash_forecast(*args, n_sims=300, seed=7)
-    pd.testing.assert_frame_equal(first, cash_forecast(*args, n_sims=300, seed=7))
+    first = cash_forecast(*args, n_sims=300, rho=0.3, seed=7)
+    pd.testing.assert_frame_equal(first, cash_forecast(*args, n_sims=300, rho=0.3, seed=7))
     assert not first[["p10", "p90"]].equals(
-        cash_forecast(*args, n_sims=300, seed=8)[["p10", "p90"]]
+        cash_forecast(*args, n_sims=300, rho=0.3, seed=8)[["p10", "p90"]]
     )
 
 
@@ -137,4 +137,4 @@ def test_rejects_rows_summing_above_one() -> None:
     pmf = point_mass(2, 0, 0.7)
     pmf[1, 8] = 0.5
     with pytest.raises(ValueError, match="at most 1"):
-        cash_forecast(pmf, np.ones(2), [1, 2], AS_OF)
+        cash_forecast(pmf, np.ones(2), [1, 2], AS_OF, rho=0.3)

@@ -89,3 +89,4 @@ def test_calibration_survives_save_and_load(tmp_path, trained) -> None:
     assert model.late_calibration is not None
     loaded = PayDateModel.load(model.save(tmp_path / "m"))
     assert loaded.late_calibration == model.late_calibration
+    assert loaded.cash_rho == model.cash_rho == model.metrics["cash_rho"]

@@ -257,6 +257,7 @@ def test_asset_graph_shape() -> None:
         "kpi_forecast": "forecasts",
         "forecast_accuracy": "forecasts",
         "collections_worklist": "outputs",
+        "cfo_report": "outputs",
         "run_summary": "outputs",
     }
     parents = {

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from models.cash import simulate_weekly_cash, weekly_probabilities
+from models.cash_lines import simulate_lines
 from models.paydate import settled_dispute_pmf
 from models.scenarios import (
     BASELINE,
@@ -54,7 +55,17 @@ def _scenario(**rule) -> Scenario:
 
 
 def _run(book: OpenBook, *scenarios: Scenario, **kw):
-    return run_scenarios(book, list(scenarios), daily_sales=1000.0, rho=0.3, seed=3, **kw)
+    inv = book.invoices
+
+    def simulate(weekly: np.ndarray):
+        amounts = inv["amount_open_base"].to_numpy()
+        keys = inv[["segment", "currency"]]
+        customers = inv["customer_id"].to_numpy()
+        return simulate_lines(
+            weekly, amounts, customers, keys, None, None, rho=0.3, seed=3, n_sims=400
+        )
+
+    return run_scenarios(book, list(scenarios), simulate, daily_sales=1000.0, **kw)
 
 
 @pytest.mark.parametrize("rule", [{"delay_days": 0}, {"slower_pct": 0}, {"never_paid_share": 0}])
@@ -62,6 +73,7 @@ def test_a_scenario_that_changes_nothing_reproduces_the_baseline_exactly(rule: d
     book = _book()
     assert np.array_equal(apply_scenario(_scenario(**rule), book), book.pmf)
     result = _run(book, _scenario(**rule))
+    assert set(result.forecast["line"]) == {"open_ar", "total"}
     frames = dict(tuple(result.forecast.groupby("scenario")))
     cols = ["expected", "p10", "p50", "p90"]
     assert frames["s"][cols].to_numpy().tolist() == frames[BASELINE][cols].to_numpy().tolist()

@@ -16,6 +16,7 @@ from pipelines.defs.assets.forecasts import (
 from pipelines.defs.assets.ledger import ledger
 from pipelines.defs.assets.models import champion_model, pay_date_model, promotion_gate
 from pipelines.defs.assets.outputs import collections_worklist, run_summary
+from pipelines.defs.assets.report import cfo_report
 from pipelines.defs.assets.scenarios import scenario_forecast
 from pipelines.defs.resources import ArcastSettings, warehouse_resource
 from pipelines.defs.schedules import (
@@ -41,6 +42,7 @@ ASSETS = [
     kpi_forecast,
     forecast_accuracy,
     collections_worklist,
+    cfo_report,
     run_summary,
 ]
 

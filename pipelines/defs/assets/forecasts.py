@@ -31,7 +31,6 @@ from pipelines.defs.resources import ArcastSettings
 PMF_FILE = "pay_date_pmf.npy"
 WEEKS = 13
 N_SIMS = 1000
-CASH_RHO = 0.3
 TOP_CUSTOMERS = 25
 PERIOD_DAYS = 90
 BANDS = ("expected", "p10", "p50", "p90")
@@ -89,8 +88,9 @@ def invoice_predictions(
         con.execute("CREATE OR REPLACE TABLE invoice_predictions AS SELECT * FROM _pred")
         con.unregister("_pred")
         con.execute(
-            "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version",
-            {"v": version},
+            "CREATE OR REPLACE TABLE scoring_context AS "
+            "SELECT $v AS model_version, $rho::DOUBLE AS cash_rho",
+            {"v": version, "rho": model.cash_rho},
         )
 
     def _save_pmf(path) -> None:
@@ -218,6 +218,7 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
 def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        rho = con.execute("SELECT cash_rho FROM scoring_context").fetchone()[0]
         # a plain scan keeps the rows in pmf order; segments are mapped on afterwards
         pred = con.execute(
             "SELECT invoice_id, customer_id, currency, amount_open_base FROM invoice_predictions"
@@ -240,7 +241,7 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         pred[["segment", "currency"]],
         billing,
         billing_sims,
-        rho=CASH_RHO,
+        rho=rho,
         seed=settings.seed,
         n_sims=N_SIMS,
     )

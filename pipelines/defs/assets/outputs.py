@@ -58,6 +58,7 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
         "kpi_forecast",
         "forecast_accuracy",
         "ledger_quarantine",
+        "cfo_report",
     ],
     kinds={"json"},
     description="Row accounting per input file, model version and timings per stage of this run.",

@@ -11,11 +11,12 @@ from arcast.io import write_atomic, write_csv, write_json
 from arcast.kpis import compute_kpis
 from features.matrix import ledger_calendar
 from features.warehouse import receivables
+from models.cash_lines import CashLines, simulate_lines
 from models.paydate import settled_dispute_pmf
 from models.plots import scenario_figure
 from models.scenarios import OpenBook, load_scenarios, run_scenarios
 from models.tracking import CHAMPION, load_model
-from pipelines.defs.assets.forecasts import PMF_FILE, WEEKS
+from pipelines.defs.assets.forecasts import N_SIMS, PMF_FILE, WEEKS
 from pipelines.defs.metadata import markdown_table, png_markdown
 from pipelines.defs.resources import ArcastSettings
 
@@ -30,7 +31,7 @@ ORDER BY p.rowid
 
 @dg.asset(
     group_name="forecasts",
-    deps=["invoice_predictions"],
+    deps=["invoice_predictions", "projected_billing", "ar_kpis"],
     kinds={"csv", "json"},
     description="What-if scenarios from the scenario file (settings.scenario_file): each rewrites "
     "the selected invoices' predicted pay-date distributions (later, slower, never paid, disputes "
@@ -56,13 +57,31 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             ids = invoices["invoice_id"].to_numpy()[rows]
             return settled_dispute_pmf(con, model, as_of, calendar, ids, settled)
 
+    with warehouse.get_connection() as con:
+        rho = con.execute("SELECT cash_rho FROM scoring_context").fetchone()[0]
+        billing = con.execute("SELECT * FROM projected_billing_weekly").df()
+        billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
+    keys = invoices[["segment", "currency"]].fillna({"segment": "unknown"})
+
+    def simulate(weekly: np.ndarray) -> CashLines:
+        return simulate_lines(
+            weekly,
+            invoices["amount_open_base"].to_numpy(dtype=float),
+            invoices["customer_id"].to_numpy(),
+            keys,
+            billing,
+            billing_sims,
+            rho=rho,
+            seed=settings.seed,
+            n_sims=N_SIMS,
+        )
+
     daily_sales = kpis["billed_last_period"] / kpis["period_days"]
     result = run_scenarios(
         book,
         scenarios,
+        simulate,
         daily_sales=daily_sales,
-        rho=0.3,
-        seed=settings.seed,
         weeks=WEEKS,
         resolved_pmf=resolved_pmf,
         source=settings.scenario_file,

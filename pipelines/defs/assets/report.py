@@ -1,0 +1,99 @@
+"""The CFO report asset: one self-contained HTML file per run, from the other assets' outputs."""
+
+import base64
+import json
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from arcast.io import write_atomic
+from arcast.report import ReportData, render
+from models.tracking import evaluation_table
+from pipelines.defs.resources import ArcastSettings
+
+REPORT_FILE = "cfo_report.html"
+CHART_DIR = "report"
+TOP_CUSTOMERS = 10
+ACCURACY_COLUMNS = ["method", "mae_p50", "pit_coverage", "auc_late30", "brier_late30"]
+
+TOP_CUSTOMERS_SQL = """
+SELECT p.customer_id,
+       COALESCE(any_value(c.name), p.customer_id) AS name,
+       sum(p.amount_open_base) AS open,
+       sum(CASE WHEN p.days_overdue > 0 THEN p.amount_open_base ELSE 0 END) AS overdue,
+       sum(p.amount_open_base * p.p_late_30) AS at_risk,
+       count(*) AS invoices
+FROM invoice_predictions AS p
+LEFT JOIN customers AS c USING (customer_id)
+GROUP BY p.customer_id
+ORDER BY at_risk DESC, p.customer_id
+LIMIT $n
+"""
+
+
+def _model_accuracy(settings: ArcastSettings, version: str) -> tuple[pd.DataFrame | None, str]:
+    """The promotion gate's backtest window for the serving model: model vs spreadsheet methods."""
+    table = evaluation_table(settings.home_path, version)
+    if table is None:
+        return None, ""
+    window = table[(table["segment"] == "all") & (table["cutoff"] != "pooled")]
+    window = window[[c for c in ACCURACY_COLUMNS if c in window]]
+    return window.reset_index(drop=True), str(table["cutoff"].iloc[0])
+
+
+@dg.asset(
+    group_name="outputs",
+    deps=[
+        "cash_forecast_13w",
+        "ar_kpis",
+        "kpi_forecast",
+        "scenario_forecast",
+        "forecast_accuracy",
+    ],
+    kinds={"html"},
+    description="The CFO report: 13-week cash fan chart (open AR and with projected billing), "
+    "weekly table, DSO now and forecast, aging, top customers at risk, what-if scenarios and "
+    "the model's backtest accuracy, in one self-contained HTML file (+ PNG charts).",
+)
+def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    out = settings.out_path
+    with warehouse.get_connection() as con:
+        as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
+        cash = con.execute("SELECT * FROM cash_forecast_13w ORDER BY line, week").df()
+        top = con.execute(TOP_CUSTOMERS_SQL, {"n": TOP_CUSTOMERS}).df()
+    accuracy, window = _model_accuracy(settings, version)
+    scenarios = summary = None
+    if settings.scenario_file:
+        scenarios = pd.read_csv(out / "scenario_forecast.csv", parse_dates=["week_start"])
+        summary = json.loads((out / "scenario_summary.json").read_text())["scenarios"]
+    history = pd.read_csv(out / "forecast_accuracy_summary.csv")
+    data = ReportData(
+        as_of=as_of,
+        base_currency=base,
+        model_version=str(version),
+        cash=cash,
+        kpis=json.loads((out / "kpis.json").read_text()),
+        top_customers=top,
+        kpi_forecast=pd.read_csv(out / "kpi_forecast.csv", parse_dates=["date"]),
+        scenarios=scenarios,
+        scenario_summary=summary,
+        model_accuracy=accuracy,
+        accuracy_window=f"invoices open at {window}, outcomes to {as_of}" if window else "",
+        forecast_accuracy=history if len(history) else None,
+    )
+    html, charts = render(data)
+    for name, png in charts.items():
+        write_atomic(out / CHART_DIR / f"{name}.png", lambda p, png=png: p.write_bytes(png))
+    write_atomic(out / REPORT_FILE, lambda p: p.write_text(html, encoding="utf-8"))
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(out / REPORT_FILE)),
+            "charts": sorted(charts),
+            "bytes": len(html.encode()),
+            "preview": dg.MetadataValue.md(
+                f"![cash](data:image/png;base64,{base64.b64encode(charts['cash_forecast']).decode()})"
+            ),
+        }
+    )
