@@ -152,7 +152,7 @@ def test_choose_cutoffs_leave_13_weeks_of_outcomes() -> None:
     assert choose_cutoffs(date(2025, 12, 31)) == six
     assert choose_cutoffs(date(2025, 12, 30)) == six  # 2025-09-30 + 91 days = 2025-12-30
     assert choose_cutoffs(date(2025, 12, 29))[-1] == date(2025, 8, 31)
-    assert choose_cutoffs(date(2025, 3, 31), "2M", 3) == [
+    assert choose_cutoffs(date(2025, 4, 1), "2M", 3) == [
         date(2024, 8, 31),
         date(2024, 10, 31),
         date(2024, 12, 31),
