@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: install browser demo test lint dagster mlflow bench clean
+.PHONY: install browser demo test lint dagster mlflow screenshots bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ dagster: install  ## Dagster UI on http://127.0.0.1:3000
 
 mlflow: install  ## MLflow UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.arcast/mlflow.db -h 127.0.0.1 -p 5000
+
+screenshots: install browser  ## re-take the README tour's screenshots (after make demo)
+	$(BIN)/python docs/screenshots.py
 
 bench: install  ## time and memory per stage (see benchmarks/)
 	$(BIN)/python benchmarks/bench_pipeline.py --invoices 100000
