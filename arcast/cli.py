@@ -622,8 +622,9 @@ def _print_worklist(out: Path) -> None:
     actions = dunning["action"].value_counts()
     tones = customers["tone"].value_counts()
     console.print(
-        f"[bold]{len(dunning)}[/bold] invoices to dun, [bold]{len(lines) - len(dunning)}[/bold] "
-        f"in the dispute queue, {len(customers)} customers, {len(drafts)} reminder drafts."
+        f"[bold]{len(dunning)}[/bold] invoices in the dunning queue, "
+        f"[bold]{len(lines) - len(dunning)}[/bold] in the dispute queue, "
+        f"{len(customers)} customers, {len(drafts)} reminder drafts."
     )
     console.print(
         "By action: "

@@ -133,17 +133,17 @@ class Draft:
         return msg
 
 
-def _invoice(row) -> dict:
-    code = row.currency
+def _invoice(row: dict) -> dict:
+    code = row["currency"]
     return {
-        "invoice_id": row.invoice_id,
+        "invoice_id": row["invoice_id"],
         "currency": code,
-        "amount": money(row.invoice_amount, code),
-        "open": money(row.amount_open_in_currency, code),
-        "partially_paid": row.amount_open_in_currency < row.invoice_amount - 0.005,
-        "issue_date": longdate(row.issue_date),
-        "due_date": longdate(row.due_date),
-        "days_overdue": int(row.days_overdue),
+        "amount": money(row["invoice_amount"], code),
+        "open": money(row["amount_open_in_currency"], code),
+        "partially_paid": row["amount_open_in_currency"] < row["invoice_amount"] - 0.005,
+        "issue_date": longdate(row["issue_date"]),
+        "due_date": longdate(row["due_date"]),
+        "days_overdue": int(row["days_overdue"]),
     }
 
 
@@ -183,39 +183,47 @@ def render_drafts(
     exactly those lines, in the template of the customer's action tier and its tone."""
     templates = load_templates(templates_dir)
     sender_name = parseaddr(sender)[0] or sender
+    contact = worklist.lines[worklist.lines["draft"] != ""].sort_values(
+        ["due_date", "invoice_id"], kind="stable"
+    )
+    by_customer: dict[str, list[dict]] = {}
+    for row in contact.to_dict("records"):
+        by_customer.setdefault(row["customer_id"], []).append(row)
     drafts = []
-    for customer in worklist.customers[worklist.customers["draft"] != ""].itertuples():
-        lines = worklist.contact_lines(customer.customer_id).sort_values(
-            ["due_date", "invoice_id"], kind="stable"
-        )
-        invoices = [_invoice(r) for r in lines.itertuples()]
-        totals = lines.groupby("currency", sort=True)["amount_open_in_currency"].sum()
+    for customer in worklist.customers[worklist.customers["draft"] != ""].to_dict("records"):
+        lines = by_customer[customer["customer_id"]]
+        totals: dict[str, float] = {}
+        for row in lines:
+            totals[row["currency"]] = (
+                totals.get(row["currency"], 0.0) + row["amount_open_in_currency"]
+            )
+        name = customer["customer_name"]
         context = {
-            "customer_name": customer.customer_name or customer.customer_id,
-            "customer_id": customer.customer_id,
-            "tone": customer.tone,
-            "action": customer.action,
-            "invoices": invoices,
-            "overdue_count": int((lines["days_overdue"] > 0).sum()),
-            "total": " and ".join(money(v, c) for c, v in totals.items()),
-            "next_contact": longdate(customer.next_contact),
+            "customer_name": name or customer["customer_id"],
+            "customer_id": customer["customer_id"],
+            "tone": customer["tone"],
+            "action": customer["action"],
+            "invoices": [_invoice(row) for row in lines],
+            "overdue_count": sum(row["days_overdue"] > 0 for row in lines),
+            "total": " and ".join(money(totals[c], c) for c in sorted(totals)),
+            "next_contact": longdate(customer["next_contact"]),
             "as_of": longdate(as_of),
             "sender_name": sender_name,
         }
-        subject, body = _render(templates[customer.action], context)
-        email = customer.email if isinstance(customer.email, str) and customer.email else None
+        subject, body = _render(templates[customer["action"]], context)
+        email = customer["email"] if isinstance(customer["email"], str) else ""
         drafts.append(
             Draft(
-                file=customer.draft,
-                customer_id=customer.customer_id,
-                customer_name=customer.customer_name,
-                to=str(Address(customer.customer_name, addr_spec=email or PLACEHOLDER_ADDRESS)),
+                file=customer["draft"],
+                customer_id=customer["customer_id"],
+                customer_name=name,
+                to=str(Address(name, addr_spec=email or PLACEHOLDER_ADDRESS)),
                 subject=subject,
                 body=body,
-                action=customer.action,
-                tone=customer.tone,
-                next_contact=pd.Timestamp(customer.next_contact).date(),
-                invoices=tuple(lines["invoice_id"]),
+                action=customer["action"],
+                tone=customer["tone"],
+                next_contact=pd.Timestamp(customer["next_contact"]).date(),
+                invoices=tuple(row["invoice_id"] for row in lines),
             )
         )
     return drafts

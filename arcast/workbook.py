@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 
 from arcast.io import write_atomic
@@ -63,45 +65,56 @@ def _cell(value):
     return value
 
 
+def _styled(ws, value, style: StyleArray) -> Cell:
+    """A streamed cell (write-only mode places it by its position in the row)."""
+    return Cell(ws, row=1, column=1, value=value, style_array=style)
+
+
+def _style(ws, **attributes) -> StyleArray:
+    """The style array of a cell with these attributes (registered with the workbook once)."""
+    cell = Cell(ws, row=1, column=1)
+    for name, value in attributes.items():
+        setattr(cell, name, value)
+    return cell._style
+
+
 def _add_sheet(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
+    """Stream one sheet (write-only mode: layout first, then rows with per-column styles)."""
     ws = wb.create_sheet(title)
     columns = list(frame.columns)
-    ws.append(columns)
-    for row in frame.itertuples(index=False, name=None):
-        ws.append([_cell(v) for v in row])
-    bold = Font(bold=True)
-    for cell in ws[1]:
-        cell.font = bold
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(vertical="center")
     ws.freeze_panes = "C2" if len(columns) > 2 else "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(max(len(columns), 1))}{len(frame) + 1}"
-    fills = {tier: PatternFill("solid", fgColor=colour) for tier, colour in TIER_COLOURS.items()}
-    wrap = Alignment(wrap_text=True, vertical="top")
+    styles: list[StyleArray | None] = []
     for j, name in enumerate(columns, start=1):
-        letter = get_column_letter(j)
         series = frame[name]
         number_format = _number_format(name, series)
-        cells = ws[f"{letter}2:{letter}{len(frame) + 1}"] if len(frame) else ()
-        for (cell,) in cells:
-            if number_format:
-                cell.number_format = number_format
-            if name in WRAP_COLUMNS:
-                cell.alignment = wrap
-            elif name == "action" and cell.value in fills:
-                cell.fill = fills[cell.value]
+        attributes: dict = {"number_format": number_format} if number_format else {}
+        if name in WRAP_COLUMNS:
+            attributes["alignment"] = Alignment(wrap_text=True, vertical="top")
+        styles.append(_style(ws, **attributes) if attributes else None)
         sample = [len(str(v)) for v in series.head(200) if _cell(v) is not None]
-        longest = max([len(name), *sample])
-        if number_format == DATE:
-            longest = max(len(name), 10)
+        longest = max([len(name), 10 if number_format == DATE else 0, *sample])
         width = WRAP_WIDTH if name in WRAP_COLUMNS else min(longest + 2, MAX_WIDTH)
-        ws.column_dimensions[letter].width = width
+        ws.column_dimensions[get_column_letter(j)].width = width
+    tiers = {
+        tier: _style(ws, fill=PatternFill("solid", fgColor=colour))
+        for tier, colour in TIER_COLOURS.items()
+    }
+    header = _style(ws, font=Font(bold=True), fill=HEADER_FILL)
+    ws.append([_styled(ws, name, header) for name in columns])
+    action = columns.index("action") if "action" in columns else -1
+    for row in frame.itertuples(index=False, name=None):
+        cells = []
+        for j, value in enumerate(row):
+            value = _cell(value)
+            style = tiers.get(value) if j == action else styles[j]
+            cells.append(value if style is None else _styled(ws, value, style))
+        ws.append(cells)
 
 
 def write_workbook(sheets: dict[str, pd.DataFrame], path: str | Path) -> Path:
     """Write one formatted sheet per frame, in the given order, atomically."""
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
     for title, frame in sheets.items():
         _add_sheet(wb, title, frame)
     return write_atomic(path, wb.save)

@@ -36,7 +36,7 @@ the whole dunning queue, by the same priority. Ranks run 1..n over the combined 
 broken by ``invoice_id``. Every open invoice is in exactly one queue.
 
 **Tone** comes from the customer's record as known at the as-of date (paid invoices only, from
-``customer_history``) and its share of today's open AR (base currency, disputed included):
+``customer_history``) and its rank by today's open AR (base currency, disputed included):
 
 =========  ==================================================================================
 tone       rule (first match)
@@ -44,7 +44,8 @@ tone       rule (first match)
 firm       chronic late payer: ≥ 5 paid invoices and (mean days late ≥ 20 or ≥ 25 % of them
            paid more than 30 days late)
 soft       reliable and high value: ≥ 5 paid invoices, mean days late ≤ 5, ≤ 5 % paid more than
-           30 days late, and the customer holds ≥ 1 % of the open AR
+           30 days late, and among the top 10 % of customers by open AR (at least one customer;
+           ties share the rank)
 standard   everyone else, including customers with fewer than 5 paid invoices (too little
            record to judge)
 =========  ==================================================================================
@@ -52,6 +53,10 @@ standard   everyone else, including customers with fewer than 5 paid invoices (t
 A reliable, valuable customer who slips once is better served by a gentle nudge than a demand;
 a customer who is habitually very late has already ignored gentle ones. Tone changes the wording
 of a draft, never the tier: lateness and risk decide *what* to do, the relationship *how*.
+"High value" is a rank, not a fixed share of the open AR: reliable customers pay, so they hold
+little open AR, and a few very large accounts dominate most books (demo ledger: 7 of 803
+customers hold ≥ 1 % of it, 3 of them reliable), so a fixed share would call almost no reliable
+customer valuable, and would mean something different in every ledger.
 
 **Next contact** is always a business day of the customer's country (no weekend, no public
 holiday from ``holidays``; unknown countries: weekends only):
@@ -75,6 +80,7 @@ those lines; disputed invoices are never in a draft.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -204,7 +210,7 @@ RELIABLE_MAX_MEAN_LATE = 5.0
 RELIABLE_MAX_SHARE_LATE30 = 0.05
 CHRONIC_MIN_MEAN_LATE = 20.0
 CHRONIC_MIN_SHARE_LATE30 = 0.25
-HIGH_VALUE_SHARE = 0.01
+HIGH_VALUE_TOP_SHARE = 0.10
 TONES = ("soft", "standard", "firm")
 PRE_DUE_BUSINESS_DAYS = 3
 REASON_SEPARATOR = " | "
@@ -244,11 +250,17 @@ class Worklist:
         return lines[(lines["customer_id"] == customer_id) & lines["draft"].ne("")]
 
 
+def high_value(open_amount: pd.Series) -> np.ndarray:
+    """Whether each customer is among the top 10 % by open AR (ties share the rank)."""
+    top = max(math.ceil(HIGH_VALUE_TOP_SHARE * len(open_amount)), 1)
+    return (open_amount.rank(method="min", ascending=False) <= top).to_numpy()
+
+
 def customer_tone(
     paid_invoices: np.ndarray,
     mean_late: np.ndarray,
     share_late30: np.ndarray,
-    share_of_open_ar: np.ndarray,
+    valuable: np.ndarray,
 ) -> np.ndarray:
     """Tone per customer (rules in the module docstring); NaN history counts as no history."""
     known = np.asarray(paid_invoices, dtype=float) >= MIN_PAID_INVOICES
@@ -256,8 +268,7 @@ def customer_tone(
     share30 = np.nan_to_num(np.asarray(share_late30, dtype=float), nan=0.0)
     chronic = known & ((mean >= CHRONIC_MIN_MEAN_LATE) | (share30 >= CHRONIC_MIN_SHARE_LATE30))
     reliable = known & (mean <= RELIABLE_MAX_MEAN_LATE) & (share30 <= RELIABLE_MAX_SHARE_LATE30)
-    valuable = np.asarray(share_of_open_ar, dtype=float) >= HIGH_VALUE_SHARE
-    return np.where(chronic, "firm", np.where(reliable & valuable, "soft", "standard"))
+    return np.where(chronic, "firm", np.where(reliable & np.asarray(valuable), "soft", "standard"))
 
 
 def action_tier(days_overdue: np.ndarray, p_late_30: np.ndarray) -> np.ndarray:
@@ -374,7 +385,7 @@ def build_worklist(
         customers["hist_n"].fillna(0).to_numpy(dtype=float),
         customers["hist_mean_late"].to_numpy(dtype=float),
         customers["hist_share_late30"].to_numpy(dtype=float),
-        customers["share_of_open_ar"].to_numpy(dtype=float),
+        high_value(exposure_by_customer.reindex(customers.index)),
     )
     info = customers.loc[pred["customer_id"]]
 

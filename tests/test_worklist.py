@@ -13,6 +13,7 @@ from arcast.worklist import (
     OUTPUT_COLUMNS,
     build_worklist,
     customer_tone,
+    high_value,
     next_contact,
 )
 
@@ -190,44 +191,50 @@ def test_action_tiers(days: int, p_late: float, action: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("paid", "mean_late", "share30", "share_of_ar", "tone"),
+    ("paid", "mean_late", "share30", "valuable", "tone"),
     [
-        (5, 5.0, 0.05, 0.01, "soft"),  # reliable and high value, on every boundary
-        (40, -3.0, 0.0, 0.30, "soft"),
-        (4, 0.0, 0.0, 0.30, "standard"),  # too little record to judge
-        (5, 5.1, 0.0, 0.30, "standard"),  # late on average by more than 5 days
-        (5, 0.0, 0.06, 0.30, "standard"),  # too many very late payments for "reliable"
-        (5, 0.0, 0.0, 0.0099, "standard"),  # reliable but small
-        (5, 20.0, 0.0, 0.0, "firm"),  # chronic: mean days late
-        (5, 0.0, 0.25, 0.50, "firm"),  # chronic: share paid 30+ days late, even if large
-        (5, 19.9, 0.24, 0.50, "standard"),
-        (4, 60.0, 1.0, 0.50, "standard"),  # four bad payments are not yet a pattern
-        (0, np.nan, np.nan, 0.50, "standard"),  # no paid invoice yet
+        (5, 5.0, 0.05, True, "soft"),  # reliable and high value, on every boundary
+        (40, -3.0, 0.0, True, "soft"),
+        (4, 0.0, 0.0, True, "standard"),  # too little record to judge
+        (5, 5.1, 0.0, True, "standard"),  # late on average by more than 5 days
+        (5, 0.0, 0.06, True, "standard"),  # too many very late payments for "reliable"
+        (5, 0.0, 0.0, False, "standard"),  # reliable but not among the largest
+        (5, 20.0, 0.0, False, "firm"),  # chronic: mean days late
+        (5, 0.0, 0.25, True, "firm"),  # chronic: share paid 30+ days late, even if large
+        (5, 19.9, 0.24, True, "standard"),
+        (4, 60.0, 1.0, True, "standard"),  # four bad payments are not yet a pattern
+        (0, np.nan, np.nan, True, "standard"),  # no paid invoice yet
     ],
 )
-def test_tone_rules(
-    paid: int, mean_late: float, share30: float, share_of_ar: float, tone: str
-) -> None:
+def test_tone_rules(paid: int, mean_late: float, share30: float, valuable: bool, tone: str):
     got = customer_tone(
-        np.array([paid]), np.array([mean_late]), np.array([share30]), np.array([share_of_ar])
+        np.array([paid]), np.array([mean_late]), np.array([share30]), np.array([valuable])
     )
     assert got.tolist() == [tone]
 
 
-def test_tone_uses_the_customers_share_of_open_ar() -> None:
-    """A reliable customer is 'soft' only while it holds at least 1 % of the open AR."""
-    df = predictions(3).assign(
-        customer_id=["BIG", "SMALL", "OTHER"],
-        amount_open_base=[5_000.0, 99.0, 4_901.0],  # SMALL holds 0.99 %
-        disputed=False,
+@pytest.mark.parametrize(
+    ("amounts", "expected"),
+    [
+        ([5.0, 1.0, 3.0], [True, False, False]),  # top 10 % of 3 customers: at least one
+        (list(range(1, 21)), [a >= 19 for a in range(1, 21)]),  # 2 of 20
+        ([7.0, 7.0, 1.0, 1.0], [True, True, False, False]),  # ties share the rank
+    ],
+)
+def test_high_value_is_the_top_tenth_by_open_ar(amounts: list, expected: list) -> None:
+    assert high_value(pd.Series(amounts, dtype=float)).tolist() == expected
+
+
+def test_tone_uses_the_customers_rank_by_open_ar() -> None:
+    """Of 20 equally reliable customers only the two with the most open AR get the soft tone."""
+    ids = [f"C{i:02d}" for i in range(20)]
+    df = predictions(20).assign(
+        customer_id=ids, amount_open_base=[100.0 * (i + 1) for i in range(20)], disputed=False
     )
     record = {"hist_n": 12, "hist_mean_late": 1.0, "hist_share_late30": 0.0}
-    view = build_worklist(df, AS_OF, standing(["BIG", "SMALL", "OTHER"], **record)).customers
-    tones = view.set_index("customer_id")["tone"]
-    assert tones.to_dict() == {"BIG": "soft", "SMALL": "standard", "OTHER": "soft"}
-    df.loc[1, "amount_open_base"] = 101.0  # now 1.01 %
-    view = build_worklist(df, AS_OF, standing(["BIG", "SMALL", "OTHER"], **record)).customers
-    assert view.set_index("customer_id").loc["SMALL", "tone"] == "soft"
+    view = build_worklist(df, AS_OF, standing(ids, **record)).customers.set_index("customer_id")
+    assert sorted(view.index[view["tone"] == "soft"]) == ["C18", "C19"]
+    assert set(view["tone"]) == {"soft", "standard"}
 
 
 def _is_business_day(day: pd.Timestamp, country: str | None) -> bool:
