@@ -244,11 +244,6 @@ class Worklist:
     def dunning(self) -> pd.DataFrame:
         return self.lines[self.lines["queue"] == "dunning"]
 
-    def contact_lines(self, customer_id: str) -> pd.DataFrame:
-        """The customer's dunning lines that need contact, i.e. what its draft covers."""
-        lines = self.lines
-        return lines[(lines["customer_id"] == customer_id) & lines["draft"].ne("")]
-
 
 def high_value(open_amount: pd.Series) -> np.ndarray:
     """Whether each customer is among the top 10 % by open AR (ties share the rank)."""

@@ -244,7 +244,7 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
         assert all(f"Invoice {i} for " in body for i in mine["invoice_id"])
         assert body.count("- Invoice ") == len(mine)
         assert not any(f"Invoice {i} " in body for i in disputed)
-    wb = openpyxl.load_workbook(out / "worklist.xlsx", read_only=True)
+    wb = openpyxl.load_workbook(out / "worklist.xlsx")
     assert wb.sheetnames == ["Worklist", "Customers", "Disputes", "Drafts"]
     assert wb["Worklist"].max_row == (lines["queue"] == "dunning").sum() + 1
     assert wb["Drafts"].max_row == len(drafts) + 1
