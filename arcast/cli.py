@@ -633,22 +633,19 @@ def _print_worklist(out: Path) -> None:
         + ", ".join(f"{t} {tones.get(t, 0)}" for t in TONES),
         soft_wrap=True,
     )
-    table = Table(title="Top of the worklist", box=box.SIMPLE_HEAD)
-    columns = {
-        "rank": "#",
-        "invoice_id": "invoice",
-        "customer_name": "customer",
-        "amount_open": "open (base)",
-        "days_overdue": "days over",
-        "p_late_30": "p_late_30",
-        "action": "action",
-        "tone": "tone",
-        "next_contact": "next contact",
-    }
-    for key, label in columns.items():
-        numeric = key in ("rank", "amount_open", "days_overdue", "p_late_30")
+    table = Table(
+        title=f"Top of the worklist (open amounts in base currency, {len(dunning)} lines)",
+        box=box.SIMPLE_HEAD,
+    )
+    widths = {"#": 2, "invoice": 10, "customer": 0, "open": 10, "days": 4, "p_late": 6}
+    for label, width in (widths | {"action": 8, "contact": 10}).items():
         table.add_column(
-            label, justify="right" if numeric else "left", no_wrap=key != "customer_name"
+            label,
+            justify="right" if label in ("#", "open", "days", "p_late") else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=width or None,
+            max_width=None if width else 14,
         )
     for row in dunning.head(10).itertuples(index=False):
         table.add_row(
@@ -658,8 +655,7 @@ def _print_worklist(out: Path) -> None:
             f"{row.amount_open:,.2f}",
             str(row.days_overdue),
             f"{row.p_late_30:.0%}",
-            row.action,
-            row.tone,
+            row.action.split(" ")[0],  # friendly / firm / call / escalate
             str(row.next_contact),
         )
     console.print(table)

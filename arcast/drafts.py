@@ -10,9 +10,10 @@ line is ``Subject: ...`` and the rest the body. The shipped ones live in
 file, so overriding one tier (or only ``_invoices.txt.j2``, the per-invoice sentences) is enough.
 Variables: ``customer_name``, ``customer_id``, ``tone`` (soft / standard / firm), ``action``,
 ``invoices`` (each with ``invoice_id``, ``amount``, ``open``, ``partially_paid``, ``issue_date``,
-``due_date``, ``days_overdue``, ``currency``), ``overdue_count``, ``total`` (per currency, e.g.
-"$1,200.00 and €300.00"), ``next_contact``, ``as_of``, ``sender_name``; filters ``money(code)``
-and ``longdate``.
+``due_date``, ``days_overdue``, ``currency``), ``overdue_count``, ``total``, ``overdue_total`` and
+``upcoming_total`` (open amounts per currency, e.g. "$1,200.00 and €300.00"; "" if none; only
+overdue amounts are ever demanded), ``next_contact``, ``as_of``, ``sender_name``; filters
+``money(code)`` and ``longdate``.
 """
 
 from __future__ import annotations
@@ -147,6 +148,14 @@ def _invoice(row: dict) -> dict:
     }
 
 
+def _total(lines: list[dict]) -> str:
+    """Open amount per currency, e.g. "$1,200.00 and €300.00" ("" for no lines)."""
+    totals: dict[str, float] = {}
+    for row in lines:
+        totals[row["currency"]] = totals.get(row["currency"], 0.0) + row["amount_open_in_currency"]
+    return " and ".join(money(totals[c], c) for c in sorted(totals))
+
+
 def load_templates(templates_dir: str | Path | None = None) -> dict[str, jinja2.Template]:
     """The template of every action tier that needs contact; a broken one fails here, before any
     draft is written, with the file and the problem."""
@@ -192,11 +201,6 @@ def render_drafts(
     drafts = []
     for customer in worklist.customers[worklist.customers["draft"] != ""].to_dict("records"):
         lines = by_customer[customer["customer_id"]]
-        totals: dict[str, float] = {}
-        for row in lines:
-            totals[row["currency"]] = (
-                totals.get(row["currency"], 0.0) + row["amount_open_in_currency"]
-            )
         name = customer["customer_name"]
         context = {
             "customer_name": name or customer["customer_id"],
@@ -205,7 +209,9 @@ def render_drafts(
             "action": customer["action"],
             "invoices": [_invoice(row) for row in lines],
             "overdue_count": sum(row["days_overdue"] > 0 for row in lines),
-            "total": " and ".join(money(totals[c], c) for c in sorted(totals)),
+            "total": _total(lines),
+            "overdue_total": _total([r for r in lines if r["days_overdue"] > 0]),
+            "upcoming_total": _total([r for r in lines if r["days_overdue"] <= 0]),
             "next_contact": longdate(customer["next_contact"]),
             "as_of": longdate(as_of),
             "sender_name": sender_name,

@@ -92,8 +92,11 @@ def _add_sheet(wb: Workbook, title: str, frame: pd.DataFrame) -> None:
         if name in WRAP_COLUMNS:
             attributes["alignment"] = Alignment(wrap_text=True, vertical="top")
         styles.append(_style(ws, **attributes) if attributes else None)
-        sample = [len(str(v)) for v in series.head(200) if _cell(v) is not None]
-        longest = max([len(name), 10 if number_format == DATE else 0, *sample])
+        if number_format == DATE:
+            sample = [len("yyyy-mm-dd")]
+        else:
+            sample = [len(str(v)) for v in series.head(200) if _cell(v) is not None]
+        longest = max([len(name), *sample])
         width = WRAP_WIDTH if name in WRAP_COLUMNS else min(longest + 2, MAX_WIDTH)
         ws.column_dimensions[get_column_letter(j)].width = width
     tiers = {

@@ -257,3 +257,25 @@ def test_folder_is_replaced_whole(tmp_path: Path) -> None:
         write_dir_atomic(target, fail)
     assert [p.name for p in target.iterdir()] == ["new.eml"]
     assert [p.name for p in tmp_path.iterdir()] == ["drafts"]  # no temp folder left behind
+
+
+def test_only_overdue_amounts_are_demanded() -> None:
+    """An escalation lists a not-yet-due invoice that needs a pre-due reminder, but demands only
+    the overdue amount within 7 days."""
+    ledger = pd.DataFrame(
+        [
+            invoice("OLD-1", "LATE", 1_000.0, "2025-01-01", "2025-01-31"),
+            invoice("NEW-1", "LATE", 400.0, "2025-05-01", "2025-05-31", p_late_30=0.9),
+        ]
+    )
+    standing = STANDING.assign(customer_id=["LATE", "X", "Y"])
+    worklist = build_worklist(ledger, AS_OF, standing)
+    (draft,) = render_drafts(worklist, AS_OF, SENDER)
+    assert draft.action == "escalate to finance manager" and draft.tone == "soft"
+    assert draft.invoices == ("OLD-1", "NEW-1")
+    assert "Invoice NEW-1 for $400.00 dated 1 May 2025 falls due on 31 May 2025." in draft.body
+    assert "please pay them by their due dates" in draft.body
+    assert "$1,400.00" not in draft.body + draft.subject
+    no_record = build_worklist(ledger, AS_OF, standing.assign(hist_n=0))  # standard tone
+    (plain,) = render_drafts(no_record, AS_OF, SENDER)
+    assert "Please pay the overdue $1,000.00 within 7 days" in plain.body
