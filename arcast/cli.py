@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from arcast.drafts import DEFAULT_SENDER, DraftTemplateError
 from data_contracts.load import LedgerFileError
 from models.scenarios import ScenarioError
 from pipelines.defs.resources import DEMO_CUSTOMERS, DEMO_OUT, DEMO_SEED, demo_ledger_dir
@@ -86,7 +87,8 @@ def _run_with_progress(work, steps: int):
             return work(on_step)
         except PipelineError as exc:
             progress.stop()
-            if exc.error_class in (LedgerFileError.__name__, ScenarioError.__name__):
+            one_line = (LedgerFileError, ScenarioError, DraftTemplateError)
+            if exc.error_class in {e.__name__ for e in one_line}:
                 raise _fail(exc.error_message) from None
             raise
 
@@ -109,11 +111,18 @@ def _settings(
     base_currency: str,
     seed: int = 42,
     scenarios: Path | None = None,
+    templates: Path | None = None,
+    sender: str = DEFAULT_SENDER,
 ):
+    from arcast.drafts import load_templates
     from pipelines.defs.resources import ArcastSettings
 
     if not data.is_dir():
         raise _fail(f"{data}: ledger folder not found")
+    try:  # a broken template fails now, not after scoring
+        load_templates(templates)
+    except DraftTemplateError as exc:
+        raise _fail(str(exc)) from None
     return ArcastSettings(
         data_dir=str(data.resolve()),
         out_dir=str(out.resolve()),
@@ -121,6 +130,8 @@ def _settings(
         base_currency=base_currency.upper(),
         seed=seed,
         scenario_file=str(scenarios.resolve()) if scenarios else "",
+        templates_dir=str(templates.resolve()) if templates else "",
+        sender=sender,
     )
 
 
@@ -147,6 +158,17 @@ def _print_outputs(out: Path) -> None:
         console.print(f"  {out / name}")
 
 
+TemplatesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--templates",
+        help="Folder of your own reminder templates (Jinja2); each file found there replaces the "
+        "shipped one of the same name.",
+    ),
+]
+SenderOption = Annotated[str, typer.Option("--sender", help="From header of the reminder drafts.")]
+
+
 @app.command()
 def run(
     data: Annotated[Path, typer.Option("--data", help="Folder with the canonical ledger files.")],
@@ -159,10 +181,14 @@ def run(
     scenario: Annotated[
         Path | None, typer.Option("--scenario", help="YAML file of what-if scenarios to run too.")
     ] = None,
+    templates: TemplatesOption = None,
+    sender: SenderOption = DEFAULT_SENDER,
 ) -> None:
     """Run the whole pipeline on a ledger folder: predictions, cash forecast, worklist, KPIs."""
     _check_scenarios(scenario)
-    settings = _settings(data, out, _parse_date(as_of), base_currency, seed, scenario)
+    settings = _settings(
+        data, out, _parse_date(as_of), base_currency, seed, scenario, templates, sender
+    )
     started = time.perf_counter()
     _run_all(settings)
     _print_outputs(out.resolve())
@@ -589,6 +615,93 @@ def _cash_table(metrics, rho: dict[str, float]) -> Table:
     for row in pooled[["method", *columns]].itertuples(index=False):
         table.add_row(*(format_metric(v) for v in row))
     return table
+
+
+@app.command()
+def worklist(
+    data: Annotated[Path, typer.Option("--data", help="Folder with the canonical ledger files.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the output files.")] = Path(
+        "out/worklist"
+    ),
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO date; ledger seen as of the end of it.")
+    ] = None,
+    templates: TemplatesOption = None,
+    sender: SenderOption = DEFAULT_SENDER,
+    base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
+) -> None:
+    """The collections worklist: dunning and dispute queues, customer view, reminder drafts
+    (.eml, never sent) and an Excel workbook. Scores with the champion model (trains one first
+    if there is none)."""
+    from pipelines.run import run_worklist
+
+    settings = _settings(
+        data, out, _parse_date(as_of), base_currency, seed, templates=templates, sender=sender
+    )
+    started = time.perf_counter()
+    _, refusal = _run_with_progress(
+        lambda on_step: run_worklist(settings, progress=on_step), steps=len(STAGE_LABELS)
+    )
+    if refusal:
+        console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
+    _print_worklist(out.resolve())
+    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+
+
+def _print_worklist(out: Path) -> None:
+    import pandas as pd
+
+    from arcast.worklist import ACTIONS, TONES
+
+    lines = pd.read_csv(out / "worklist.csv", keep_default_na=False)
+    customers = pd.read_csv(out / "customer_view.csv", keep_default_na=False)
+    dunning = lines[lines["queue"] == "dunning"]
+    drafts = sorted((out / "drafts").glob("*.eml"))
+    actions = dunning["action"].value_counts()
+    tones = customers["tone"].value_counts()
+    console.print(
+        f"[bold]{len(dunning)}[/bold] invoices in the dunning queue, "
+        f"[bold]{len(lines) - len(dunning)}[/bold] in the dispute queue, "
+        f"{len(customers)} customers, {len(drafts)} reminder drafts."
+    )
+    console.print(
+        "By action: "
+        + ", ".join(f"{a} {actions.get(a, 0)}" for a in ACTIONS)
+        + " · customers by tone: "
+        + ", ".join(f"{t} {tones.get(t, 0)}" for t in TONES),
+        soft_wrap=True,
+    )
+    table = Table(
+        title=f"Top of the worklist (open amounts in base currency, {len(dunning)} lines)",
+        box=box.SIMPLE_HEAD,
+    )
+    widths = {"#": 2, "invoice": 10, "customer": 0, "open": 10, "days": 4, "p_late": 6}
+    for label, width in (widths | {"action": 8, "contact": 10}).items():
+        table.add_column(
+            label,
+            justify="right" if label in ("#", "open", "days", "p_late") else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=width or None,
+            max_width=None if width else 14,
+        )
+    for row in dunning.head(10).itertuples(index=False):
+        table.add_row(
+            str(row.rank),
+            str(row.invoice_id),
+            str(row.customer_name or row.customer_id),
+            f"{row.amount_open:,.2f}",
+            str(row.days_overdue),
+            f"{row.p_late_30:.0%}",
+            row.action.split(" ")[0],  # friendly / firm / call / escalate
+            str(row.next_contact),
+        )
+    console.print(table)
+    console.print(f"Outputs in [bold]{out}[/bold]:")
+    for name in ("worklist.xlsx", "worklist.csv", "dispute_queue.csv", "customer_view.csv"):
+        console.print(f"  {out / name}")
+    console.print(f"  {out / 'drafts'}/ ({len(drafts)} .eml drafts; arcast never sends them)")
 
 
 def _parse_date(value: str | None) -> date | None:

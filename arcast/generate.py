@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -542,6 +543,7 @@ def _make_profiles(
             "currency": pd.array(currency, dtype="str"),
             "payment_terms_days": terms.astype(np.int64),
             "credit_limit": credit_limit,
+            "email": pd.array(_contact_emails(names), dtype="str"),
             "behaviours": pd.array(behaviours, dtype="str"),
             "is_large": large,
             "archetype": pd.array(np.asarray(_ARCHETYPES, dtype=object)[arch], dtype="str"),
@@ -1193,6 +1195,14 @@ def _choice_rows(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     """One categorical draw per row of a probability matrix."""
     u = rng.random(p.shape[0])[:, None]
     return np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), p.shape[1] - 1)
+
+
+def _contact_emails(names: list[str]) -> list[str | None]:
+    """An accounts-payable address derived from the name (reserved ``.example`` domain); every
+    seventh customer has none on file, as in real ledgers. No random draws: adding the column
+    leaves every other generated value unchanged."""
+    slugs = ["-".join(re.findall(r"[a-z0-9]+", n.lower())) for n in names]
+    return [None if i % 7 == 6 else f"accounts.payable@{s}.example" for i, s in enumerate(slugs)]
 
 
 def _company_names(rng: np.random.Generator, ctry_idx: np.ndarray) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,30 @@ def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def write_dir_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_dir)`` to fill a fresh folder, then swap it in place of ``path``.
+
+    The new folder is built next to the target; the old one is renamed away, the new one renamed
+    in and the old one deleted, so a reader never sees a half-written folder or a mix of two
+    runs' files (at worst, for an instant, no folder).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        writer(fresh)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(fresh, target)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return target
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:

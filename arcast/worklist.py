@@ -1,6 +1,6 @@
-"""Collections worklist: which open invoices to chase first, and how.
+"""Collections worklist: which open invoices to chase first, how, in what tone and when.
 
-Priority is the money at stake weighted by risk::
+**Priority** is the money at stake weighted by risk (amounts in base currency)::
 
     priority = p_late_30 × (amount_open + 0.1 × customer_exposure) × age_factor
     age_factor = √(1 + min(max(days_overdue, 0), 90) / 90)
@@ -17,7 +17,7 @@ Priority is the money at stake weighted by risk::
 Every factor is non-negative and non-decreasing in p_late_30, amount_open and days_overdue, so
 priority never decreases when any of them increases with all else equal.
 
-Action (dunning queue) = age tier, moved up one tier when ``p_late_30 ≥ 0.5``:
+**Action tier** (dunning queue) = age tier, moved up one tier when ``p_late_30 ≥ 0.5``:
 
 ==================  =============================  =============================
 days overdue        p_late_30 < 0.5                p_late_30 ≥ 0.5
@@ -29,51 +29,173 @@ days overdue        p_late_30 < 0.5                p_late_30 ≥ 0.5
 > 90                escalate to finance manager    escalate to finance manager
 ==================  =============================  =============================
 
-Disputed invoices go to the ``dispute`` queue with action ``resolve dispute``: dunning a
-customer over an amount it contests damages the relationship and collects nothing until the
-dispute is settled. The dispute queue is ranked after the whole dunning queue, by the same
-priority. Ranks run 1..n over the combined list; ties are broken by ``invoice_id``.
+Every tier but ``monitor`` *needs contact*. Disputed invoices go to the ``dispute`` queue with
+action ``resolve dispute``: dunning a customer over an amount it contests damages the
+relationship and collects nothing until the dispute is settled. The dispute queue is ranked after
+the whole dunning queue, by the same priority. Ranks run 1..n over the combined list; ties are
+broken by ``invoice_id``. Every open invoice is in exactly one queue.
+
+**Tone** comes from the customer's record as known at the as-of date (paid invoices only, from
+``customer_history``) and its rank by today's open AR (base currency, disputed included):
+
+=========  ==================================================================================
+tone       rule (first match)
+=========  ==================================================================================
+firm       chronic late payer: ≥ 5 paid invoices and (mean days late ≥ 20 or ≥ 25 % of them
+           paid more than 30 days late)
+soft       reliable and high value: ≥ 5 paid invoices, mean days late ≤ 5, ≤ 5 % paid more than
+           30 days late, and among the top 10 % of customers by open AR (at least one customer;
+           ties share the rank)
+standard   everyone else, including customers with fewer than 5 paid invoices (too little
+           record to judge)
+=========  ==================================================================================
+
+A reliable, valuable customer who slips once is better served by a gentle nudge than a demand;
+a customer who is habitually very late has already ignored gentle ones. Tone changes the wording
+of a draft, never the tier: lateness and risk decide *what* to do, the relationship *how*.
+"High value" is a rank, not a fixed share of the open AR: reliable customers pay, so they hold
+little open AR, and a few very large accounts dominate most books (demo ledger: 7 of 803
+customers hold ≥ 1 % of it, 3 of them reliable), so a fixed share would call almost no reliable
+customer valuable, and would mean something different in every ledger.
+
+**Next contact** is always a business day of the customer's country (no weekend, no public
+holiday from ``holidays``; unknown countries: weekends only):
+
+====================================  ============================================================
+line                                  next contact
+====================================  ============================================================
+monitor (not yet due, low risk)       first business day after the due date (check it was paid)
+friendly reminder, not yet due        pre-due reminder 3 business days before the due date, or
+                                      the next business day if that has passed
+overdue tiers, resolve dispute        the next business day after the as-of date
+====================================  ============================================================
+
+**Customer view.** A customer's action is its highest dunning tier (``resolve dispute`` if all its
+open invoices are disputed), its next contact the earliest next contact of its lines that need
+contact (of all its lines if none do). Customers are ranked by the summed priority of their
+dunning lines, then of their disputed lines. Each customer with at least one line that needs
+contact gets one reminder draft, ``NNNN-<customer_id>.eml`` (NNNN = its rank), covering exactly
+those lines; disputed invoices are never in a draft.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from features.matrix import Calendar
+from features.warehouse import to_day
+
 REQUIRED_COLUMNS = (
     "invoice_id",
     "customer_id",
+    "currency",
+    "invoice_amount",
     "amount_open",
+    "amount_open_base",
+    "issue_date",
+    "due_date",
     "days_overdue",
-    "p_late_30",
+    "pay_date_p10",
     "pay_date_p50",
+    "pay_date_p90",
+    "p_late_30",
+    "p_paid_4w",
     "disputed",
     "reasons",
 )
+"""Per open invoice; ``amount_open`` and ``invoice_amount`` in invoice currency."""
+
+STANDING_COLUMNS = (
+    "customer_id",
+    "name",
+    "country",
+    "email",
+    "hist_n",
+    "hist_mean_late",
+    "hist_share_late30",
+)
+"""Per customer, as known at as-of (``features.warehouse.customer_standing``)."""
 
 OUTPUT_COLUMNS = [
     "rank",
+    "queue",
     "invoice_id",
     "customer_id",
+    "customer_name",
+    "currency",
+    "invoice_amount",
+    "amount_open_in_currency",
     "amount_open",
+    "issue_date",
+    "due_date",
     "days_overdue",
+    "pay_date_p10",
+    "expected_pay_date",
+    "pay_date_p90",
+    "days_to_expected_pay",
     "p_late_30",
     "priority",
     "action",
+    "tone",
+    "next_contact",
+    "reason_1",
+    "reason_2",
+    "reason_3",
     "reasons",
-    "expected_pay_date",
-    "days_to_expected_pay",
     "customer_exposure",
-    "queue",
+    "expected_cash_4w",
+    "draft",
 ]
+"""Worklist lines; ``amount_open``, ``priority``, ``customer_exposure`` and
+``expected_cash_4w`` in base currency (``amount_open`` kept so for existing readers)."""
+
+DISPUTE_COLUMNS = [
+    *(c for c in OUTPUT_COLUMNS if c not in ("tone", "draft")),
+    "dispute_opened",
+    "days_in_dispute",
+    "dispute_reason",
+]
+
+CUSTOMER_COLUMNS = [
+    "rank",
+    "customer_id",
+    "customer_name",
+    "country",
+    "email",
+    "action",
+    "tone",
+    "next_contact",
+    "invoices",
+    "contact_invoices",
+    "disputed_invoices",
+    "open_amount",
+    "overdue_amount",
+    "disputed_amount",
+    "oldest_days_overdue",
+    "max_p_late_30",
+    "expected_cash_4w",
+    "share_of_open_ar",
+    "paid_invoices",
+    "mean_days_late",
+    "share_paid_30_late",
+    "priority",
+    "draft",
+]
+"""Customer view; amounts in base currency."""
 
 EXPOSURE_WEIGHT = 0.1
 AGE_CAP_DAYS = 90
 HIGH_RISK = 0.5
+MONITOR = "monitor"
+RESOLVE_DISPUTE = "resolve dispute"
 ACTIONS = (
-    "monitor",
+    MONITOR,
     "friendly reminder",
     "firm reminder",
     "call",
@@ -83,58 +205,307 @@ QUEUE_ORDER = {"dunning": 0, "dispute": 1}
 AGE_TIER_UPPER_DAYS = (0, 30, 60, 90)
 """Last days-overdue of action tiers 0..3; anything later is tier 4."""
 
+MIN_PAID_INVOICES = 5
+RELIABLE_MAX_MEAN_LATE = 5.0
+RELIABLE_MAX_SHARE_LATE30 = 0.05
+CHRONIC_MIN_MEAN_LATE = 20.0
+CHRONIC_MIN_SHARE_LATE30 = 0.25
+HIGH_VALUE_TOP_SHARE = 0.10
+TONES = ("soft", "standard", "firm")
+PRE_DUE_BUSINESS_DAYS = 3
+REASON_SEPARATOR = " | "
+ROUNDING = {
+    "priority": 2,
+    "customer_exposure": 2,
+    "expected_cash_4w": 2,
+    "open_amount": 2,
+    "overdue_amount": 2,
+    "disputed_amount": 2,
+    "max_p_late_30": 4,
+    "share_of_open_ar": 4,
+    "mean_days_late": 1,
+    "share_paid_30_late": 4,
+}
+"""Output precision, applied after ranking and totals so it never changes an order or a sum."""
 
-def build_worklist(predictions: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Rank open invoices for collectors (formula and action rules in the module docstring).
 
-    ``predictions`` has one row per open invoice with ``REQUIRED_COLUMNS``; amounts in base
-    currency. ``expected_pay_date`` is the predicted median pay date (NaT = not expected within
-    the model horizon) and ``days_to_expected_pay`` counts from ``as_of``. Returns
-    ``OUTPUT_COLUMNS``, dunning queue first, each queue by descending priority.
-    """
+@dataclass(frozen=True)
+class Worklist:
+    """Every open invoice in exactly one queue, and the same invoices grouped by customer."""
+
+    lines: pd.DataFrame
+    """``OUTPUT_COLUMNS``, ranked: dunning queue first, each queue by descending priority."""
+    disputes: pd.DataFrame
+    """``DISPUTE_COLUMNS``: the dispute queue with the open dispute's date and reason."""
+    customers: pd.DataFrame
+    """``CUSTOMER_COLUMNS``, ranked by summed priority."""
+
+    @property
+    def dunning(self) -> pd.DataFrame:
+        return self.lines[self.lines["queue"] == "dunning"]
+
+
+def high_value(open_amount: pd.Series) -> np.ndarray:
+    """Whether each customer is among the top 10 % by open AR (ties share the rank)."""
+    top = max(math.ceil(HIGH_VALUE_TOP_SHARE * len(open_amount)), 1)
+    return (open_amount.rank(method="min", ascending=False) <= top).to_numpy()
+
+
+def customer_tone(
+    paid_invoices: np.ndarray,
+    mean_late: np.ndarray,
+    share_late30: np.ndarray,
+    valuable: np.ndarray,
+) -> np.ndarray:
+    """Tone per customer (rules in the module docstring); NaN history counts as no history."""
+    known = np.asarray(paid_invoices, dtype=float) >= MIN_PAID_INVOICES
+    mean = np.nan_to_num(np.asarray(mean_late, dtype=float), nan=0.0)
+    share30 = np.nan_to_num(np.asarray(share_late30, dtype=float), nan=0.0)
+    chronic = known & ((mean >= CHRONIC_MIN_MEAN_LATE) | (share30 >= CHRONIC_MIN_SHARE_LATE30))
+    reliable = known & (mean <= RELIABLE_MAX_MEAN_LATE) & (share30 <= RELIABLE_MAX_SHARE_LATE30)
+    return np.where(chronic, "firm", np.where(reliable & np.asarray(valuable), "soft", "standard"))
+
+
+def action_tier(days_overdue: np.ndarray, p_late_30: np.ndarray) -> np.ndarray:
+    """Dunning action per line (table in the module docstring)."""
+    tier = np.searchsorted(AGE_TIER_UPPER_DAYS, days_overdue, side="left")
+    tier = tier + (np.asarray(p_late_30) >= HIGH_RISK)
+    return np.asarray(ACTIONS)[np.minimum(tier, len(ACTIONS) - 1)]
+
+
+def next_contact(
+    action: np.ndarray, due_date: pd.Series, country: pd.Series, as_of: date
+) -> pd.Series:
+    """Next-contact date per line (rules in the module docstring), a business day of the
+    line's country."""
+    today = to_day(as_of)
+    due = (pd.to_datetime(due_date).to_numpy().astype("datetime64[D]").astype(np.int64)).copy()
+    last = max(today, int(due.max()) if len(due) else today) + 60
+    countries = sorted({c for c in country.dropna().astype(str)})
+    calendar = Calendar(countries, today - PRE_DUE_BUSINESS_DAYS * 10, last)
+    idx = calendar.country_index(country)
+
+    def business(day: np.ndarray) -> np.ndarray:
+        return calendar.business[idx, calendar.position(day)]
+
+    def roll_forward(day: np.ndarray) -> np.ndarray:
+        day = day.copy()
+        while (off := ~business(day)).any():
+            day[off] += 1
+        return day
+
+    pre_due = np.maximum(due, today)  # only not-yet-due lines get one: the walk stays in range
+    left = np.full(len(due), PRE_DUE_BUSINESS_DAYS)
+    while (stepping := left > 0).any():
+        pre_due[stepping] -= 1
+        left[stepping & business(pre_due)] -= 1
+    tomorrow = roll_forward(np.full(len(due), today + 1))
+    after_due = roll_forward(np.maximum(due + 1, today + 1))
+    pre_due = np.where(pre_due > today, pre_due, tomorrow)
+    not_due = due >= today
+    day = np.where(
+        action == MONITOR,
+        after_due,
+        np.where((action == ACTIONS[1]) & not_due, pre_due, tomorrow),
+    )
+    return pd.Series(pd.to_datetime(day, unit="D"), index=due_date.index)
+
+
+def _validate(predictions: pd.DataFrame) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in predictions.columns]
     if missing:
         raise ValueError(f"predictions is missing columns: {missing}")
-    amount = predictions["amount_open"].to_numpy(dtype=float)
+    amount = predictions["amount_open_base"].to_numpy(dtype=float)
     days = predictions["days_overdue"].to_numpy(dtype=float)
     p_late = predictions["p_late_30"].to_numpy(dtype=float)
     if not (np.isfinite(amount).all() and np.isfinite(days).all()) or (amount < 0).any():
-        raise ValueError("amount_open must be finite and ≥ 0; days_overdue must be finite")
+        raise ValueError("amount_open_base must be finite and ≥ 0; days_overdue must be finite")
     if not ((p_late >= 0) & (p_late <= 1)).all():
         raise ValueError("p_late_30 must be a probability in [0, 1]")
+    if predictions["invoice_id"].duplicated().any():
+        raise ValueError("predictions has duplicate invoice_id values")
 
-    exposure = predictions.groupby("customer_id", sort=False, dropna=False)["amount_open"]
-    exposure = exposure.transform("sum").to_numpy(dtype=float)
+
+def _standing(standing: pd.DataFrame | None, customer_ids: pd.Series) -> pd.DataFrame:
+    """One row per customer of the open invoices; customers unknown to ``standing`` have no
+    name, country, email or history."""
+    ids = pd.Index(customer_ids.drop_duplicates(), name="customer_id")
+    if standing is None:
+        standing = pd.DataFrame(columns=list(STANDING_COLUMNS))
+    missing = [c for c in STANDING_COLUMNS if c not in standing.columns]
+    if missing:
+        raise ValueError(f"customer standing is missing columns: {missing}")
+    return standing.drop_duplicates("customer_id").set_index("customer_id").reindex(ids)
+
+
+def _split_reasons(reasons: pd.Series) -> pd.DataFrame:
+    parts = reasons.fillna("").astype(str).str.split(REASON_SEPARATOR, regex=False)
+    return pd.DataFrame(
+        {f"reason_{i + 1}": parts.map(lambda p, i=i: p[i] if i < len(p) else "") for i in range(3)}
+    )
+
+
+def draft_file_name(rank: int, customer_id: str) -> str:
+    """``NNNN-<customer_id>.eml``, with anything but letters, digits, ``.``, ``_``, ``-`` made
+    ``_`` so that a customer id can never name a path outside the drafts folder."""
+    return f"{rank:04d}-{re.sub(r'[^A-Za-z0-9._-]', '_', str(customer_id))}.eml"
+
+
+def build_worklist(
+    predictions: pd.DataFrame,
+    as_of: date,
+    standing: pd.DataFrame | None = None,
+    disputes: pd.DataFrame | None = None,
+) -> Worklist:
+    """Rank open invoices into the dunning and dispute queues and group them by customer.
+
+    ``predictions`` has one row per open invoice with ``REQUIRED_COLUMNS`` (``p_paid_4w`` = P(paid
+    within the next four weeks)); ``standing`` one row per customer with ``STANDING_COLUMNS``
+    (None: no names, countries or history known); ``disputes`` the open dispute per invoice
+    (``invoice_id``, ``dispute_opened``, ``dispute_reason``). Rules in the module docstring.
+    """
+    _validate(predictions)
+    pred = predictions.reset_index(drop=True)
+    amount = pred["amount_open_base"].to_numpy(dtype=float)
+    days = pred["days_overdue"].to_numpy(dtype=float)
+    p_late = pred["p_late_30"].to_numpy(dtype=float)
+    disputed = pred["disputed"].fillna(False).astype(bool).to_numpy()
+
+    customers = _standing(standing, pred["customer_id"])
+    exposure_by_customer = pred.groupby("customer_id", sort=False)["amount_open_base"].sum()
+    total_open = float(amount.sum())
+    share = exposure_by_customer / total_open if total_open > 0 else exposure_by_customer * 0.0
+    customers["share_of_open_ar"] = share.reindex(customers.index).to_numpy()
+    customers["tone"] = customer_tone(
+        customers["hist_n"].fillna(0).to_numpy(dtype=float),
+        customers["hist_mean_late"].to_numpy(dtype=float),
+        customers["hist_share_late30"].to_numpy(dtype=float),
+        high_value(exposure_by_customer.reindex(customers.index)),
+    )
+    info = customers.loc[pred["customer_id"]]
+
+    exposure = exposure_by_customer.loc[pred["customer_id"]].to_numpy(dtype=float)
     age_factor = np.sqrt(1 + np.clip(days, 0, AGE_CAP_DAYS) / AGE_CAP_DAYS)
-    tier = np.searchsorted(AGE_TIER_UPPER_DAYS, days, side="left") + (p_late >= HIGH_RISK)
-    disputed = predictions["disputed"].fillna(False).astype(bool).to_numpy()
-    expected = pd.to_datetime(predictions["pay_date_p50"])
-
-    out = pd.DataFrame(
+    action = np.where(disputed, RESOLVE_DISPUTE, action_tier(days, p_late))
+    expected = pd.to_datetime(pred["pay_date_p50"])
+    lines = pd.DataFrame(
         {
-            "invoice_id": predictions["invoice_id"].to_numpy(),
-            "customer_id": predictions["customer_id"].to_numpy(),
+            "queue": np.where(disputed, "dispute", "dunning"),
+            "invoice_id": pred["invoice_id"].to_numpy(),
+            "customer_id": pred["customer_id"].to_numpy(),
+            "customer_name": info["name"].fillna("").astype(str).to_numpy(),
+            "currency": pred["currency"].to_numpy(),
+            "invoice_amount": pred["invoice_amount"].to_numpy(dtype=float),
+            "amount_open_in_currency": pred["amount_open"].to_numpy(dtype=float),
             "amount_open": amount,
-            "days_overdue": predictions["days_overdue"].to_numpy(),
+            "issue_date": pd.to_datetime(pred["issue_date"]).to_numpy(),
+            "due_date": pd.to_datetime(pred["due_date"]).to_numpy(),
+            "days_overdue": pred["days_overdue"].to_numpy(),
+            "pay_date_p10": pd.to_datetime(pred["pay_date_p10"]).to_numpy(),
+            "expected_pay_date": expected.to_numpy(),
+            "pay_date_p90": pd.to_datetime(pred["pay_date_p90"]).to_numpy(),
+            "days_to_expected_pay": (expected - pd.Timestamp(as_of)).dt.days.astype("Int64").array,
             "p_late_30": p_late,
             "priority": p_late * (amount + EXPOSURE_WEIGHT * exposure) * age_factor,
-            "action": np.where(
-                disputed,
-                "resolve dispute",
-                np.asarray(ACTIONS)[np.minimum(tier, len(ACTIONS) - 1)],
-            ),
-            "reasons": predictions["reasons"].fillna("").astype(str).to_numpy(),
-            "expected_pay_date": expected.to_numpy(),
-            "days_to_expected_pay": (expected - pd.Timestamp(as_of)).dt.days.astype("Int64").array,
+            "action": action,
+            "tone": info["tone"].to_numpy(),
+            "next_contact": next_contact(
+                action, pred["due_date"], info["country"].reset_index(drop=True), as_of
+            ).to_numpy(),
+            "reasons": pred["reasons"].fillna("").astype(str).to_numpy(),
             "customer_exposure": exposure,
-            "queue": np.where(disputed, "dispute", "dunning"),
+            "expected_cash_4w": amount * pred["p_paid_4w"].to_numpy(dtype=float),
         }
     )
-    out = out.sort_values(
+    lines = pd.concat([lines, _split_reasons(lines["reasons"])], axis=1)
+    lines = lines.sort_values(
         ["queue", "priority", "invoice_id"],
         ascending=[True, False, True],
         key=lambda col: col.map(QUEUE_ORDER) if col.name == "queue" else col,
         kind="stable",
     ).reset_index(drop=True)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out[OUTPUT_COLUMNS]
+    lines.insert(0, "rank", np.arange(1, len(lines) + 1))
+
+    view = _customer_view(lines, customers)
+    needs_contact = (lines["queue"] == "dunning") & (lines["action"] != MONITOR)
+    lines["draft"] = np.where(
+        needs_contact, lines["customer_id"].map(view.set_index("customer_id")["draft"]), ""
+    )
+    lines = lines.round(ROUNDING)
+    return Worklist(
+        lines=lines[OUTPUT_COLUMNS],
+        disputes=_dispute_queue(lines, disputes, as_of),
+        customers=view.round(ROUNDING),
+    )
+
+
+def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    dunning = lines["queue"] == "dunning"
+    contact = dunning & (lines["action"] != MONITOR)
+    tier = lines["action"].map({a: i for i, a in enumerate(ACTIONS)})
+    frame = lines.assign(
+        _tier=tier.where(dunning),
+        _contact=contact,
+        _disputed=~dunning,
+        _overdue=lines["amount_open"].where(lines["days_overdue"] > 0, 0.0),
+        _disputed_amount=lines["amount_open"].where(~dunning, 0.0),
+        _dunning_priority=lines["priority"].where(dunning, 0.0),
+        _dispute_priority=lines["priority"].where(~dunning, 0.0),
+        _contact_date=lines["next_contact"].where(contact),
+    )
+    grouped = frame.groupby("customer_id", sort=False)
+    view = pd.DataFrame(
+        {
+            "invoices": grouped.size(),
+            "contact_invoices": grouped["_contact"].sum(),
+            "disputed_invoices": grouped["_disputed"].sum(),
+            "open_amount": grouped["amount_open"].sum(),
+            "overdue_amount": grouped["_overdue"].sum(),
+            "disputed_amount": grouped["_disputed_amount"].sum(),
+            "oldest_days_overdue": grouped["days_overdue"].max(),
+            "max_p_late_30": grouped["p_late_30"].max(),
+            "expected_cash_4w": grouped["expected_cash_4w"].sum(),
+            "priority": grouped["priority"].sum(),
+            "_dunning_priority": grouped["_dunning_priority"].sum(),
+            "_dispute_priority": grouped["_dispute_priority"].sum(),
+            "_tier": grouped["_tier"].max(),
+            "_contact_date": grouped["_contact_date"].min(),
+            "_any_date": grouped["next_contact"].min(),
+        }
+    )
+    view["action"] = [
+        RESOLVE_DISPUTE if pd.isna(t) else ACTIONS[int(t)] for t in view["_tier"].to_numpy()
+    ]
+    view["next_contact"] = view["_contact_date"].fillna(view["_any_date"])
+    info = customers.loc[view.index]
+    view["customer_name"] = info["name"].fillna("").astype(str)
+    view["country"] = info["country"]
+    view["email"] = info["email"]
+    view["tone"] = info["tone"]
+    view["share_of_open_ar"] = info["share_of_open_ar"]
+    view["paid_invoices"] = info["hist_n"].fillna(0).astype("int64")
+    view["mean_days_late"] = info["hist_mean_late"].astype(float)
+    view["share_paid_30_late"] = info["hist_share_late30"].astype(float)
+    view = view.reset_index().sort_values(
+        ["_dunning_priority", "_dispute_priority", "customer_id"],
+        ascending=[False, False, True],
+        kind="stable",
+    )
+    view.insert(0, "rank", np.arange(1, len(view) + 1))
+    view["draft"] = [
+        draft_file_name(r, c) if n > 0 else ""
+        for r, c, n in zip(view["rank"], view["customer_id"], view["contact_invoices"], strict=True)
+    ]
+    return view[CUSTOMER_COLUMNS].reset_index(drop=True)
+
+
+def _dispute_queue(lines: pd.DataFrame, disputes: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
+    queue = lines[lines["queue"] == "dispute"].reset_index(drop=True)
+    if disputes is None:
+        disputes = pd.DataFrame(columns=["invoice_id", "dispute_opened", "dispute_reason"])
+    known = disputes.drop_duplicates("invoice_id").set_index("invoice_id")
+    opened = pd.to_datetime(queue["invoice_id"].map(known["dispute_opened"]))
+    queue["dispute_opened"] = opened
+    queue["days_in_dispute"] = (pd.Timestamp(as_of) - opened).dt.days.astype("Int64")
+    queue["dispute_reason"] = queue["invoice_id"].map(known["dispute_reason"]).fillna("")
+    return queue[DISPUTE_COLUMNS]

@@ -55,6 +55,11 @@ CUSTOMERS = Table(
         Column("currency", "str", description="Customer's usual invoicing currency (ISO 4217)"),
         Column("payment_terms_days", "int", description="Contractual terms, e.g. 30 for net 30"),
         Column("credit_limit", "float", description="Credit limit in base currency"),
+        Column(
+            "email",
+            "str",
+            description="Accounts-payable contact address; reminder drafts are addressed to it",
+        ),
     ),
 )
 

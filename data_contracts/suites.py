@@ -37,6 +37,8 @@ from great_expectations.data_context.types.base import (
 from data_contracts.schema import TABLES_BY_NAME, Table
 
 CURRENCY_REGEX = r"^[A-Z]{3}$"
+EMAIL_REGEX = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
+"""One plain address (no display name, no list): a draft's To header is built from it."""
 
 UNIQUENESS_RULES = (gxe.ExpectColumnValuesToBeUnique, gxe.ExpectCompoundColumnsToBeUnique)
 """GX flags every row of a duplicated key; the loader keeps the first and quarantines the rest."""
@@ -58,6 +60,9 @@ def _value_rules(table: Table) -> list[gxe.Expectation]:
             ),
             gxe.ExpectColumnValuesToBeBetween(
                 column="credit_limit", min_value=0, meta={"reason": non_negative}
+            ),
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="email", regex=EMAIL_REGEX, meta={"reason": "not an email address"}
             ),
         ],
         "invoices": [

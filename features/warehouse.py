@@ -195,3 +195,14 @@ def payments_after(con: duckdb.DuckDBPyConnection, as_of: date, days: int) -> pd
         """,
         {"as_of": as_of, "days": days},
     ).df()
+
+
+def customer_standing(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
+    """Name, country, email and the paid-invoice record (``hist_n``, ``hist_mean_late``,
+    ``hist_share_late30``) of every customer, as known at the end of ``as_of``."""
+    return con.execute(read_sql("customer_standing"), {"as_of_day": to_day(as_of)}).df()
+
+
+def open_disputes(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
+    """The dispute open on each invoice at the end of ``as_of``: opened date and reason."""
+    return con.execute(read_sql("open_disputes"), {"as_of": as_of}).df()

@@ -173,22 +173,39 @@ def run_pipeline(
     return [retrain, score], refusal
 
 
-def run_whatif(
+def _serve(
     settings: ArcastSettings,
-    progress: ProgressCallback | None = None,
-    instance: dg.DagsterInstance | None = None,
+    job_name: str,
+    progress: ProgressCallback | None,
+    instance: dg.DagsterInstance | None,
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
-    """Score with the champion and run the settings' scenarios (``whatif_job``).
-
-    Scenarios reuse the serving model: a champion is trained first only if there is none yet.
-    """
+    """Run a scoring job with the serving model: a champion is trained first only if there is
+    none yet. Returns the runs' results and the gate's refusal reason, if it refused."""
     instance = instance or dagster_instance(settings)
     tags = {INVOCATION_TAG: str(uuid.uuid4())}
     results, refusal = [], None
     if alias_version(settings.home_path, CHAMPION) is None:
         retrain, refusal = _retrain(settings, progress, None, instance, tags)
         results.append(retrain)
-    whatif = execute(settings, "whatif_job", None, progress, None, instance, tags)
-    if not whatif.success:
-        raise_failure(whatif)
-    return [*results, whatif], refusal
+    served = execute(settings, job_name, None, progress, None, instance, tags)
+    if not served.success:
+        raise_failure(served)
+    return [*results, served], refusal
+
+
+def run_whatif(
+    settings: ArcastSettings,
+    progress: ProgressCallback | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """Score with the champion and run the settings' scenarios (``whatif_job``)."""
+    return _serve(settings, "whatif_job", progress, instance)
+
+
+def run_worklist(
+    settings: ArcastSettings,
+    progress: ProgressCallback | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
+    """Score with the champion and write the collections worklist (``worklist_job``)."""
+    return _serve(settings, "worklist_job", progress, instance)

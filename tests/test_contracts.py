@@ -350,3 +350,20 @@ def test_validate_tables_reports_failed_rules_with_counts() -> None:
     assert result["invoices"]["expectations"] > len(failed)
     assert result["payments"]["success"] is False
     assert any(f["reason"].startswith("error:") for f in result["payments"]["failed"])
+
+
+def test_customer_email_is_optional_and_checked(tmp_path: Path) -> None:
+    customers = (
+        "customer_id,name,segment,country,currency,payment_terms_days,credit_limit,email\n"
+        "C1,Acme,Enterprise,US,USD,30,10000,ap@acme.example\n"
+        "C2,Beta,SMB,DE,EUR,45,,\n"
+        "C9,Gamma,SMB,DE,EUR,45,,accounts at gamma\n"
+    )
+    ledger = load_ledger(write_ledger(tmp_path, {"customers.csv": customers}))
+    assert ledger.quarantine[["row", "column", "value"]].to_dict("records") == [
+        {"row": 4, "column": "email", "value": "accounts at gamma"}
+    ]
+    assert "not an email address" in ledger.quarantine["reason"].iloc[0]
+    emails = ledger.tables["customers"].set_index("customer_id")["email"]
+    assert emails["C1"] == "ap@acme.example" and pd.isna(emails["C2"])
+    assert_accounting(ledger)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+import openpyxl
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from arcast.accuracy import HISTORY_FILE
+from arcast.cli import app
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import execute, run_pipeline, run_whatif
@@ -49,14 +54,41 @@ OUTPUTS = {
     "forecast_accuracy_summary.csv": ["line", "week", "wape", "coverage"],
     "worklist.csv": [
         "rank",
+        "queue",
         "invoice_id",
         "customer_id",
+        "customer_name",
+        "currency",
+        "amount_open_in_currency",
         "amount_open",
         "days_overdue",
+        "pay_date_p10",
+        "expected_pay_date",
+        "pay_date_p90",
         "p_late_30",
         "priority",
         "action",
+        "tone",
+        "next_contact",
+        "reason_1",
+        "reason_2",
+        "reason_3",
         "reasons",
+        "draft",
+    ],
+    "dispute_queue.csv": ["rank", "invoice_id", "dispute_opened", "dispute_reason"],
+    "customer_view.csv": [
+        "customer_id",
+        "open_amount",
+        "overdue_amount",
+        "invoices",
+        "oldest_days_overdue",
+        "max_p_late_30",
+        "expected_cash_4w",
+        "action",
+        "tone",
+        "next_contact",
+        "draft",
     ],
     "quarantine.csv": ["file", "row", "column", "reason"],
 }
@@ -224,9 +256,15 @@ def test_same_seed_same_outputs(first_run, small_ledger_dir: Path, tmp_path: Pat
         "projected_billing.csv",
         "kpi_forecast.csv",
         "worklist.csv",
+        "dispute_queue.csv",
+        "customer_view.csv",
         "kpis.json",
     ):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
+    drafts = sorted((out / "drafts").iterdir())
+    assert [p.name for p in drafts] == sorted(p.name for p in (again / "drafts").iterdir())
+    for path in drafts:
+        assert (again / "drafts" / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_asset_graph_shape() -> None:
@@ -289,6 +327,88 @@ def test_asset_graph_shape() -> None:
     whatif = defs.resolve_job_def("whatif_job").asset_layer.selected_asset_keys
     assert dg.AssetKey("scenario_forecast") in whatif
     assert not {dg.AssetKey("pay_date_model"), dg.AssetKey("run_summary")} & whatif
+    worklist = defs.resolve_job_def("worklist_job").asset_layer.selected_asset_keys
+    assert {dg.AssetKey("collections_worklist"), dg.AssetKey("invoice_predictions")} <= worklist
+    assert (
+        not {
+            dg.AssetKey("pay_date_model"),
+            dg.AssetKey("champion_model"),
+            dg.AssetKey("cash_forecast_13w"),
+            dg.AssetKey("run_summary"),
+        }
+        & worklist
+    )
+
+
+def test_worklist_queues_drafts_and_workbook(first_run) -> None:
+    """Every open invoice in exactly one queue; drafts cover exactly the lines that need contact
+    and never a disputed invoice; the workbook has its four sheets."""
+    out, results = first_run
+    predictions = pd.read_csv(out / "predictions.csv")
+    lines = pd.read_csv(out / "worklist.csv", keep_default_na=False)
+    disputes = pd.read_csv(out / "dispute_queue.csv", keep_default_na=False)
+    customers = pd.read_csv(out / "customer_view.csv", keep_default_na=False)
+    assert sorted(lines["invoice_id"]) == sorted(predictions["invoice_id"])
+    assert lines["invoice_id"].is_unique
+    assert set(disputes["invoice_id"]) == set(lines.loc[lines["queue"] == "dispute", "invoice_id"])
+    assert set(disputes["invoice_id"]) == set(
+        predictions.loc[predictions["disputed"], "invoice_id"]
+    )
+    assert customers["invoices"].sum() == len(lines)
+    contact = lines[(lines["queue"] == "dunning") & (lines["action"] != "monitor")]
+    drafts = sorted((out / "drafts").glob("*.eml"))
+    assert len(drafts) == contact["customer_id"].nunique() == (customers["draft"] != "").sum() > 0
+    disputed = set(disputes["invoice_id"])
+    for path in drafts:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert msg["X-Arcast-Draft"] == "never sent by arcast"
+        body = msg.get_content()
+        mine = contact[contact["draft"] == path.name]
+        assert len(mine) > 0
+        assert all(f"Invoice {i} for " in body for i in mine["invoice_id"])
+        assert body.count("- Invoice ") == len(mine)
+        assert not any(f"Invoice {i} " in body for i in disputed)
+    wb = openpyxl.load_workbook(out / "worklist.xlsx")
+    assert wb.sheetnames == ["Worklist", "Customers", "Disputes", "Drafts"]
+    assert wb["Worklist"].max_row == (lines["queue"] == "dunning").sum() + 1
+    assert wb["Drafts"].max_row == len(drafts) + 1
+    meta = next(
+        m
+        for result in results
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == dg.AssetKey("collections_worklist")
+    ).materialization.metadata
+    assert meta["dunning_queue"].value + meta["dispute_queue"].value == len(lines)
+    assert sum(meta["actions"].data.values()) == meta["dunning_queue"].value
+    assert meta["drafts"].value == len(drafts)
+
+
+def test_cli_worklist_reuses_the_champion(
+    first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`arcast worklist` runs only the worklist job with the trained champion and writes the same
+    worklist as the full run."""
+    out, _ = first_run
+    home = out.parent / "home"
+    monkeypatch.setenv("ARCAST_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    as_of = json.loads((out / "run_summary.json").read_text())["as_of"]
+    target = tmp_path / "wl"
+    result = CliRunner().invoke(
+        app,
+        ["worklist", "--data", str(small_ledger_dir), "--as-of", as_of, "--out", str(target)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "reminder drafts" in result.output and "Top of the worklist" in result.output
+    for name in ("worklist.csv", "dispute_queue.csv", "customer_view.csv"):
+        assert (target / name).read_bytes() == (out / name).read_bytes(), name
+    assert (target / "worklist.xlsx").exists()
+    assert sorted(p.name for p in (target / "drafts").iterdir()) == sorted(
+        p.name for p in (out / "drafts").iterdir()
+    )
+    runs = dg.DagsterInstance.from_config(str(home / "dagster")).get_runs()
+    assert [r.job_name for r in runs] == ["worklist_job"]
 
 
 def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(

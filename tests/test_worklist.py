@@ -1,32 +1,74 @@
+"""The collections worklist: ranking, tiers, tone, next contact, queues and the customer view."""
+
 from datetime import date
 
+import holidays
 import numpy as np
 import pandas as pd
 import pytest
 
-from arcast.worklist import OUTPUT_COLUMNS, build_worklist
+from arcast.worklist import (
+    CUSTOMER_COLUMNS,
+    DISPUTE_COLUMNS,
+    OUTPUT_COLUMNS,
+    build_worklist,
+    customer_tone,
+    high_value,
+    next_contact,
+)
 
 AS_OF = date(2024, 3, 31)
 
 
-def predictions(n: int = 40, seed: int = 0) -> pd.DataFrame:
+def predictions(n: int = 40, seed: int = 0, as_of: date = AS_OF) -> pd.DataFrame:
+    """Hand-made scored open invoices (the columns ``invoice_predictions`` provides)."""
     rng = np.random.default_rng(seed)
+    days = rng.integers(-30, 150, n)
+    due = pd.Timestamp(as_of) - pd.to_timedelta(days, "D")
+    amount = rng.uniform(10, 5000, n).round(2)
     return pd.DataFrame(
         {
             "invoice_id": [f"INV{i:03d}" for i in range(n)],
             "customer_id": [f"C{c}" for c in rng.integers(0, 6, n)],
-            "amount_open": rng.uniform(10, 5000, n).round(2),
-            "days_overdue": rng.integers(-30, 150, n),
+            "currency": "USD",
+            "invoice_amount": amount,
+            "amount_open": amount,
+            "amount_open_base": amount,
+            "issue_date": due - pd.Timedelta(days=30),
+            "due_date": due,
+            "days_overdue": days,
+            "pay_date_p10": pd.Timestamp(as_of) + pd.Timedelta(days=2),
+            "pay_date_p50": pd.Timestamp(as_of) + pd.to_timedelta(rng.integers(3, 90, n), "D"),
+            "pay_date_p90": pd.Timestamp(as_of) + pd.Timedelta(days=120),
             "p_late_30": rng.uniform(0, 1, n),
-            "pay_date_p50": pd.Timestamp(AS_OF) + pd.to_timedelta(rng.integers(1, 90, n), "D"),
+            "p_paid_4w": rng.uniform(0, 1, n),
             "disputed": rng.random(n) < 0.15,
-            "reasons": "overdue 40 days | customer pays late",
+            "reasons": "overdue 40 days | customer pays late | larger than usual",
         }
     )
 
 
+def standing(ids, **columns) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "name": [f"Customer {c}" for c in ids],
+            "country": "US",
+            "email": None,
+            "hist_n": 0,
+            "hist_mean_late": np.nan,
+            "hist_share_late30": np.nan,
+        }
+    )
+    return frame.assign(**columns)
+
+
+def lines_of(df: pd.DataFrame, as_of: date = AS_OF, **kwargs) -> pd.DataFrame:
+    return build_worklist(df, as_of, **kwargs).lines
+
+
 def priority_of(df: pd.DataFrame, invoice_id: str) -> float:
-    out = build_worklist(df, AS_OF)
+    out = lines_of(df)
     return float(out.loc[out["invoice_id"] == invoice_id, "priority"].iloc[0])
 
 
@@ -34,7 +76,7 @@ def priority_of(df: pd.DataFrame, invoice_id: str) -> float:
     ("column", "grid"),
     [
         ("p_late_30", np.linspace(0, 1, 11)),
-        ("amount_open", [0.0, 1.0, 50.0, 1000.0, 1e6]),
+        ("amount_open_base", [0.0, 1.0, 50.0, 1000.0, 1e6]),
         ("days_overdue", [-40, -1, 0, 1, 30, 31, 60, 61, 90, 91, 400]),
     ],
 )
@@ -54,18 +96,25 @@ def test_priority_never_decreases(column: str, grid: list) -> None:
 
 def test_priority_formula_and_exposure() -> None:
     df = predictions(5).assign(customer_id=["A", "A", "B", "A", "B"])
-    out = build_worklist(df, AS_OF).set_index("invoice_id").loc[df["invoice_id"]]
-    exposure = df.groupby("customer_id")["amount_open"].transform("sum").to_numpy()
-    np.testing.assert_allclose(out["customer_exposure"], exposure)
+    out = lines_of(df).set_index("invoice_id").loc[df["invoice_id"]]
+    exposure = df.groupby("customer_id")["amount_open_base"].transform("sum").to_numpy()
+    cents = {"rtol": 0, "atol": 0.005}  # money is rounded to cents in the output
+    np.testing.assert_allclose(out["customer_exposure"], exposure, **cents)
     age = np.sqrt(1 + np.clip(df["days_overdue"], 0, 90) / 90)
-    expected = df["p_late_30"] * (df["amount_open"] + 0.1 * exposure) * age
-    np.testing.assert_allclose(out["priority"], expected)
+    expected = df["p_late_30"] * (df["amount_open_base"] + 0.1 * exposure) * age
+    np.testing.assert_allclose(out["priority"], expected, **cents)
+    np.testing.assert_allclose(
+        out["expected_cash_4w"], df["amount_open_base"] * df["p_paid_4w"], **cents
+    )
 
 
 def test_ranking_queues_and_columns() -> None:
     df = predictions()
-    out = build_worklist(df, AS_OF)
+    worklist = build_worklist(df, AS_OF)
+    out = worklist.lines
     assert list(out.columns) == OUTPUT_COLUMNS
+    assert list(worklist.disputes.columns) == DISPUTE_COLUMNS
+    assert list(worklist.customers.columns) == CUSTOMER_COLUMNS
     assert out["rank"].tolist() == list(range(1, len(df) + 1))
     assert sorted(out["invoice_id"]) == sorted(df["invoice_id"])
     n_dunning = int((~df["disputed"]).sum())
@@ -79,14 +128,45 @@ def test_ranking_queues_and_columns() -> None:
         assert queue["priority"].is_monotonic_decreasing
 
 
+def test_every_open_invoice_is_in_exactly_one_queue_and_customer_totals_add_up() -> None:
+    df = predictions(60, seed=4)
+    worklist = build_worklist(df, AS_OF)
+    dunning, disputes = set(worklist.dunning["invoice_id"]), set(worklist.disputes["invoice_id"])
+    assert not dunning & disputes
+    assert dunning | disputes == set(df["invoice_id"])
+    assert set(disputes) == set(df.loc[df["disputed"], "invoice_id"])
+    view = worklist.customers.set_index("customer_id")
+    by_customer = df.groupby("customer_id")
+    cents = {"rtol": 0, "atol": 0.005}
+    np.testing.assert_allclose(
+        view.loc[by_customer.size().index, "open_amount"],
+        by_customer["amount_open_base"].sum(),
+        **cents,
+    )
+    assert view["invoices"].sum() == len(df)
+    overdue = df[df["days_overdue"] > 0].groupby("customer_id")["amount_open_base"].sum()
+    np.testing.assert_allclose(
+        view["overdue_amount"], overdue.reindex(view.index).fillna(0), **cents
+    )
+    assert view["disputed_invoices"].sum() == df["disputed"].sum()
+    np.testing.assert_allclose(
+        view["max_p_late_30"], by_customer["p_late_30"].max().reindex(view.index), atol=5e-5
+    )
+
+
 def test_ties_broken_by_invoice_id() -> None:
     df = predictions(6).assign(
-        customer_id="C", amount_open=100.0, days_overdue=10, p_late_30=0.4, disputed=False
+        customer_id="C",
+        amount_open_base=100.0,
+        days_overdue=10,
+        p_late_30=0.4,
+        disputed=False,
+        due_date=pd.Timestamp("2024-03-21"),
     )
     df["invoice_id"] = ["f", "b", "e", "a", "d", "c"]
-    assert build_worklist(df, AS_OF)["invoice_id"].tolist() == list("abcdef")
+    assert lines_of(df)["invoice_id"].tolist() == list("abcdef")
     shuffled = df.sample(frac=1, random_state=3)
-    pd.testing.assert_frame_equal(build_worklist(shuffled, AS_OF), build_worklist(df, AS_OF))
+    pd.testing.assert_frame_equal(lines_of(shuffled), lines_of(df))
 
 
 @pytest.mark.parametrize(
@@ -107,21 +187,193 @@ def test_ties_broken_by_invoice_id() -> None:
 )
 def test_action_tiers(days: int, p_late: float, action: str) -> None:
     df = predictions(1).assign(days_overdue=days, p_late_30=p_late, disputed=False)
-    assert build_worklist(df, AS_OF)["action"].iloc[0] == action
+    assert lines_of(df)["action"].iloc[0] == action
+
+
+@pytest.mark.parametrize(
+    ("paid", "mean_late", "share30", "valuable", "tone"),
+    [
+        (5, 5.0, 0.05, True, "soft"),  # reliable and high value, on every boundary
+        (40, -3.0, 0.0, True, "soft"),
+        (4, 0.0, 0.0, True, "standard"),  # too little record to judge
+        (5, 5.1, 0.0, True, "standard"),  # late on average by more than 5 days
+        (5, 0.0, 0.06, True, "standard"),  # too many very late payments for "reliable"
+        (5, 0.0, 0.0, False, "standard"),  # reliable but not among the largest
+        (5, 20.0, 0.0, False, "firm"),  # chronic: mean days late
+        (5, 0.0, 0.25, True, "firm"),  # chronic: share paid 30+ days late, even if large
+        (5, 19.9, 0.24, True, "standard"),
+        (4, 60.0, 1.0, True, "standard"),  # four bad payments are not yet a pattern
+        (0, np.nan, np.nan, True, "standard"),  # no paid invoice yet
+    ],
+)
+def test_tone_rules(paid: int, mean_late: float, share30: float, valuable: bool, tone: str):
+    got = customer_tone(
+        np.array([paid]), np.array([mean_late]), np.array([share30]), np.array([valuable])
+    )
+    assert got.tolist() == [tone]
+
+
+@pytest.mark.parametrize(
+    ("amounts", "expected"),
+    [
+        ([5.0, 1.0, 3.0], [True, False, False]),  # top 10 % of 3 customers: at least one
+        (list(range(1, 21)), [a >= 19 for a in range(1, 21)]),  # 2 of 20
+        ([7.0, 7.0, 1.0, 1.0], [True, True, False, False]),  # ties share the rank
+    ],
+)
+def test_high_value_is_the_top_tenth_by_open_ar(amounts: list, expected: list) -> None:
+    assert high_value(pd.Series(amounts, dtype=float)).tolist() == expected
+
+
+def test_tone_uses_the_customers_rank_by_open_ar() -> None:
+    """Of 20 equally reliable customers only the two with the most open AR get the soft tone."""
+    ids = [f"C{i:02d}" for i in range(20)]
+    df = predictions(20).assign(
+        customer_id=ids, amount_open_base=[100.0 * (i + 1) for i in range(20)], disputed=False
+    )
+    record = {"hist_n": 12, "hist_mean_late": 1.0, "hist_share_late30": 0.0}
+    view = build_worklist(df, AS_OF, standing(ids, **record)).customers.set_index("customer_id")
+    assert sorted(view.index[view["tone"] == "soft"]) == ["C18", "C19"]
+    assert set(view["tone"]) == {"soft", "standard"}
+
+
+def _is_business_day(day: pd.Timestamp, country: str | None) -> bool:
+    if day.weekday() >= 5:
+        return False
+    try:
+        return day.date() not in holidays.country_holidays(country, years=day.year)
+    except (NotImplementedError, TypeError, KeyError):
+        return True
+
+
+@pytest.mark.parametrize("as_of", [date(2025, 12, 24), date(2025, 4, 17), date(2024, 12, 30)])
+@pytest.mark.parametrize("country", ["US", "DE", "GB", "FR", "CA", "AU", "NL", "ZZ", None])
+def test_next_contact_is_a_business_day_of_the_customers_country(
+    as_of: date, country: str | None
+) -> None:
+    rng = np.random.default_rng(1)
+    n = 120
+    days = rng.integers(-45, 120, n)
+    due = pd.Series(pd.Timestamp(as_of) - pd.to_timedelta(days, "D"))
+    p_late = rng.uniform(0, 1, n)
+    action = np.asarray(
+        build_worklist(
+            predictions(n, as_of=as_of).assign(days_overdue=days, p_late_30=p_late, disputed=False),
+            as_of,
+        )
+        .lines.set_index("invoice_id")
+        .loc[[f"INV{i:03d}" for i in range(n)], "action"]
+    )
+    contact = next_contact(action, due, pd.Series([country] * n, dtype=object), as_of)
+    for day, due_day, act in zip(contact, due, action, strict=True):
+        assert day > pd.Timestamp(as_of), (day, as_of)
+        assert _is_business_day(day, country), (day, country, act)
+        if act == "monitor":
+            assert day > due_day
+
+
+@pytest.mark.parametrize(
+    ("country", "as_of", "due", "p_late", "expected"),
+    [
+        # Christmas: 25 and 26 December are holidays in DE and GB, only the 25th in the US
+        ("DE", "2025-12-24", "2025-11-30", 0.2, "2025-12-29"),
+        ("GB", "2025-12-24", "2025-11-30", 0.2, "2025-12-29"),
+        ("US", "2025-12-24", "2025-11-30", 0.2, "2025-12-26"),
+        ("ZZ", "2025-12-24", "2025-11-30", 0.2, "2025-12-25"),  # unknown: weekends only
+        # pre-due reminder 3 business days before the due date; Ascension Day (29 May 2025)
+        # is a holiday in DE, not in the US
+        ("DE", "2025-05-15", "2025-05-30", 0.8, "2025-05-26"),
+        ("US", "2025-05-15", "2025-05-30", 0.8, "2025-05-27"),
+        # pre-due date already past: the next business day (Friday 16 May 2025)
+        ("US", "2025-05-15", "2025-05-19", 0.8, "2025-05-16"),
+        # monitor: first business day after the due date (due Friday 30 May -> Monday 2 June)
+        ("US", "2025-05-15", "2025-05-30", 0.2, "2025-06-02"),
+        # Friday as-of, overdue: Monday
+        ("FR", "2025-05-16", "2025-05-01", 0.2, "2025-05-19"),
+    ],
+)
+def test_next_contact_rules(country: str, as_of: str, due: str, p_late: float, expected: str):
+    as_of_date = date.fromisoformat(as_of)
+    days = (pd.Timestamp(as_of) - pd.Timestamp(due)).days
+    df = predictions(1, as_of=as_of_date).assign(
+        due_date=pd.Timestamp(due), days_overdue=days, p_late_30=p_late, disputed=False
+    )
+    info = standing(["C0"], country=country)
+    df["customer_id"] = "C0"
+    line = lines_of(df, as_of_date, standing=info).iloc[0]
+    assert line["next_contact"] == pd.Timestamp(expected), line["action"]
+
+
+def test_customer_view_tier_next_contact_and_drafts() -> None:
+    base = {"disputed": False, "p_late_30": 0.2}
+    df = pd.concat(
+        [
+            predictions(1).assign(invoice_id="A1", customer_id="A", days_overdue=70, **base),
+            predictions(1).assign(invoice_id="A2", customer_id="A", days_overdue=5, **base),
+            predictions(1).assign(invoice_id="A3", customer_id="A", days_overdue=-20, **base),
+            predictions(1).assign(invoice_id="A4", customer_id="A", days_overdue=10, disputed=True),
+            predictions(1).assign(invoice_id="M1", customer_id="M", days_overdue=-3, **base),
+            predictions(1).assign(invoice_id="D1", customer_id="D", days_overdue=40, disputed=True),
+        ],
+        ignore_index=True,
+    )
+    df["due_date"] = pd.Timestamp(AS_OF) - pd.to_timedelta(df["days_overdue"], "D")
+    worklist = build_worklist(df, AS_OF, standing(["A", "M", "D"]))
+    view = worklist.customers.set_index("customer_id")
+    assert view.loc["A", "action"] == "call"  # the highest dunning tier
+    assert view.loc["M", "action"] == "monitor"
+    assert view.loc["D", "action"] == "resolve dispute"
+    assert (view.loc["A", "contact_invoices"], view.loc["A", "disputed_invoices"]) == (2, 1)
+    assert view.loc["A", "draft"].endswith("-A.eml")
+    assert view.loc["M", "draft"] == view.loc["D", "draft"] == ""
+    lines = worklist.lines.set_index("invoice_id")
+    assert view.loc["A", "next_contact"] == lines.loc[["A1", "A2"], "next_contact"].min()
+    assert view.loc["M", "next_contact"] == lines.loc["M1", "next_contact"]
+    has_draft = lines[(lines["customer_id"] == "A") & (lines["draft"] != "")]
+    assert sorted(has_draft.index) == ["A1", "A2"]
+    assert lines.loc[["A3", "A4", "M1", "D1"], "draft"].eq("").all()
+    assert view.loc["A", "rank"] == 1 and view.loc["D", "rank"] == 3
+
+
+def test_dispute_queue_carries_the_open_dispute() -> None:
+    df = predictions(4).assign(disputed=[True, True, False, False])
+    disputes = pd.DataFrame(
+        {
+            "invoice_id": ["INV000", "INV001"],
+            "dispute_opened": pd.to_datetime(["2024-03-01", "2024-03-30"]),
+            "dispute_reason": ["pricing", "damaged goods"],
+        }
+    )
+    queue = build_worklist(df, AS_OF, disputes=disputes).disputes.set_index("invoice_id")
+    assert sorted(queue.index) == ["INV000", "INV001"]
+    assert queue.loc["INV000", "days_in_dispute"] == 30
+    assert queue.loc["INV001", "dispute_reason"] == "damaged goods"
 
 
 def test_expected_pay_date_and_missing_forecast() -> None:
     df = predictions(2)
     df["pay_date_p50"] = [pd.Timestamp("2024-04-10"), pd.NaT]
-    out = build_worklist(df, AS_OF).set_index("invoice_id").loc[df["invoice_id"]]
+    out = lines_of(df).set_index("invoice_id").loc[df["invoice_id"]]
     assert out["expected_pay_date"].iloc[0] == pd.Timestamp("2024-04-10")
     assert out["days_to_expected_pay"].iloc[0] == 10
     assert pd.isna(out["expected_pay_date"].iloc[1])
     assert pd.isna(out["days_to_expected_pay"].iloc[1])
 
 
-def test_invalid_probability_raises() -> None:
+def test_reasons_are_split_into_three_columns() -> None:
+    df = predictions(2)
+    df["reasons"] = ["a | b | c", "only one"]
+    out = lines_of(df).set_index("invoice_id").loc[df["invoice_id"]]
+    assert out[["reason_1", "reason_2", "reason_3"]].iloc[0].tolist() == ["a", "b", "c"]
+    assert out[["reason_1", "reason_2", "reason_3"]].iloc[1].tolist() == ["only one", "", ""]
+
+
+def test_invalid_input_raises() -> None:
     df = predictions(3)
     df.loc[0, "p_late_30"] = 1.2
     with pytest.raises(ValueError, match="p_late_30"):
         build_worklist(df, AS_OF)
+    with pytest.raises(ValueError, match="missing columns"):
+        build_worklist(predictions(3).drop(columns="currency"), AS_OF)
+    with pytest.raises(ValueError, match="duplicate"):
+        build_worklist(predictions(3).assign(invoice_id="X"), AS_OF)

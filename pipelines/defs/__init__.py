@@ -27,6 +27,7 @@ from pipelines.defs.schedules import (
     retrain_job,
     weekly_retrain,
     whatif_job,
+    worklist_job,
 )
 
 ASSETS = [
@@ -52,7 +53,7 @@ def build_definitions(settings: ArcastSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=[promotion_gate],
-        jobs=[arcast_job, retrain_job, rescore_job, whatif_job],
+        jobs=[arcast_job, retrain_job, rescore_job, whatif_job, worklist_job],
         schedules=[weekly_retrain, daily_rescore],
         sensors=[new_ledger_export],
         resources={"settings": settings, "warehouse": warehouse_resource(settings)},

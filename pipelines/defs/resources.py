@@ -10,6 +10,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from arcast.drafts import DEFAULT_SENDER
 from data_contracts.schema import DEFAULT_BASE_CURRENCY
 
 
@@ -50,6 +51,15 @@ class ArcastSettings(dg.ConfigurableResource):
         default="",
         description="YAML file of what-if scenarios to run on the forecast; empty: none.",
     )
+    templates_dir: str = Field(
+        default="",
+        description="Folder of the user's own reminder templates (Jinja2), taking precedence "
+        "over the shipped ones file by file; empty: the shipped templates only.",
+    )
+    sender: str = Field(
+        default=DEFAULT_SENDER,
+        description="From header of the reminder drafts (drafts are never sent by arcast).",
+    )
 
     @property
     def home_path(self) -> Path:
@@ -83,6 +93,8 @@ class ArcastSettings(dg.ConfigurableResource):
             as_of=os.environ.get("ARCAST_AS_OF", ""),
             base_currency=os.environ.get("ARCAST_BASE_CURRENCY", DEFAULT_BASE_CURRENCY),
             scenario_file=os.environ.get("ARCAST_SCENARIOS", ""),
+            templates_dir=os.environ.get("ARCAST_TEMPLATES_DIR", ""),
+            sender=os.environ.get("ARCAST_SENDER", DEFAULT_SENDER),
         )
 
 

@@ -39,6 +39,15 @@ whatif_job = dg.define_asset_job(
     description="Score the ledger with the champion and run the what-if scenarios of the "
     "settings' scenario file against the baseline forecast.",
 )
+worklist_job = dg.define_asset_job(
+    "worklist_job",
+    selection=dg.AssetSelection.assets("collections_worklist")
+    .upstream()
+    .required_multi_asset_neighbors()
+    - dg.AssetSelection.assets(*MODEL_ASSETS),
+    description="Score the ledger with the champion and write the collections worklist: "
+    "queues, customer view, reminder drafts and the Excel workbook.",
+)
 
 weekly_retrain = dg.ScheduleDefinition(
     name="weekly_retrain",

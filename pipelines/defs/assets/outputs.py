@@ -1,34 +1,112 @@
-"""Output assets: the collections worklist and the run summary."""
+"""Output assets: the collections worklist (queues, customer view, drafts, workbook) and the run
+summary."""
 
 import dagster as dg
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from arcast.drafts import drafts_frame, render_drafts, write_drafts
 from arcast.io import write_csv, write_json
+from arcast.workbook import write_workbook
 from arcast.worklist import build_worklist
+from features.warehouse import customer_standing, open_disputes
+from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
+
+WORKLIST_SQL = """
+SELECT p.invoice_id, p.customer_id, p.currency, f.amount AS invoice_amount, p.amount_open,
+       p.amount_open_base, p.issue_date, p.due_date, p.days_overdue, p.pay_date_p10,
+       p.pay_date_p50, p.pay_date_p90, p.p_late_30,
+       {weeks} AS p_paid_4w,
+       p.disputed, p.reasons
+FROM invoice_predictions AS p
+LEFT JOIN invoice_facts AS f USING (invoice_id)
+ORDER BY p.invoice_id
+""".format(weeks=" + ".join(f"p.p_paid_week_{w:02d}" for w in range(1, 5)))
+WORKLIST_FILES = (
+    "worklist.csv",
+    "dispute_queue.csv",
+    "customer_view.csv",
+    "worklist.xlsx",
+    "drafts/",
+)
+PREVIEW_COLUMNS = [
+    "rank",
+    "invoice_id",
+    "customer_name",
+    "amount_open",
+    "days_overdue",
+    "p_late_30",
+    "action",
+    "tone",
+    "next_contact",
+    "reason_1",
+]
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
 
 
 @dg.asset(
     group_name="outputs",
     deps=["invoice_predictions"],
-    kinds={"csv"},
-    description="Open invoices ranked by money at stake and risk, with action tier and reasons.",
+    kinds={"csv", "excel"},
+    description="Open invoices ranked by money at stake and risk, split into a dunning queue "
+    "(action tier, tone, next-contact date, reasons) and a dispute queue; a customer view with "
+    "totals; one reminder draft (.eml, never sent) per customer that needs contact; the same "
+    "as a formatted Excel workbook. Rules in arcast/worklist.py.",
 )
 def collections_worklist(
-    settings: ArcastSettings, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
-        pred = con.execute(
-            "SELECT invoice_id, customer_id, amount_open_base AS amount_open, days_overdue, "
-            "p_late_30, pay_date_p50, disputed, reasons FROM invoice_predictions"
-        ).df()
-    worklist = build_worklist(pred, as_of)
-    write_csv(worklist, settings.out_path / "worklist.csv")
+        pred = con.execute(WORKLIST_SQL).df()
+        standing = customer_standing(con, as_of)
+        disputes = open_disputes(con, as_of)
+    worklist = build_worklist(pred, as_of, standing, disputes)
+    drafts = render_drafts(worklist, as_of, settings.sender, settings.templates_dir or None)
+    out = settings.out_path
+    write_csv(worklist.lines, out / "worklist.csv")
+    write_csv(worklist.disputes, out / "dispute_queue.csv")
+    write_csv(worklist.customers, out / "customer_view.csv")
+    write_drafts(drafts, out / "drafts", settings.sender)
+    write_workbook(
+        {
+            "Worklist": worklist.dunning,
+            "Customers": worklist.customers,
+            "Disputes": worklist.disputes,
+            "Drafts": drafts_frame(drafts),
+        },
+        out / "worklist.xlsx",
+    )
+    dunning = worklist.dunning
+    context.log.info(
+        f"worklist: {len(dunning)} dunning, {len(worklist.disputes)} disputed, {len(drafts)} drafts"
+    )
     return dg.MaterializeResult(
         metadata={
-            "rows": len(worklist),
-            "top": dg.MetadataValue.md(worklist.head(10).to_markdown(index=False)),
+            "rows": len(worklist.lines),
+            "dunning_queue": len(dunning),
+            "dispute_queue": len(worklist.disputes),
+            "customers": len(worklist.customers),
+            "drafts": len(drafts),
+            "actions": dg.MetadataValue.json(_counts(dunning["action"])),
+            "tones": dg.MetadataValue.json(_counts(worklist.customers["tone"])),
+            "amount_open_by_action": dg.MetadataValue.json(
+                {
+                    str(k): round(float(v), 2)
+                    for k, v in worklist.lines.groupby("action")["amount_open"].sum().items()
+                }
+            ),
+            "top": markdown_table(dunning[PREVIEW_COLUMNS]),
+            "top_customers": markdown_table(
+                worklist.customers[
+                    ["rank", "customer_name", "open_amount", "overdue_amount", "action", "tone"]
+                ]
+            ),
+            "files": dg.MetadataValue.json([str(out / f) for f in WORKLIST_FILES]),
         }
     )
 
