@@ -1,5 +1,6 @@
 """What-if scenarios on the predicted pay-date distributions (`arcast whatif`, `arcast run`)."""
 
+import json
 from datetime import date
 
 import dagster as dg
@@ -8,9 +9,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_atomic, write_csv, write_json
-from arcast.kpis import compute_kpis
 from features.matrix import ledger_calendar
-from features.warehouse import receivables
 from models.cash_lines import CashLines, simulate_lines
 from models.paydate import settled_dispute_pmf
 from models.plots import scenario_figure
@@ -44,24 +43,23 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             metadata={"scenarios": 0, "note": "no scenario file in this run's settings"}
         )
     scenarios = load_scenarios(settings.scenario_file)
-    model, version = load_model(settings.home_path, CHAMPION)
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        version, rho = con.execute("SELECT model_version, cash_rho FROM scoring_context").fetchone()
         invoices = con.execute(OPEN_BOOK_SQL).df()
-        kpis = compute_kpis(receivables(con, as_of, base), as_of)
+        billing = con.execute("SELECT * FROM projected_billing_weekly").df()
+        billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
+    kpis = json.loads((settings.out_path / "kpis.json").read_text())
     book = OpenBook(invoices, np.load(settings.work_path / PMF_FILE), as_of)
+    keys = invoices[["segment", "currency"]].fillna({"segment": "unknown"})
 
     def resolved_pmf(rows: np.ndarray, settled: date) -> np.ndarray:
+        """Only settlement rules need the model itself: load it on first use."""
+        model = load_model(settings.home_path, CHAMPION)[0]
         with warehouse.get_connection() as con:
             calendar = ledger_calendar(con, as_of, model.config.horizon_days)
             ids = invoices["invoice_id"].to_numpy()[rows]
             return settled_dispute_pmf(con, model, as_of, calendar, ids, settled)
-
-    with warehouse.get_connection() as con:
-        rho = con.execute("SELECT cash_rho FROM scoring_context").fetchone()[0]
-        billing = con.execute("SELECT * FROM projected_billing_weekly").df()
-        billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
-    keys = invoices[["segment", "currency"]].fillna({"segment": "unknown"})
 
     def simulate(weekly: np.ndarray) -> CashLines:
         return simulate_lines(
