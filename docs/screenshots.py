@@ -25,7 +25,6 @@ IMG = ROOT / "docs" / "img"
 BIN = Path(sys.executable).parent
 DAGSTER = "http://127.0.0.1:3000"
 MLFLOW = "http://127.0.0.1:5000"
-LOCATION = "__repository__@pipelines.definitions"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -106,9 +105,6 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1500, "height": 950})
             _shot(page, report.as_uri(), "cfo_report")
             _shot(page, f"{DAGSTER}/asset-groups", "dagster_groups")
-            _shot(
-                page, f"{DAGSTER}/locations/{LOCATION}/asset-groups/forecasts", "dagster_forecasts"
-            )
             _shot(page, f"{DAGSTER}/assets/cash_forecast_13w", "dagster_asset")
             _shot(page, f"{DAGSTER}/automation", "dagster_automation")
             _shot(page, f"{MLFLOW}/#/models/{REGISTERED_MODEL}", "mlflow_model")
