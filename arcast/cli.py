@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -93,15 +94,17 @@ def _run_with_progress(work, steps: int):
             raise
 
 
-def _run_all(settings) -> None:
-    """Retrain and score (see ``pipelines.run.run_pipeline``), reporting a refused challenger."""
-    from pipelines.run import run_pipeline
-
+def _serve(work, settings, show: Callable[[Path], None]) -> None:
+    """Run a `pipelines.run` entry point under the progress bar, report a refused challenger
+    (the champion keeps serving), then show what was written."""
+    started = time.perf_counter()
     _, refusal = _run_with_progress(
-        lambda on_step: run_pipeline(settings, progress=on_step), steps=len(STAGE_LABELS)
+        lambda on_step: work(settings, progress=on_step), steps=len(STAGE_LABELS)
     )
     if refusal:
         console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
+    show(Path(settings.out_dir))
+    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
 
 def _settings(
@@ -189,10 +192,9 @@ def run(
     settings = _settings(
         data, out, _parse_date(as_of), base_currency, seed, scenario, templates, sender
     )
-    started = time.perf_counter()
-    _run_all(settings)
-    _print_outputs(out.resolve())
-    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+    from pipelines.run import run_pipeline
+
+    _serve(run_pipeline, settings, _print_outputs)
 
 
 @app.command()
@@ -272,10 +274,9 @@ def demo(
         with console.status(f"Generating the demo ledger ({customers} customers)"):
             write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), data)
     console.print(f"Demo ledger: {data.resolve()}")
-    started = time.perf_counter()
-    _run_all(_settings(data, out, None, "USD", seed, DEMO_SCENARIOS))
-    _print_outputs(out.resolve())
-    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+    from pipelines.run import run_pipeline
+
+    _serve(run_pipeline, _settings(data, out, None, "USD", seed, DEMO_SCENARIOS), _print_outputs)
 
 
 @app.command("import-ibm")
@@ -556,14 +557,7 @@ def whatif(
     text = yaml.safe_dump({"scenarios": documents}, sort_keys=False, allow_unicode=True)
     write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8"))
     settings = _settings(data, out, _parse_date(as_of), base_currency, seed, effective)
-    started = time.perf_counter()
-    _, refusal = _run_with_progress(
-        lambda on_step: run_whatif(settings, progress=on_step), steps=len(STAGE_LABELS)
-    )
-    if refusal:
-        console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
-    _print_scenarios(out.resolve())
-    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+    _serve(run_whatif, settings, _print_scenarios)
 
 
 def _print_scenarios(out: Path) -> None:
@@ -639,14 +633,7 @@ def worklist(
     settings = _settings(
         data, out, _parse_date(as_of), base_currency, seed, templates=templates, sender=sender
     )
-    started = time.perf_counter()
-    _, refusal = _run_with_progress(
-        lambda on_step: run_worklist(settings, progress=on_step), steps=len(STAGE_LABELS)
-    )
-    if refusal:
-        console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
-    _print_worklist(out.resolve())
-    console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+    _serve(run_worklist, settings, _print_worklist)
 
 
 def _print_worklist(out: Path) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +31,28 @@ LINE_LABELS = {
     "projected_billing": "From expected new billing",
     "total": "Total incl. expected billing",
 }
+HEADLESS_CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+"""How the test and `docs/screenshots.py` start Chromium: headless as root, and silent on a closed
+network (without the background-networking flags it keeps dialling out and logging failures)."""
+
+
+def chromium_path() -> str | None:
+    """The Chromium to render with: $ARCAST_CHROMIUM, else Debian's ``chromium`` on the PATH."""
+    return (
+        os.environ.get("ARCAST_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+
+
 LINE_COLOURS = {"open_ar": "#2f6f9f", "projected_billing": "#8c6bb1", "total": "#d9822b"}
 
 

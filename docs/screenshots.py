@@ -8,7 +8,6 @@ servers again.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 from playwright.sync_api import Page, sync_playwright
 
+from arcast.report import HEADLESS_CHROMIUM_FLAGS, chromium_path
 from models.tracking import CHAMPION, EXPERIMENT, REGISTERED_MODEL, alias_version, tracking_uri
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,15 +25,6 @@ IMG = ROOT / "docs" / "img"
 BIN = Path(sys.executable).parent
 DAGSTER = "http://127.0.0.1:3000"
 MLFLOW = "http://127.0.0.1:5000"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _wait(url: str, seconds: float = 120) -> None:
@@ -68,7 +59,7 @@ def main() -> None:
     report = ROOT / "out" / "demo" / "cfo_report.html"
     if not report.exists():
         sys.exit("run `make demo` first")
-    chromium = os.environ.get("ARCAST_CHROMIUM") or shutil.which("chromium")
+    chromium = chromium_path()
     IMG.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"DAGSTER_HOME": str(ROOT)}
     home = ROOT / ".arcast"
@@ -101,7 +92,9 @@ def main() -> None:
         _wait(DAGSTER)
         _wait(MLFLOW)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            browser = pw.chromium.launch(
+                executable_path=chromium, args=list(HEADLESS_CHROMIUM_FLAGS)
+            )
             page = browser.new_page(viewport={"width": 1500, "height": 950})
             _shot(page, report.as_uri(), "cfo_report")
             _shot(page, f"{DAGSTER}/asset-groups", "dagster_groups")

@@ -73,6 +73,16 @@ def load_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame])
         con.unregister("_incoming")
 
 
+def save_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> None:
+    """Store each DataFrame as a warehouse table (replacing it), for the assets downstream."""
+    for name, frame in frames.items():
+        con.register("_frame", frame)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
+        finally:
+            con.unregister("_frame")
+
+
 def _ewm_expression() -> str:
     """Recency-weighted mean of days late over the last few completions (weights decay by rank)."""
     terms = ["late"] + [f"{EWM_DECAY**j:.6f} * lag(late, {j}) OVER seq" for j in range(1, EWM_LAGS)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -12,19 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arcast.report import ReportData, render, signed_money, weekly_table
+from arcast.report import (
+    HEADLESS_CHROMIUM_FLAGS,
+    ReportData,
+    chromium_path,
+    render,
+    signed_money,
+    weekly_table,
+)
 
 AS_OF = date(2025, 6, 30)
 ARTIFACTS = Path(os.environ.get("ARCAST_TEST_ARTIFACTS", "test-artifacts"))
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _data(with_optional: bool = True) -> ReportData:
@@ -145,11 +142,7 @@ def test_weekly_table_sums_the_main_line() -> None:
 
 
 def _chromium() -> str:
-    path = (
-        os.environ.get("ARCAST_CHROMIUM")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
+    path = chromium_path()
     if not path:
         pytest.fail("Chromium not found: `make browser` installs Debian's package")
     return path
@@ -163,7 +156,9 @@ def test_report_renders_in_headless_chromium_without_errors(tmp_path: Path) -> N
     page_file.write_text(html, encoding="utf-8")
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
+        browser = pw.chromium.launch(
+            executable_path=_chromium(), args=list(HEADLESS_CHROMIUM_FLAGS)
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on(
             "console",

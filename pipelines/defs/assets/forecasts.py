@@ -12,7 +12,13 @@ from arcast.accuracy import HISTORY_FILE, append_history, score_history
 from arcast.io import write_atomic, write_csv, write_json
 from arcast.kpis import compute_kpis, forecast_kpis
 from features.matrix import holiday_calendar
-from features.warehouse import fx_rates_at, receivables, to_day, weekly_collections
+from features.warehouse import (
+    fx_rates_at,
+    receivables,
+    save_tables,
+    to_day,
+    weekly_collections,
+)
 from models.billing import project_billing
 from models.cash import (
     week_starts,
@@ -84,9 +90,7 @@ def invoice_predictions(
     for w in range(WEEKS):
         frame[f"p_paid_week_{w + 1:02d}"] = weekly[:, w].round(4)
     with warehouse.get_connection() as con:
-        con.register("_pred", frame)
-        con.execute("CREATE OR REPLACE TABLE invoice_predictions AS SELECT * FROM _pred")
-        con.unregister("_pred")
+        save_tables(con, {"invoice_predictions": frame})
         con.execute(
             "CREATE OR REPLACE TABLE scoring_context AS "
             "SELECT $v AS model_version, $rho::DOUBLE AS cash_rho",
@@ -174,14 +178,14 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         }
     )
     with warehouse.get_connection() as con:
-        for name, frame in (
-            ("projected_billing_weekly", weekly),
-            ("projected_billing_sims", sim_rows),
-            ("projected_billing_open", open_rows),
-        ):
-            con.register("_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-            con.unregister("_frame")
+        save_tables(
+            con,
+            {
+                "projected_billing_weekly": weekly,
+                "projected_billing_sims": sim_rows,
+                "projected_billing_open": open_rows,
+            },
+        )
     write_csv(summary, settings.out_path / "projected_billing.csv")
     by_week = pd.DataFrame(
         {
@@ -259,14 +263,14 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         }
     )
     with warehouse.get_connection() as con:
-        for name, frame in (
-            ("cash_forecast_13w", lines),
-            ("cash_forecast_sims", sim_rows),
-            ("cash_forecast_breakdown", breakdown),
-        ):
-            con.register("_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-            con.unregister("_frame")
+        save_tables(
+            con,
+            {
+                "cash_forecast_13w": lines,
+                "cash_forecast_sims": sim_rows,
+                "cash_forecast_breakdown": breakdown,
+            },
+        )
     write_csv(lines.round({c: 2 for c in BANDS}), settings.out_path / "cash_forecast.csv")
     write_csv(
         breakdown.round({c: 2 for c in BANDS}), settings.out_path / "cash_forecast_breakdown.csv"

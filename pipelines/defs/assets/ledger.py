@@ -10,7 +10,7 @@ from arcast.io import write_csv
 from data_contracts.load import load_ledger
 from data_contracts.schema import TABLES
 from data_contracts.suites import validate_tables
-from features.warehouse import load_tables
+from features.warehouse import load_tables, save_tables
 from pipelines.defs.resources import ArcastSettings
 
 LEDGER_TABLES = [t.name for t in TABLES]
@@ -98,12 +98,7 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
             [{"file": f, **counts} for f, counts in loaded.accounting.items()]
         )
         accounting["after_as_of"] = accounting["file"].map(lambda f: after.get(f.split(".")[0], 0))
-        con.register("_acc", accounting)
-        con.execute("CREATE OR REPLACE TABLE ledger_accounting AS SELECT * FROM _acc")
-        con.unregister("_acc")
-        con.register("_q", loaded.quarantine)
-        con.execute("CREATE OR REPLACE TABLE ledger_quarantine AS SELECT * FROM _q")
-        con.unregister("_q")
+        save_tables(con, {"ledger_accounting": accounting, "ledger_quarantine": loaded.quarantine})
     for warning in loaded.warnings:
         context.log.warning(warning)
     write_csv(loaded.quarantine, settings.out_path / "quarantine.csv")
