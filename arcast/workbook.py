@@ -93,6 +93,8 @@ def _add_sheet(wb: xlsxwriter.Workbook, title: str, frame: pd.DataFrame) -> None
         for j, value in enumerate(row):
             if value is not None:
                 ws.write(i, j, value, tiers.get(value) if j == action else None)
+
+
 def write_workbook(sheets: dict[str, pd.DataFrame], path: str | Path) -> Path:
     """Write one formatted sheet per frame, in the given order, atomically."""
 
