@@ -70,7 +70,9 @@ class Where(_Strict):
     @field_validator("customers", "segments", "countries", "currencies", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str | int) else value
+        """One name or a list; numbers are names too (YAML reads ``customers: [1001]`` as ints)."""
+        values = [value] if isinstance(value, str | int | float) else value
+        return [str(v) for v in values] if isinstance(values, list | tuple) else values
 
     def describe(self) -> str:
         parts = []

@@ -167,6 +167,13 @@ def test_bad_scenario_files_fail_with_one_line_naming_file_and_key(
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_numeric_names_in_yaml_are_names() -> None:
+    rule = parse_scenarios(
+        {"scenarios": [{"name": "a", "rules": [{"where": {"customers": [1001, "C7"]}}]}]}, "x"
+    )[0].rules[0]
+    assert rule.where.customers == ("1001", "C7")
+
+
 def test_settlement_dates_are_exclusive_and_relative_days_count_from_as_of() -> None:
     with pytest.raises(ScenarioError, match="not both"):
         parse_scenarios(
