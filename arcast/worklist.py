@@ -42,10 +42,11 @@ broken by ``invoice_id``. Every open invoice is in exactly one queue.
 tone       rule (first match)
 =========  ==================================================================================
 firm       chronic late payer: ≥ 5 paid invoices and (mean days late ≥ 20 or ≥ 25 % of them
-           paid more than 30 days late)
+           paid more than 30 days late); or, whatever the record, an undisputed invoice open
+           more than 60 days past due today (a customer that has stopped paying)
 soft       reliable and high value: ≥ 5 paid invoices, mean days late ≤ 5, ≤ 5 % paid more than
-           30 days late, and among the top 10 % of customers by open AR (at least one customer;
-           ties share the rank)
+           30 days late, nothing undisputed more than 30 days past due today, and among the top
+           10 % of customers by open AR (at least one customer; ties share the rank)
 standard   everyone else, including customers with fewer than 5 paid invoices (too little
            record to judge)
 =========  ==================================================================================
@@ -210,6 +211,8 @@ RELIABLE_MAX_MEAN_LATE = 5.0
 RELIABLE_MAX_SHARE_LATE30 = 0.05
 CHRONIC_MIN_MEAN_LATE = 20.0
 CHRONIC_MIN_SHARE_LATE30 = 0.25
+STOPPED_PAYING_DAYS = 60
+RELIABLE_MAX_DAYS_OVERDUE = 30
 HIGH_VALUE_TOP_SHARE = 0.10
 TONES = ("soft", "standard", "firm")
 PRE_DUE_BUSINESS_DAYS = 3
@@ -256,13 +259,23 @@ def customer_tone(
     mean_late: np.ndarray,
     share_late30: np.ndarray,
     valuable: np.ndarray,
+    oldest_overdue: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Tone per customer (rules in the module docstring); NaN history counts as no history."""
+    """Tone per customer (rules in the module docstring); NaN history counts as no history.
+
+    ``oldest_overdue`` is each customer's largest days overdue among its undisputed open
+    invoices today (None or NaN: nothing overdue): the record says how it paid, this says
+    how it is paying now.
+    """
     known = np.asarray(paid_invoices, dtype=float) >= MIN_PAID_INVOICES
     mean = np.nan_to_num(np.asarray(mean_late, dtype=float), nan=0.0)
     share30 = np.nan_to_num(np.asarray(share_late30, dtype=float), nan=0.0)
+    oldest = np.zeros(len(known)) if oldest_overdue is None else np.asarray(oldest_overdue)
+    oldest = np.nan_to_num(oldest.astype(float), nan=0.0)
     chronic = known & ((mean >= CHRONIC_MIN_MEAN_LATE) | (share30 >= CHRONIC_MIN_SHARE_LATE30))
+    chronic |= oldest > STOPPED_PAYING_DAYS
     reliable = known & (mean <= RELIABLE_MAX_MEAN_LATE) & (share30 <= RELIABLE_MAX_SHARE_LATE30)
+    reliable &= oldest <= RELIABLE_MAX_DAYS_OVERDUE
     return np.where(chronic, "firm", np.where(reliable & np.asarray(valuable), "soft", "standard"))
 
 
@@ -376,11 +389,13 @@ def build_worklist(
     total_open = float(amount.sum())
     share = exposure_by_customer / total_open if total_open > 0 else exposure_by_customer * 0.0
     customers["share_of_open_ar"] = share.reindex(customers.index).to_numpy()
+    oldest = pd.Series(days[~disputed]).groupby(pred["customer_id"].to_numpy()[~disputed]).max()
     customers["tone"] = customer_tone(
         customers["hist_n"].fillna(0).to_numpy(dtype=float),
         customers["hist_mean_late"].to_numpy(dtype=float),
         customers["hist_share_late30"].to_numpy(dtype=float),
         high_value(exposure_by_customer.reindex(customers.index)),
+        oldest.reindex(customers.index).to_numpy(dtype=float),
     )
     info = customers.loc[pred["customer_id"]]
 

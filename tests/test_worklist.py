@@ -214,6 +214,27 @@ def test_tone_rules(paid: int, mean_late: float, share30: float, valuable: bool,
 
 
 @pytest.mark.parametrize(
+    ("paid", "mean_late", "oldest", "tone"),
+    [
+        (40, 0.0, 30, "soft"),  # a reliable customer who slipped a month: still gentle
+        (40, 0.0, 31, "standard"),  # more than 30 days past due today: not "reliable" now
+        (40, 0.0, 61, "firm"),  # stopped paying, whatever the record
+        (0, np.nan, 61, "firm"),  # even with no record yet
+        (40, 0.0, np.nan, "soft"),  # nothing overdue
+    ],
+)
+def test_tone_looks_at_how_the_customer_pays_now(paid, mean_late, oldest, tone) -> None:
+    got = customer_tone(
+        np.array([paid]),
+        np.array([mean_late]),
+        np.array([0.0]),
+        np.array([True]),
+        np.array([oldest]),
+    )
+    assert got.tolist() == [tone]
+
+
+@pytest.mark.parametrize(
     ("amounts", "expected"),
     [
         ([5.0, 1.0, 3.0], [True, False, False]),  # top 10 % of 3 customers: at least one
@@ -229,7 +250,10 @@ def test_tone_uses_the_customers_rank_by_open_ar() -> None:
     """Of 20 equally reliable customers only the two with the most open AR get the soft tone."""
     ids = [f"C{i:02d}" for i in range(20)]
     df = predictions(20).assign(
-        customer_id=ids, amount_open_base=[100.0 * (i + 1) for i in range(20)], disputed=False
+        customer_id=ids,
+        amount_open_base=[100.0 * (i + 1) for i in range(20)],
+        disputed=False,
+        days_overdue=10,  # a slip, not a habit
     )
     record = {"hist_n": 12, "hist_mean_late": 1.0, "hist_share_late30": 0.0}
     view = build_worklist(df, AS_OF, standing(ids, **record)).customers.set_index("customer_id")
