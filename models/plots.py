@@ -1,16 +1,28 @@
-"""Diagnostic figures logged to MLflow and shown in Dagster: is the model honest about risk?"""
+"""Figures logged to MLflow, shown in Dagster and embedded in the CFO report: one definition each,
+so the report shows exactly the chart an asset shows."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
 from models.backtest import ECE_BINS, PIT_INTERVAL
 from models.paydate import LATE_THRESHOLD_DAYS, is_late
+
+LINE_LABELS = {
+    "open_ar": "From open invoices",
+    "projected_billing": "From expected new billing",
+    "total": "Total incl. expected billing",
+}
+LINE_COLOURS = {"open_ar": "#2f6f9f", "projected_billing": "#8c6bb1", "total": "#d9822b"}
 
 
 def reliability_figure(p: np.ndarray, late: np.ndarray, bins: int = ECE_BINS) -> plt.Figure:
@@ -98,7 +110,7 @@ def scenario_figure(
     weekly.set_title("Expected cash-in per week")
     cumulative.set_title("Cumulative expected cash-in")
     for ax in (weekly, cumulative):
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(compact_number))
         ax.tick_params(axis="x", labelrotation=45)
         ax.grid(alpha=0.3)
     weekly.legend(fontsize=8)
@@ -129,5 +141,99 @@ def cash_fan_figure(cash: pd.DataFrame, method: str = "model") -> plt.Figure:
     axes[0, 0].set_ylabel("cash in (base currency)")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"13-week cash-in, {method}: band vs actual (backtest)")
+    fig.tight_layout()
+    return fig
+
+
+def compact_number(value: float, _: object = None) -> str:
+    """Axis label: 1.2M, 350k, 900."""
+    for size, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:,.1f}{suffix}".replace(".0" + suffix, suffix)
+    return f"{value:,.0f}"
+
+
+def _money_axis(ax: plt.Axes) -> None:
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(compact_number))
+    ax.grid(alpha=0.3)
+
+
+def cash_lines_figure(cash: pd.DataFrame, currency: str) -> plt.Figure:
+    """Weekly cash-in with p10–p90 bands: open AR alone and with expected new billing."""
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    for line in ("total", "open_ar"):
+        frame = cash[cash["line"] == line]
+        if frame.empty:
+            continue
+        colour = LINE_COLOURS[line]
+        ax.fill_between(frame["week_start"], frame["p10"], frame["p90"], color=colour, alpha=0.2)
+        ax.plot(
+            frame["week_start"],
+            frame["expected"],
+            marker="o",
+            ms=3,
+            color=colour,
+            label=f"{LINE_LABELS[line]} (expected, band p10–p90)",
+        )
+    ax.set_title(f"Cash-in per week, next 13 weeks ({currency})")
+    _money_axis(ax)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.tick_params(axis="x", labelrotation=30)
+    return fig
+
+
+def kpi_path_figure(kpi_forecast: pd.DataFrame) -> plt.Figure:
+    """DSO today (week 0) and on the expected ledger at the end of each forecast week."""
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    for column, label in (
+        ("dso", "DSO (standard)"),
+        ("dso_countback", "DSO (countback)"),
+        ("best_possible_dso", "Best possible DSO"),
+    ):
+        if column in kpi_forecast:
+            ax.plot(kpi_forecast["date"], kpi_forecast[column], marker="o", ms=3, label=label)
+    ax.set_ylabel("days")
+    ax.set_title("DSO now and forecast week by week")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", labelrotation=30)
+    return fig
+
+
+def aging_figure(aging: Mapping[str, Mapping[str, Any]], currency: str) -> plt.Figure:
+    """Open AR by aging bucket today."""
+    names = list(aging)
+    amounts = [aging[n]["amount"] for n in names]
+    colours = ["#5b9f5b", "#c9b33f", "#e08a3c", "#d4553b", "#8e2c2c"][: len(names)]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.barh(names[::-1], amounts[::-1], color=colours[::-1])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(compact_number))
+    ax.set_title(f"Open AR by days overdue ({currency})")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def model_accuracy_figure(model_accuracy: pd.DataFrame) -> plt.Figure:
+    """p50 pay-date error of the model against the spreadsheet methods on the backtest window."""
+    frame = model_accuracy.dropna(subset=["mae_p50"])
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    colours = ["#2f6f9f" if m == "model" else "#b0b0b0" for m in frame["method"]]
+    ax.barh(frame["method"][::-1], frame["mae_p50"][::-1], color=colours[::-1])
+    ax.set_xlabel("mean absolute error of the predicted pay date (days)")
+    ax.set_title("Pay-date accuracy on the latest backtest window")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def forecast_accuracy_figure(summary: pd.DataFrame) -> plt.Figure:
+    """WAPE and band coverage by horizon week, one line per forecast line."""
+    fig, (wape, cover) = plt.subplots(1, 2, figsize=(8, 3.2))
+    for line, rows in summary.groupby("line"):
+        wape.plot(rows["week"], rows["wape"], marker="o", ms=3, label=line)
+        cover.plot(rows["week"], rows["coverage"], marker="o", ms=3, label=line)
+    wape.set(xlabel="weeks ahead", ylabel="WAPE")
+    cover.set(xlabel="weeks ahead", ylabel="inside [p10, p90]", ylim=(0, 1.05))
+    cover.axhline(0.8, color="grey", lw=0.8, ls="--")
+    wape.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -26,9 +26,13 @@ from models.cash import (
 )
 from models.cash_lines import LINES, breakdown_bands, customer_expected, simulate_lines, with_total
 from models.explain import group_contributions, reasons, shap_values
-from models.forecast_plots import accuracy_figure, cash_lines_figure, kpi_path_figure
 from models.paydate import predict_open_invoices
-from models.plots import shap_global_figure
+from models.plots import (
+    cash_lines_figure,
+    forecast_accuracy_figure,
+    kpi_path_figure,
+    shap_global_figure,
+)
 from models.tracking import CHAMPION, load_model, log_evaluation
 from pipelines.defs.assets.features import FACT_TABLES
 from pipelines.defs.metadata import png_markdown
@@ -286,7 +290,7 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             "forecast": _md(lines.loc[lines["line"] == "total"], WEEKS),
             "by_currency": _md(_thirteen_weeks(breakdown, "currency"), 50),
             "by_segment": _md(_thirteen_weeks(breakdown, "segment"), 50),
-            "plot": png_markdown(cash_lines_figure(lines)),
+            "plot": png_markdown(cash_lines_figure(lines, base)),
         }
     )
 
@@ -433,7 +437,7 @@ def forecast_accuracy(
         "summary": _md(summary, 3 * WEEKS),
     }
     if len(summary):
-        metadata["plot"] = png_markdown(accuracy_figure(summary))
+        metadata["plot"] = png_markdown(forecast_accuracy_figure(summary))
     return dg.MaterializeResult(metadata=metadata)
 
 
