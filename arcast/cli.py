@@ -566,7 +566,7 @@ def _print_scenarios(out: Path) -> None:
     table = Table(title=f"What-if — 13 weeks from {summary['as_of']} ({base})")
     for col in (
         "scenario",
-        "13-week cash",
+        "13-week cash¹",
         "change",
         "change p10…p90",
         "DSO change",
