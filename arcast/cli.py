@@ -561,6 +561,8 @@ def whatif(
 
 
 def _print_scenarios(out: Path) -> None:
+    from arcast.report import signed_money
+
     summary = json.loads((out / "scenario_summary.json").read_text())
     base = summary["base_currency"]
     table = Table(title=f"What-if — 13 weeks from {summary['as_of']} ({base})")
@@ -578,8 +580,8 @@ def _print_scenarios(out: Path) -> None:
         table.add_row(
             name,
             f"{s['cash_13w_expected']:,.0f}",
-            f"{s['cash_13w_delta']:+,.0f}",
-            f"{s['cash_13w_delta_p10']:+,.0f} … {s['cash_13w_delta_p90']:+,.0f}",
+            signed_money(s["cash_13w_delta"]),
+            f"{signed_money(s['cash_13w_delta_p10'])} … {signed_money(s['cash_13w_delta_p90'])}",
             "n/a" if dso is None else f"{dso:+.1f} d",
             f"{s['lowest_week']['week_start']} ({s['lowest_week']['expected']:,.0f})",
         )

@@ -518,9 +518,14 @@ def _dispute_queue(lines: pd.DataFrame, disputes: pd.DataFrame | None, as_of: da
     queue = lines[lines["queue"] == "dispute"].reset_index(drop=True)
     if disputes is None:
         disputes = pd.DataFrame(columns=["invoice_id", "dispute_opened", "dispute_reason"])
-    known = disputes.drop_duplicates("invoice_id").set_index("invoice_id")
-    opened = pd.to_datetime(queue["invoice_id"].map(known["dispute_opened"]))
+    known = disputes.drop_duplicates("invoice_id")[
+        ["invoice_id", "dispute_opened", "dispute_reason"]
+    ]
+    # a merge, not Series.map: mapping onto an empty datetime column fails on a ledger whose
+    # disputed invoices have no dated dispute (no disputes.csv, only the `disputed` flag)
+    queue = queue.merge(known.astype({"invoice_id": str}), on="invoice_id", how="left")
+    opened = pd.to_datetime(queue["dispute_opened"])
     queue["dispute_opened"] = opened
     queue["days_in_dispute"] = (pd.Timestamp(as_of) - opened).dt.days.astype("Int64")
-    queue["dispute_reason"] = queue["invoice_id"].map(known["dispute_reason"]).fillna("")
+    queue["dispute_reason"] = queue["dispute_reason"].fillna("")
     return queue[DISPUTE_COLUMNS]

@@ -178,6 +178,8 @@ def shap_values(
     model: PayDateModel, known: pd.DataFrame, as_of: date, calendar: Calendar
 ) -> np.ndarray:
     """SHAP values (log-odds of the daily hazard) on each invoice's representative row."""
+    if known.empty:  # nothing open: LightGBM cannot explain zero rows
+        return np.zeros((0, len(FEATURES)))
     day = np.full(len(known), to_day(as_of) + REPRESENTATIVE_LEAD_DAYS)
     x = model_matrix(known, day, model.vocab, calendar)
     with warnings.catch_warnings():

@@ -7,8 +7,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from features.matrix import FEATURES
 from features.warehouse import to_day
-from models.explain import GROUPS, reasons
+from models.explain import GROUPS, group_contributions, reasons, shap_values
 
 AS_OF = date(2024, 4, 1)
 
@@ -76,3 +77,10 @@ def test_delivery_channel_reason() -> None:
     assert out == [["invoices sent to this customer by paper were paid +12 days vs due on average"]]
     unknown = reasons(_known(channel=None), _contributions(channel=-1.0), AS_OF)
     assert unknown == [["no delivery channel recorded"]]
+
+
+def test_nothing_open_means_nothing_to_explain(trained) -> None:
+    model, prediction, calendar = trained
+    values = shap_values(model, prediction.known.iloc[:0], date(2024, 12, 31), calendar)
+    assert values.shape == (0, len(FEATURES))
+    assert list(group_contributions(values).columns) == list(GROUPS)

@@ -401,3 +401,18 @@ def test_invalid_input_raises() -> None:
         build_worklist(predictions(3).drop(columns="currency"), AS_OF)
     with pytest.raises(ValueError, match="duplicate"):
         build_worklist(predictions(3).assign(invoice_id="X"), AS_OF)
+
+
+def test_disputed_invoices_without_a_dated_dispute_still_queue() -> None:
+    """A ledger may flag disputes with no disputes.csv: the queue keeps them, with no date."""
+    df = predictions(6).assign(disputed=[True, True, False, False, False, False])
+    no_disputes = pd.DataFrame(
+        {
+            "invoice_id": pd.Series([], dtype=str),
+            "dispute_opened": pd.Series([], dtype="datetime64[us]"),
+            "dispute_reason": pd.Series([], dtype=str),
+        }
+    )
+    queue = build_worklist(df, AS_OF, disputes=no_disputes).disputes
+    assert len(queue) == 2
+    assert queue["dispute_opened"].isna().all() and (queue["dispute_reason"] == "").all()
