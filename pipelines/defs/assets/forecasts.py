@@ -35,7 +35,7 @@ from models.plots import (
 )
 from models.tracking import CHAMPION, load_model, log_evaluation
 from pipelines.defs.assets.features import FACT_TABLES
-from pipelines.defs.metadata import png_markdown
+from pipelines.defs.metadata import markdown_table, png_markdown
 from pipelines.defs.resources import ArcastSettings
 
 PMF_FILE = "pay_date_pmf.npy"
@@ -44,10 +44,6 @@ N_SIMS = 1000
 TOP_CUSTOMERS = 25
 PERIOD_DAYS = 90
 BANDS = ("expected", "p10", "p50", "p90")
-
-
-def _md(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(rows).to_markdown(index=False, floatfmt=",.2f"))
 
 
 @dg.asset(
@@ -113,7 +109,7 @@ def invoice_predictions(
             "open_invoices": len(frame),
             "model_version": version,
             "mean_p_late_30": float(frame["p_late_30"].mean()) if len(frame) else 0.0,
-            "preview": _md(
+            "preview": markdown_table(
                 frame.drop(columns=[c for c in frame if c.startswith(("p_paid_", "shap_"))])
             ),
             "shap_global": png_markdown(shap_plot),
@@ -207,9 +203,9 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             "billing_13w": float(projection.billing.sum()),
             "collections_13w": float(projection.cash.sum()),
             "portfolio_volume_sigma": projection.sigma,
-            "by_week": _md(by_week, WEEKS),
+            "by_week": markdown_table(by_week, WEEKS),
             "seasonality": dg.MetadataValue.md(season.T.to_markdown(floatfmt=".3f")),
-            "top_units": _md(summary.sort_values("billing_13w_base", ascending=False)),
+            "top_units": markdown_table(summary.sort_values("billing_13w_base", ascending=False)),
         }
     )
 
@@ -256,22 +252,11 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     lines = cash.bands(as_of)
     keys, expected, sims = cash.keys, cash.expected, cash.sims
     breakdown = _breakdown(as_of, base, keys, expected, sims, rates, pred, amounts, weekly, billing)
-    sim_rows = pd.DataFrame(
-        {
-            "sim": np.repeat(np.arange(N_SIMS), len(keys) * WEEKS),
-            "segment": np.tile(np.repeat(keys["segment"].to_numpy(), WEEKS), N_SIMS),
-            "currency": np.tile(np.repeat(keys["currency"].to_numpy(), WEEKS), N_SIMS),
-            "week": np.tile(np.arange(1, WEEKS + 1), N_SIMS * len(keys)),
-            "open_ar": sims["open_ar"].ravel(),
-            "projected_billing": sims["projected_billing"].ravel(),
-        }
-    )
     with warehouse.get_connection() as con:
         save_tables(
             con,
             {
                 "cash_forecast_13w": lines,
-                "cash_forecast_sims": sim_rows,
                 "cash_forecast_breakdown": breakdown,
             },
         )
@@ -287,9 +272,9 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             "expected_13w_total": float(totals["total"]),
             "open_ar_base": float(amounts.sum()),
             "breakdown_rows": len(breakdown),
-            "forecast": _md(lines.loc[lines["line"] == "total"], WEEKS),
-            "by_currency": _md(_thirteen_weeks(breakdown, "currency"), 50),
-            "by_segment": _md(_thirteen_weeks(breakdown, "segment"), 50),
+            "forecast": markdown_table(lines.loc[lines["line"] == "total"], WEEKS),
+            "by_currency": markdown_table(_thirteen_weeks(breakdown, "currency"), 50),
+            "by_segment": markdown_table(_thirteen_weeks(breakdown, "segment"), 50),
             "plot": png_markdown(cash_lines_figure(lines, base)),
         }
     )
@@ -388,7 +373,9 @@ def kpi_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Mate
             f"dso_week_{WEEKS}": _float(last["dso"]),
             "open_amount_now": float(first["open_amount"]),
             f"open_amount_week_{WEEKS}": float(last["open_amount"]),
-            "path": _md(path.drop(columns=[c for c in path if c.startswith("aging_")]), WEEKS + 1),
+            "path": markdown_table(
+                path.drop(columns=[c for c in path if c.startswith("aging_")]), WEEKS + 1
+            ),
             "plot": png_markdown(kpi_path_figure(path)),
         }
     )
@@ -434,7 +421,7 @@ def forecast_accuracy(
         "history_forecasts": int(history[["ledger", "as_of"]].drop_duplicates().shape[0]),
         "scored_forecasts": int(detail["as_of"].nunique()),
         "scored_weeks": len(detail),
-        "summary": _md(summary, 3 * WEEKS),
+        "summary": markdown_table(summary, 3 * WEEKS),
     }
     if len(summary):
         metadata["plot"] = png_markdown(forecast_accuracy_figure(summary))
