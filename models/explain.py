@@ -139,6 +139,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
             "gap_to_last3_late",
             "gap_to_ewm_late",
             "hist_n",
+            "customer_prior_invoices",
         ),
         _late_history,
     ),
@@ -172,6 +173,23 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
     "recency": (("days_since_customer_payment",), _recency),
     "terms": (("terms_days", "customer_terms_days"), _terms),
 }
+CONTEXT_FEATURES = frozenset(
+    {
+        "lead_days",
+        "weekday",
+        "weekday_share",
+        "day_of_month",
+        "days_to_month_end",
+        "month_end_share",
+        "month",
+        "business_day",
+        "segment",
+        "country",
+        "currency",
+    }
+)
+"""Features no reason is given for: the calendar of the representative day and who the customer
+is, which a collector cannot act on."""
 
 
 def shap_values(

@@ -197,7 +197,10 @@ class PayDateModel:
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
         if meta["features"] != list(FEATURES):
-            raise ValueError(f"{directory}: model was trained on a different feature set")
+            raise ValueError(
+                f"{directory}: model was trained on a different feature set; retrain "
+                "(`arcast run`, or the retrain job) to get a champion for this version"
+            )
         return cls(
             booster=lgb.Booster(model_file=str(directory / "booster.txt")),
             vocab=Vocabulary(meta["vocab"]),

@@ -11,7 +11,7 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from models.paydate import PayDateModel
+from models.paydate import PayDateModel, TrainingConfig
 
 REGISTERED_MODEL = "arcast-pay-date"
 EXPERIMENT = "arcast"
@@ -158,3 +158,26 @@ def load_model(home: Path, alias: str = CHAMPION) -> tuple[PayDateModel, str]:
         )
     pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
     return pyfunc.unwrap_python_model().model, version
+
+
+def load_recipe(home: Path, alias: str = CHAMPION) -> TrainingConfig | None:
+    """The training configuration behind ``alias`` (None if there is no such model), from its
+    run's logged parameters.
+
+    The promotion gate compares recipes, refitting both on today's features; reading the recipe
+    rather than loading the model keeps a champion comparable after a release that changes the
+    feature set, when its booster can no longer score and the challenger must replace it.
+    """
+    version = alias_version(home, alias)
+    if version is None:
+        return None
+    client, _ = _client(home)
+    params = client.get_run(client.get_model_version(REGISTERED_MODEL, version).run_id).data.params
+    types = {f.name: int if f.type in ("int", int) else float for f in fields(TrainingConfig)}
+    return TrainingConfig(
+        **{
+            name: cast(params[f"train.{name}"])
+            for name, cast in types.items()
+            if f"train.{name}" in params
+        }
+    )

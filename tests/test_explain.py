@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.matrix import FEATURES
 from features.warehouse import to_day
-from models.explain import GROUPS, group_contributions, reasons, shap_values
+from models.explain import CONTEXT_FEATURES, GROUPS, group_contributions, reasons, shap_values
 
 AS_OF = date(2024, 4, 1)
 
@@ -84,3 +84,10 @@ def test_nothing_open_means_nothing_to_explain(trained) -> None:
     values = shap_values(model, prediction.known.iloc[:0], date(2024, 12, 31), calendar)
     assert values.shape == (0, len(FEATURES))
     assert list(group_contributions(values).columns) == list(GROUPS)
+
+
+def test_every_feature_is_a_reason_or_context() -> None:
+    """A new feature must be given a reason (or be declared context), or its weight is lost."""
+    grouped = [f for features, _ in GROUPS.values() for f in features]
+    assert len(grouped) == len(set(grouped))
+    assert sorted(set(FEATURES) - CONTEXT_FEATURES) == sorted(grouped)

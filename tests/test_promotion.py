@@ -13,6 +13,7 @@ from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.paydate import TrainingConfig
 from models.promotion import promotion_gate
+from models.tracking import CHAMPION, load_model, load_recipe
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import run_pipeline
 
@@ -56,3 +57,7 @@ def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tm
     refusal, serving = run(BAD)  # worse: refused, the champion keeps serving
     assert serving == "2"
     assert refusal is not None and "worse" in refusal
+    # the gate reads the champion's recipe from its run, not from a booster that may no longer
+    # fit this version's feature set
+    home = Path(settings.home)
+    assert load_recipe(home, CHAMPION) == load_model(home, CHAMPION)[0].config

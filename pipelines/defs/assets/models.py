@@ -21,6 +21,7 @@ from models.tracking import (
     CHAMPION,
     alias_version,
     load_model,
+    load_recipe,
     log_and_register,
     log_evaluation,
     promote,
@@ -127,7 +128,7 @@ def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.As
     home = settings.home_path
     challenger, challenger_version = load_model(home, CHALLENGER)
     champion_version = alias_version(home, CHAMPION)
-    champion = load_model(home, CHAMPION)[0].config if champion_version else None
+    champion = load_recipe(home, CHAMPION)
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
