@@ -103,6 +103,78 @@ def _cash_tables(result: BacktestResult) -> None:
     print(_markdown(per_cutoff))
 
 
+def _errors(result: BacktestResult) -> pd.DataFrame:
+    """Absolute p50 error per paid (cutoff, invoice), one column per method, scored as in
+    `models.backtest.score` (a forecast beyond the horizon counts as the day after it)."""
+    rows = result.rows[result.rows["completion_day"].notna()]
+    p50 = np.minimum(rows["p50"], rows["horizon_end"] + 1.0)
+    wide = (
+        rows.assign(error=(p50 - rows["completion_day"]).abs())
+        .pivot_table(index=["cutoff", "invoice_id"], columns="method", values="error")
+        .reset_index()
+    )
+    facts = rows.loc[rows["method"] == "model", ["cutoff", "invoice_id", "customer_id", "due_day"]]
+    return wide.merge(facts, on=["cutoff", "invoice_id"])
+
+
+def _oracle_gap(result: BacktestResult, truth: dict[str, pd.DataFrame]) -> None:
+    """Split the model's excess error over the oracle by what the oracle knows and the ledger
+    does not: a drift under way, a customer with little paid history, an invoice long overdue."""
+    err = _errors(result)
+    profiles = truth["customer_profiles"].set_index("customer_id")
+    completed = pd.to_datetime(truth["invoice_truth"]["completion_date"])
+    paid_by = {}
+    for cutoff in err["cutoff"].unique():
+        done = truth["invoice_truth"][completed <= pd.Timestamp(cutoff)]
+        paid_by[cutoff] = done.groupby("customer_id").size()
+    cutoff_ts = pd.to_datetime(err["cutoff"])
+    drift_from = pd.to_datetime(err["customer_id"].map(profiles["deteriorate_from"]))
+    paid_n = [
+        paid_by[c].get(cust, 0) for c, cust in zip(err["cutoff"], err["customer_id"], strict=True)
+    ]
+    overdue = (cutoff_ts - pd.Timestamp("1970-01-01")).dt.days - err["due_day"]
+    names = ["customers drifting later", "60+ days overdue", "≤ 10 paid invoices"]
+    group = np.select(
+        [drift_from <= cutoff_ts, overdue > 60, np.asarray(paid_n) <= 10], names, "established"
+    )
+    large = err["customer_id"].map(profiles["is_large"]).astype(bool).to_numpy()
+    groups = {name: group == name for name in names}
+    groups["established customers"] = group == "established"
+    groups["… of which large customers"] = (group == "established") & large
+    gap = (err["model"] - err["oracle"]).sum()
+    rows = [
+        {
+            "invoices at the cutoff": name,
+            "share": mask.mean(),
+            "model MAE": err.loc[mask, "model"].mean(),
+            "oracle MAE": err.loc[mask, "oracle"].mean(),
+            "÷ oracle": err.loc[mask, "model"].mean() / err.loc[mask, "oracle"].mean(),
+            "share of the gap": (err.loc[mask, "model"] - err.loc[mask, "oracle"]).sum() / gap,
+        }
+        for name, mask in groups.items()
+    ]
+    print(f"\nWhere the gap to the oracle sits ({len(err):,} paid invoice-cutoffs):\n")
+    print(_markdown(rows))
+
+
+def _dispute_split(result: BacktestResult, ledger: Path) -> None:
+    """IBM error on disputed vs undisputed invoices (the flag is known only afterwards)."""
+    err = _errors(result)
+    invoices = pd.read_csv(ledger / "invoices.csv", dtype={"invoice_id": str})
+    disputed = err["invoice_id"].map(invoices.set_index("invoice_id")["disputed"])
+    rows = [
+        {
+            "invoices": "disputed" if flag else "undisputed",
+            "n": len(part),
+            "model MAE": part["model"].mean(),
+            "customer median MAE": part["customer_median"].mean(),
+        }
+        for flag, part in err.groupby(disputed.astype(bool))
+    ]
+    print("\nBy dispute flag (known only after the fact, so never a feature):\n")
+    print(_markdown(rows))
+
+
 def _ordered(metrics: pd.DataFrame) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(METHODS)}
     return metrics.sort_values("method", key=lambda s: s.map(order), kind="stable")
@@ -112,7 +184,8 @@ def generated_part(workdir: Path, customers: int, seed: int) -> None:
     ledger = workdir / "generated" / "ledger"
     if not (ledger / "invoices.csv").exists():
         write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), ledger)
-    oracle = functools.partial(sample, load_truth(ledger))
+    truth = load_truth(ledger)
+    oracle = functools.partial(sample, truth)
     started = time.perf_counter()
     result = run_backtest(
         ledger, CutoffRule(), TrainingConfig(), _progress(started), oracle=oracle, seed=seed
@@ -180,6 +253,7 @@ def generated_part(workdir: Path, customers: int, seed: int) -> None:
         f"\nTotal {total:.0f} s including loading; {seconds.mean():.1f} s per cutoff on average "
         f"(min {seconds.min():.1f}, max {seconds.max():.1f})."
     )
+    _oracle_gap(result, truth)
     _cash_tables(result)
 
 
@@ -207,6 +281,7 @@ def ibm_part(workdir: Path, src: Path, seed: int) -> None:
         _save(result, workdir / "ibm" / f"out-refit{refit}")
         detail = result.summary["cutoffs"][0]
         print(f"{protocol}: {time.perf_counter() - started:.0f} s, stages {detail['seconds']}")
+        _dispute_split(result, ledger)
         m = _ordered(result.metrics)
         methods = m[(m["cutoff"] == "pooled") & ((m["method"] == "model") | (refit == 0))]
         rows += [
