@@ -119,7 +119,8 @@ def _errors(result: BacktestResult) -> pd.DataFrame:
 
 def _oracle_gap(result: BacktestResult, truth: dict[str, pd.DataFrame]) -> None:
     """Split the model's excess error over the oracle by what the oracle knows and the ledger
-    does not: a drift under way, a customer with little paid history, an invoice long overdue."""
+    shows late or never: a drift under way, whether a long-overdue invoice will be written off,
+    the behaviour of a customer with little paid history (first match wins, in that order)."""
     err = _errors(result)
     profiles = truth["customer_profiles"].set_index("customer_id")
     completed = pd.to_datetime(truth["invoice_truth"]["completion_date"])
