@@ -119,12 +119,8 @@ def _add_sheet(wb: xlsxwriter.Workbook, title: str, frame: pd.DataFrame) -> None
     writers = [write for write, _ in typed]
     for i, row in enumerate(zip(*(values for _, values in typed), strict=True), start=1):
         for j, value in enumerate(row):
-            if value is None:
-                continue
-            if j == action:
-                writers[j](i, j, value, tiers.get(value))
-            else:
-                writers[j](i, j, value)
+            if value is not None:
+                writers[j](i, j, value, tiers.get(value) if j == action else None)
 
 
 def write_workbook(sheets: dict[str, pd.DataFrame], path: str | Path) -> Path:

@@ -33,7 +33,15 @@ from arcast.generate import GeneratorConfig, generate_ledger, load_truth, write_
 from arcast.generate import oracle_sample_pay_dates as sample
 from arcast.ibm import convert_ibm
 from arcast.io import write_csv, write_json
-from models.backtest import BacktestResult, CutoffRule, format_metric, run_at_issue, run_backtest
+from features.warehouse import to_day
+from models.backtest import (
+    BacktestResult,
+    CutoffRule,
+    format_metric,
+    run_at_issue,
+    run_backtest,
+    scored_p50,
+)
 from models.cash_backtest import CASH_METHODS
 from models.paydate import TrainingConfig
 
@@ -104,12 +112,10 @@ def _cash_tables(result: BacktestResult) -> None:
 
 
 def _errors(result: BacktestResult) -> pd.DataFrame:
-    """Absolute p50 error per paid (cutoff, invoice), one column per method, scored as in
-    `models.backtest.score` (a forecast beyond the horizon counts as the day after it)."""
+    """Absolute p50 error per paid (cutoff, invoice), one column per method, as MAE scores it."""
     rows = result.rows[result.rows["completion_day"].notna()]
-    p50 = np.minimum(rows["p50"], rows["horizon_end"] + 1.0)
     wide = (
-        rows.assign(error=(p50 - rows["completion_day"]).abs())
+        rows.assign(error=np.abs(scored_p50(rows) - rows["completion_day"].to_numpy()))
         .pivot_table(index=["cutoff", "invoice_id"], columns="method", values="error")
         .reset_index()
     )
@@ -133,7 +139,7 @@ def _oracle_gap(result: BacktestResult, truth: dict[str, pd.DataFrame]) -> None:
     paid_n = [
         paid_by[c].get(cust, 0) for c, cust in zip(err["cutoff"], err["customer_id"], strict=True)
     ]
-    overdue = (cutoff_ts - pd.Timestamp("1970-01-01")).dt.days - err["due_day"]
+    overdue = cutoff_ts.map(to_day) - err["due_day"]
     names = ["customers drifting later", "60+ days overdue", "≤ 10 paid invoices"]
     group = np.select(
         [drift_from <= cutoff_ts, overdue > 60, np.asarray(paid_n) <= 10], names, "established"
