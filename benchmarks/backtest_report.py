@@ -3,12 +3,14 @@
     python benchmarks/backtest_report.py                  # both parts
     python benchmarks/backtest_report.py --only generated
     python benchmarks/backtest_report.py --only ibm --ibm path/to/ibm_ar.csv
+    python benchmarks/backtest_report.py --only generated --set seed=1 --set learning_rate=0.05
 
 * generated: `GeneratorConfig(n_customers=1000, seed=42)` (the `arcast generate` defaults),
   cutoffs = the last 6 month-ends leaving at least 91 days of outcomes, default
-  `TrainingConfig()`; model vs due-date, customer mean/median baselines and the oracle; then
-  the 13-week cash forecast of the same run against the due-date and collection-curve
-  baselines and the oracle.
+  `TrainingConfig()` (``--set`` overrides its fields, e.g. the model seed, to compare recipes
+  as the README's "what was tried" table does); model vs due-date, customer mean/median
+  baselines and the oracle; then the 13-week cash forecast of the same run against the
+  due-date and collection-curve baselines and the oracle.
 * ibm: train on invoices before 2013, score every 2013 invoice as of its issue date (the public
   reference protocol), against the reference's baseline figures; then a rolling-origin run
   (the same cutoff rule) for the 13-week cash forecast (no oracle there).
@@ -23,6 +25,7 @@ import argparse
 import functools
 import tempfile
 import time
+from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
 
@@ -187,7 +190,7 @@ def _ordered(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics.sort_values("method", key=lambda s: s.map(order), kind="stable")
 
 
-def generated_part(workdir: Path, customers: int, seed: int) -> None:
+def generated_part(workdir: Path, customers: int, seed: int, config: TrainingConfig) -> None:
     ledger = workdir / "generated" / "ledger"
     if not (ledger / "invoices.csv").exists():
         write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), ledger)
@@ -195,7 +198,7 @@ def generated_part(workdir: Path, customers: int, seed: int) -> None:
     oracle = functools.partial(sample, truth)
     started = time.perf_counter()
     result = run_backtest(
-        ledger, CutoffRule(), TrainingConfig(), _progress(started), oracle=oracle, seed=seed
+        ledger, CutoffRule(), config, _progress(started), oracle=oracle, seed=seed
     )
     total = time.perf_counter() - started
     _save(result, workdir / "generated" / "out")
@@ -270,7 +273,7 @@ IBM_PROTOCOLS = {
 }
 
 
-def ibm_part(workdir: Path, src: Path, seed: int) -> None:
+def ibm_part(workdir: Path, src: Path, seed: int, config: TrainingConfig) -> None:
     ledger = workdir / "ibm" / "ledger"
     convert_ibm(src, ledger)
     rows = []
@@ -280,7 +283,7 @@ def ibm_part(workdir: Path, src: Path, seed: int) -> None:
             ledger,
             date(2012, 12, 31),
             date(2013, 1, 1),
-            TrainingConfig(),
+            config,
             _progress(started),
             refit_months=refit,
             seed=seed,
@@ -312,10 +315,25 @@ def ibm_part(workdir: Path, src: Path, seed: int) -> None:
     print("\n### IBM sample, at issue: every 2013 invoice scored as of its issue date\n")
     print(_markdown(rows))
     started = time.perf_counter()
-    result = run_backtest(ledger, CutoffRule(), TrainingConfig(), _progress(started), seed=seed)
+    result = run_backtest(ledger, CutoffRule(), config, _progress(started), seed=seed)
     _save(result, workdir / "ibm" / "out-rolling")
     print("\n### IBM sample, rolling origin: the 13-week cash forecast at 6 month-ends\n")
     _cash_tables(result)
+
+
+def training_config(assignments: list[str]) -> TrainingConfig:
+    """`TrainingConfig` with ``field=value`` overrides, each value read as its field's type."""
+    config = TrainingConfig()
+    kinds = {f.name: type(getattr(config, f.name)) for f in fields(config)}
+    overrides = {}
+    for assignment in assignments:
+        name, _, value = assignment.partition("=")
+        try:
+            overrides[name] = kinds[name](value)
+        except (KeyError, ValueError):
+            message = f"--set {assignment}: expected FIELD=VALUE with a TrainingConfig field"
+            raise SystemExit(message) from None
+    return replace(config, **overrides)
 
 
 def main() -> None:
@@ -325,13 +343,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--ibm", type=Path, default=IBM_CSV)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args()
+    config = training_config(args.set)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="arcast-backtest-"))
-    print(f"workdir: {workdir}")
+    print(f"workdir: {workdir}\ntraining config: {config}")
     if args.only in (None, "generated"):
-        generated_part(workdir, args.customers, args.seed)
+        generated_part(workdir, args.customers, args.seed, config)
     if args.only in (None, "ibm"):
-        ibm_part(workdir, args.ibm, args.seed)
+        ibm_part(workdir, args.ibm, args.seed, config)
 
 
 if __name__ == "__main__":
