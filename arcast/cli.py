@@ -363,6 +363,12 @@ def backtest(
     max_rows: Annotated[int | None, typer.Option(help="Cap on training rows.")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Cap on boosting rounds.")] = None,
     threads: Annotated[int | None, typer.Option(help="LightGBM threads.")] = None,
+    boosters: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Seed-varied boosters averaged (lower variance, that many times slower)."
+        ),
+    ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
 ) -> None:
@@ -380,7 +386,12 @@ def backtest(
 
     if not data.is_dir():
         raise _fail(f"{data}: ledger folder not found")
-    knobs = {"max_rows": max_rows, "max_rounds": max_rounds, "num_threads": threads}
+    knobs = {
+        "max_rows": max_rows,
+        "max_rounds": max_rounds,
+        "num_threads": threads,
+        "boosters": boosters,
+    }
     config = TrainingConfig(seed=seed, **{k: v for k, v in knobs.items() if v is not None})
     currency = base_currency.upper()
     if at_issue:

@@ -202,8 +202,9 @@ def shap_values(
     x = model_matrix(known, day, model.vocab, calendar)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LightGBM binary classifier")
-        values = shap.TreeExplainer(model.booster).shap_values(x)
-    return np.asarray(values[1] if isinstance(values, list) else values)
+        per_booster = [shap.TreeExplainer(b).shap_values(x) for b in model.boosters]
+    # the model averages its boosters' log-odds, so its SHAP values are their mean
+    return np.mean([v[1] if isinstance(v, list) else v for v in per_booster], axis=0)
 
 
 def group_contributions(values: np.ndarray) -> pd.DataFrame:

@@ -78,7 +78,7 @@ def log_and_register(
         mlflow.log_param("trained_through", model.trained_through.isoformat())
         mlflow.log_metrics(model.metrics)
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
-        mlflow.log_dict({"features": model.booster.feature_name()}, "features.json")
+        mlflow.log_dict({"features": model.boosters[0].feature_name()}, "features.json")
         for name, fig in (figures or {}).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
         model_dir = model.save(Path(tmp) / "pay_date_model")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import numpy as np
 
+from features.matrix import model_matrix
 from features.warehouse import to_day
 from models.backtest import expected_calibration_error
+from models.explain import shap_values
 from models.paydate import (
     LateCalibration,
     PayDateModel,
@@ -21,7 +25,9 @@ CUTOFF, CONFIG = MODEL_CUTOFF, MODEL_CONFIG
 def test_training_is_deterministic(warehouse: duckdb.DuckDBPyConnection, trained) -> None:
     model, prediction, calendar = trained
     again = train_pay_date_model(warehouse, CUTOFF, calendar, CONFIG)
-    assert again.booster.model_to_string() == model.booster.model_to_string()
+    assert [b.model_to_string() for b in again.boosters] == [
+        b.model_to_string() for b in model.boosters
+    ]
     repeat = predict_open_invoices(warehouse, again, CUTOFF, calendar)
     np.testing.assert_array_equal(repeat.pmf, prediction.pmf)
 
@@ -63,7 +69,9 @@ def test_beats_pay_on_due_date(warehouse: duckdb.DuckDBPyConnection, trained) ->
 def test_save_and_load_round_trip(tmp_path, trained) -> None:
     model, _, _ = trained
     loaded = PayDateModel.load(model.save(tmp_path / "m"))
-    assert loaded.booster.model_to_string() == model.booster.model_to_string()
+    assert [b.model_to_string() for b in loaded.boosters] == [
+        b.model_to_string() for b in model.boosters
+    ]
     assert loaded.vocab.values == model.vocab.values
     assert loaded.config == model.config
 
@@ -90,3 +98,25 @@ def test_calibration_survives_save_and_load(tmp_path, trained) -> None:
     loaded = PayDateModel.load(model.save(tmp_path / "m"))
     assert loaded.late_calibration == model.late_calibration
     assert loaded.cash_rho == model.cash_rho == model.metrics["cash_rho"]
+
+
+def test_boosters_average_in_log_odds_and_their_shap_values_add_up(
+    tmp_path, warehouse: duckdb.DuckDBPyConnection, trained
+) -> None:
+    _, prediction, calendar = trained
+    config = replace(CONFIG, boosters=2, calibration_days=0)
+    model = train_pay_date_model(warehouse, CUTOFF, calendar, config)
+    first, second = (b.model_to_string() for b in model.boosters)
+    assert first != second  # each booster has its own seed and panel sample
+    known = prediction.known
+    x = model_matrix(known, known["k"].to_numpy() + 7, model.vocab, calendar)
+    raw = np.mean([b.predict(x, raw_score=True) for b in model.boosters], axis=0)
+    np.testing.assert_allclose(model.hazard(x), 1.0 / (1.0 + np.exp(-raw)), rtol=1e-12)
+    values = shap_values(model, known, CUTOFF, calendar)
+    base = np.mean(
+        [b.predict(x[:1], raw_score=True, pred_contrib=True)[0, -1] for b in model.boosters]
+    )
+    np.testing.assert_allclose(values.sum(axis=1) + base, raw, atol=1e-6)
+    loaded = PayDateModel.load(model.save(tmp_path / "m"))
+    assert [b.model_to_string() for b in loaded.boosters] == [first, second]
+    np.testing.assert_array_equal(loaded.hazard(x), model.hazard(x))
