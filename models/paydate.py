@@ -88,8 +88,8 @@ class TrainingConfig:
     seed: int = 42
     boosters: int = 1
     """Boosters (seeds seed, seed + 1, …, each on its own panel sample) whose log-odds hazards
-    are averaged. More cut the model's variance (three: p50 MAE 9.68 → 9.53 days on the
-    generated ledger's backtest) but multiply training, scoring and SHAP time, so one is the
+    are averaged. More cut the model's variance (two or three: p50 MAE 9.68 → 9.51–9.53 days on
+    the generated ledger's backtest) but multiply training, scoring and SHAP time, so one is the
     default."""
 
     def __post_init__(self) -> None:
