@@ -333,7 +333,10 @@ def training_config(assignments: list[str]) -> TrainingConfig:
         except (KeyError, ValueError):
             message = f"--set {assignment}: expected FIELD=VALUE with a TrainingConfig field"
             raise SystemExit(message) from None
-    return replace(config, **overrides)
+    try:
+        return replace(config, **overrides)
+    except ValueError as exc:  # a value TrainingConfig itself refuses
+        raise SystemExit(f"--set: {exc}") from None
 
 
 def main() -> None:
