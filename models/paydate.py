@@ -31,7 +31,7 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.special import expit, ndtri
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -144,7 +144,7 @@ class LateCalibration:
         return cls(slope, intercept, len(p)) if slope > 0 else None
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.slope * _logit(p) + self.intercept)))
+        return expit(self.slope * _logit(p) + self.intercept)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -186,10 +186,10 @@ class PayDateModel:
     def hazard(self, x: np.ndarray) -> np.ndarray:
         """Daily hazards; several boosters are averaged in log-odds, where SHAP values add up."""
         threads = self.config.num_threads
-        if len(self.boosters) == 1:
+        if len(self.boosters) == 1:  # LightGBM's own link: bit-identical to a single model
             return self.boosters[0].predict(x, num_threads=threads)
         raw = np.mean([b.predict(x, raw_score=True, num_threads=threads) for b in self.boosters], 0)
-        return 1.0 / (1.0 + np.exp(-raw))
+        return expit(raw)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -257,17 +257,15 @@ def train_pay_date_model(
     """
     config = config or TrainingConfig()
     boosters: list[lgb.Booster] = []
+    fits: list[dict[str, float]] = []
     vocab: Vocabulary | None = None
-    metrics: dict[str, float] = {}
     for i in range(config.boosters):
         booster, vocab, fit = _fit_booster(
             con, cutoff, calendar, replace(config, seed=config.seed + i), vocab
         )
         boosters.append(booster)
-        if i == 0:
-            metrics = fit
-        else:
-            metrics.update({k: round(metrics[k] + fit[k], 2) for k in _SUMMED_METRICS})
+        fits.append(fit)
+    metrics = fits[0] | {k: round(sum(f[k] for f in fits), 2) for k in _SUMMED_METRICS}
     model = PayDateModel(tuple(boosters), vocab, config, cutoff, metrics)
     if config.calibration_days > 0:
         clock = time.perf_counter()
