@@ -198,13 +198,17 @@ def _samples(
     rng: np.random.Generator,
     seed: int,
 ) -> np.ndarray:
+    """Oracle draws for ``invoices`` with the named parts of every profile estimated from what the
+    customer had paid by ``cutoff``; with ``new_unknown``, customers with nothing paid get their
+    segment's prior predictive instead of their own profile."""
     profiles = truth["customer_profiles"]
     completed = pd.to_datetime(truth["invoice_truth"]["completion_date"])
     at = pd.Timestamp(cutoff)
     paid = truth["invoice_truth"][completed <= at].groupby("customer_id")
+    paid_n = paid.size().reindex(profiles["customer_id"], fill_value=0).to_numpy()
     evidence = pd.DataFrame(
         {
-            "n": paid.size().reindex(profiles["customer_id"], fill_value=0).to_numpy() + 1.0,
+            "n": paid_n + 1.0,  # an estimate from no invoice still has the population prior
             "last_paid_issue": pd.to_datetime(paid["issue_date"].max())
             .reindex(profiles["customer_id"])
             .to_numpy(),
@@ -215,7 +219,7 @@ def _samples(
         estimated = ALL_ESTIMATORS[name](estimated, evidence, at, rng)
     if not new_unknown:
         return sample(truth | {"customer_profiles": estimated}, invoices, cutoff, SAMPLES, seed)
-    new = np.flatnonzero(evidence["n"] == 1.0)
+    new = np.flatnonzero(paid_n == 0)
     segment = profiles["segment"].to_numpy()
     pools = {s: np.flatnonzero(segment == s) for s in np.unique(segment)}
     draws = []
