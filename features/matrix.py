@@ -67,6 +67,7 @@ NUMERIC = (
     "weekday",
     "day_of_month",
     "days_to_month_end",
+    "last_business_day",
     "month",
     "business_day",
 )
@@ -98,11 +99,13 @@ class Calendar:
     """Per-day calendar facts over a day range, and business days per customer country.
 
     Precomputed once so that filling millions of (invoice, day) rows is array indexing.
-    Countries the ``holidays`` package does not know get weekends only.
+    Countries the ``holidays`` package does not know get weekends only. The range runs on to
+    the end of ``last_day``'s month, so that month's last business day is known too.
     """
 
     def __init__(self, countries: list[str], first_day: int, last_day: int) -> None:
         self.first_day = first_day
+        last_day = to_day((pd.Timestamp(from_day(last_day)) + pd.offsets.MonthEnd(0)).date())
         days = np.arange(first_day, last_day + 1)
         dates = pd.to_datetime(days, unit="D", origin=pd.Timestamp(EPOCH))
         self.weekday = ((days + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
@@ -119,6 +122,12 @@ class Calendar:
                 continue
             pos = np.asarray(holiday_days, dtype=np.int64) - first_day
             self.business[idx, pos[(pos >= 0) & (pos < len(days))]] = False
+        # the month's last business day, per country: where month-end payment runs land when
+        # the month ends on a weekend or holiday
+        month_id = (dates.year * 12 + dates.month).to_numpy()
+        month_last = np.searchsorted(month_id, month_id, side="right") - 1
+        counted = np.cumsum(self.business, axis=1)
+        self.last_business_day = self.business & (counted[:, month_last] == counted)
 
     def country_index(self, country: pd.Series) -> np.ndarray:
         return country.map(self.codes).fillna(len(self.codes)).to_numpy(dtype=np.int64)
@@ -167,6 +176,7 @@ DAY_FEATURES = (
     "weekday",
     "day_of_month",
     "days_to_month_end",
+    "last_business_day",
     "month",
     "business_day",
 )
@@ -216,6 +226,7 @@ class KeyMatrix:
         out[:, col["weekday"]] = weekday
         out[:, col["day_of_month"]] = calendar.day_of_month[pos]
         out[:, col["days_to_month_end"]] = calendar.days_to_month_end[pos]
+        out[:, col["last_business_day"]] = calendar.last_business_day[self.country[idx], pos]
         out[:, col["month"]] = calendar.month[pos]
         out[:, col["business_day"]] = calendar.business[self.country[idx], pos]
         return out

@@ -180,6 +180,7 @@ CONTEXT_FEATURES = frozenset(
         "weekday_share",
         "day_of_month",
         "days_to_month_end",
+        "last_business_day",
         "month_end_share",
         "month",
         "business_day",

@@ -11,6 +11,7 @@ import pytest
 
 from features.matrix import (
     FEATURES,
+    Calendar,
     Vocabulary,
     build_scoring_keys,
     build_training_keys,
@@ -182,3 +183,22 @@ def test_model_matrix_has_every_feature(warehouse: duckdb.DuckDBPyConnection, da
     assert (lead == day_offset).all()
     overdue = x[:, FEATURES.index("days_overdue")]
     np.testing.assert_array_equal(overdue, to_day(K) + day_offset - known["due_day"].to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("country", "month_end_run"),
+    [
+        ("US", date(2025, 8, 29)),  # Sunday 31st: the run is on Friday
+        ("US", date(2024, 3, 29)),
+        ("GB", date(2024, 3, 28)),  # Good Friday is a bank holiday in England, not in the US
+        ("XX", date(2024, 3, 29)),  # a country the holidays package does not know: weekends only
+    ],
+)
+def test_last_business_day_of_the_month(country: str, month_end_run: date) -> None:
+    """Flagged once a month, also when the calendar was asked for only half of that month."""
+    first = to_day(month_end_run.replace(day=1))
+    calendar = Calendar(["US", "GB"], first, first + 14)
+    idx = calendar.country_index(pd.Series([country]))[0]
+    month = np.arange(first, first + len(calendar.weekday))
+    flagged = month[calendar.last_business_day[idx, calendar.position(month)]]
+    assert flagged.tolist() == [to_day(month_end_run)]
