@@ -34,18 +34,28 @@ def small_tables(small_ledger_dir: Path) -> dict:
     return loaded.tables
 
 
+def open_warehouse(tables: dict) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse with the ledger ``tables`` loaded and the fact tables built."""
+    con = duckdb.connect()
+    load_tables(con, tables)
+    build_fact_tables(con, "USD")
+    return con
+
+
+def train_and_score(con: duckdb.DuckDBPyConnection):
+    """A small model trained at MODEL_CUTOFF, its prediction of the open invoices, the calendar."""
+    calendar = holiday_calendar(con, to_day(MODEL_CUTOFF) - 800, to_day(MODEL_CUTOFF) + 400)
+    model = train_pay_date_model(con, MODEL_CUTOFF, calendar, MODEL_CONFIG)
+    return model, predict_open_invoices(con, model, MODEL_CUTOFF, calendar), calendar
+
+
 @pytest.fixture
 def warehouse(small_tables: dict) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    load_tables(con, small_tables)
-    build_fact_tables(con, "USD")
+    con = open_warehouse(small_tables)
     yield con
     con.close()
 
 
 @pytest.fixture
 def trained(warehouse: duckdb.DuckDBPyConnection):
-    """A small model trained at MODEL_CUTOFF, its prediction of the open invoices, the calendar."""
-    calendar = holiday_calendar(warehouse, to_day(MODEL_CUTOFF) - 800, to_day(MODEL_CUTOFF) + 400)
-    model = train_pay_date_model(warehouse, MODEL_CUTOFF, calendar, MODEL_CONFIG)
-    return model, predict_open_invoices(warehouse, model, MODEL_CUTOFF, calendar), calendar
+    return train_and_score(warehouse)

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import duckdb
 import numpy as np
 import pytest
 
 from arcast.generate import generate_ledger, write_ledger
 from data_contracts.load import load_ledger
-from features.matrix import holiday_calendar, key_matrix
-from features.warehouse import build_fact_tables, from_day, load_tables, to_day
-from models.paydate import (
-    PayDatePrediction,
-    hazard_pmf,
-    predict_open_invoices,
-    train_pay_date_model,
-)
-from tests.conftest import MODEL_CONFIG, MODEL_CUTOFF, SMALL
+from features.matrix import key_matrix
+from features.warehouse import from_day
+from models.paydate import PayDatePrediction, hazard_pmf, predict_open_invoices
+from tests.conftest import SMALL, open_warehouse, train_and_score
 
 BEHAVIOUR_LEDGER = replace(SMALL, n_customers=150)
 """Bigger than the shared fixture's 60 customers: directions are a property of a model that has
 seen enough payers of each kind. On 60 customers the share of invoices whose p50 moves later
 with a later history ranged 0.77-0.94 with the model seed alone (month-end payers jump a whole
-batch either way); on 150 it is 0.92-0.96."""
+batch either way); on 150 it is 0.92-0.95."""
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +30,9 @@ def behaviour_tables(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(behaviour_tables: dict):
-    """The shared fixture's model recipe, trained at MODEL_CUTOFF on the behaviour ledger."""
-    con = duckdb.connect()
-    load_tables(con, behaviour_tables)
-    build_fact_tables(con, "USD")
-    calendar = holiday_calendar(con, to_day(MODEL_CUTOFF) - 800, to_day(MODEL_CUTOFF) + 400)
-    model = train_pay_date_model(con, MODEL_CUTOFF, calendar, MODEL_CONFIG)
-    yield model, predict_open_invoices(con, model, MODEL_CUTOFF, calendar), calendar
+    """The shared fixture's model recipe and cutoff, on the behaviour ledger."""
+    con = open_warehouse(behaviour_tables)
+    yield train_and_score(con)
     con.close()
 
 
@@ -77,9 +67,7 @@ def test_renaming_a_customer_changes_nothing(trained, behaviour_tables: dict) ->
         else table
         for name, table in behaviour_tables.items()
     }
-    con = duckdb.connect()
-    load_tables(con, renamed)
-    build_fact_tables(con, "USD")
+    con = open_warehouse(renamed)
     again = predict_open_invoices(con, model, prediction.as_of, calendar)
     con.close()
     assert (again.known["customer_id"].str.startswith("X-")).all()
