@@ -45,12 +45,15 @@ import pandas as pd
 
 from arcast.generate import GeneratorConfig, generate_ledger, load_truth, write_ledger
 from arcast.generate import oracle_sample_pay_dates as sample
+from features.matrix import build_scoring_keys, knowledge_features
 from features.warehouse import to_day
 from models.backtest import (
     CutoffRule,
     evaluation_rows,
+    load_warehouse,
     metrics_table,
     oracle_predictions,
+    scored_invoices,
 )
 from models.paydate import TrainingConfig, pit_uniforms
 
@@ -244,31 +247,6 @@ def _samples(
     return np.concatenate(draws, axis=1)
 
 
-def _open_invoices(
-    truth: dict[str, pd.DataFrame], cutoff: date, end: date, horizon: int
-) -> pd.DataFrame:
-    """Invoices open at ``cutoff`` with their outcome up to ``end`` (the backtest's rows)."""
-    inv = truth["invoice_truth"]
-    issued = pd.to_datetime(inv["issue_date"]).dt.date
-    completed = pd.to_datetime(inv["completion_date"]).dt.date
-    open_ = inv[(issued <= cutoff) & ~(completed <= cutoff)].reset_index(drop=True)
-    done = pd.to_datetime(open_["completion_date"])
-    done_day = (done - pd.Timestamp(0)).dt.days.where(done <= pd.Timestamp(end))
-    origin = to_day(cutoff)
-    return pd.DataFrame(
-        {
-            "invoice_id": open_["invoice_id"],
-            "customer_id": open_["customer_id"],
-            "origin": origin,
-            "due_day": pd.to_datetime(open_["due_date"]).map(to_day).to_numpy(dtype=np.int64),
-            "completion_day": done_day.to_numpy(dtype=np.float64),
-            "end_day": to_day(end),
-            "horizon_end": origin + horizon,
-            "cutoff": cutoff.isoformat(),
-        }
-    )
-
-
 def _signed(x: float) -> str:
     text = f"{x:+.3f}"
     return "0.000" if text[1:] == "0.000" else text.replace("-", "−")
@@ -287,14 +265,16 @@ def main() -> None:
         config = GeneratorConfig(n_customers=args.customers, seed=args.seed)
         write_ledger(generate_ledger(config), ledger)
     truth = load_truth(ledger)
-    end = date.fromisoformat(
-        dict(zip(truth["generator_meta"]["key"], truth["generator_meta"]["value"], strict=True))[
-            "export_date"
-        ]
-    )
+    con, info = load_warehouse(ledger, "USD")
+    end = info["data_end"]
     cutoffs = CutoffRule().cutoffs(end)
     horizon = TrainingConfig().horizon_days
-    invoices = {c: _open_invoices(truth, c, end, horizon) for c in cutoffs}
+    invoices = {}
+    for cutoff in cutoffs:  # the backtest's own rows: the same invoices, outcomes and end
+        build_scoring_keys(con, cutoff)
+        rows = scored_invoices(con, knowledge_features(con), horizon, to_day(end))
+        invoices[cutoff] = rows.assign(cutoff=cutoff.isoformat())
+    con.close()
     evidence = {c: _evidence(truth, c) for c in cutoffs}
     started = time.perf_counter()
     results = []

@@ -477,7 +477,7 @@ class BacktestResult:
     cash_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _open_warehouse(data_dir: Path, base_currency: str) -> tuple[duckdb.DuckDBPyConnection, dict]:
+def load_warehouse(data_dir: Path, base_currency: str) -> tuple[duckdb.DuckDBPyConnection, dict]:
     """Load the ledger and build the fact tables once: they are as-of independent, and every
     lookup applies its own ``day <= k`` cut."""
     loaded = load_ledger(data_dir, base_currency)
@@ -500,7 +500,7 @@ def _open_warehouse(data_dir: Path, base_currency: str) -> tuple[duckdb.DuckDBPy
     return con, info
 
 
-def _invoices(
+def scored_invoices(
     con: duckdb.DuckDBPyConnection, known: pd.DataFrame, horizon: int, end_day: int
 ) -> pd.DataFrame:
     """Who is scored (from the scoring features ``known``) and what happened to them later."""
@@ -536,7 +536,7 @@ def evaluate_window(
     prediction = predict_open_invoices(
         con, model, cutoff, calendar, max_invoices=max_invoices, seed=seed
     )
-    invoices = _invoices(con, prediction.known, model.config.horizon_days, end_day)
+    invoices = scored_invoices(con, prediction.known, model.config.horizon_days, end_day)
     invoices["completion_day"] = invoices["completion_day"].where(
         invoices["completion_day"] <= end_day
     )
@@ -574,7 +574,7 @@ def run_backtest(
     `CutoffRule` picks them from the data's end date.
     """
     config = config or TrainingConfig()
-    con, info = _open_warehouse(Path(data_dir), base_currency)
+    con, info = load_warehouse(Path(data_dir), base_currency)
     try:
         end = info["data_end"]
         chosen = cutoffs.cutoffs(end) if isinstance(cutoffs, CutoffRule) else sorted(set(cutoffs))
@@ -648,7 +648,7 @@ def _backtest_cutoff(
     stage("score")
     prediction = predict_open_invoices(con, model, cutoff, calendar)
     known = prediction.known
-    invoices = _invoices(con, known, config.horizon_days, end_day)
+    invoices = scored_invoices(con, known, config.horizon_days, end_day)
     origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
     forecasts = {"model": Forecast.from_cdf(origin, prediction.cdf, due, prediction.p_late())}
     open_ar = open_receivables(con, cutoff, base_currency).reindex(known["invoice_id"])
@@ -746,7 +746,7 @@ def run_at_issue(
     if test_from <= train_until:
         raise ValueError("test_from must be after train_until, or the model sees the test outcomes")
     config = config or TrainingConfig()
-    con, info = _open_warehouse(Path(data_dir), base_currency)
+    con, info = load_warehouse(Path(data_dir), base_currency)
     try:
         first, last = con.execute(
             "SELECT min(issue_day), max(issue_day) FROM invoice_facts"
@@ -773,7 +773,9 @@ def run_at_issue(
             known = knowledge_features(con)
             if len(known):
                 pmf = hazard_pmf(model, key_matrix(known, model.vocab, calendar), calendar)
-                invoices = _invoices(con, known, config.horizon_days, to_day(info["data_end"]))
+                invoices = scored_invoices(
+                    con, known, config.horizon_days, to_day(info["data_end"])
+                )
                 origin, due = invoices["origin"].to_numpy(), invoices["due_day"].to_numpy()
                 cdf = np.cumsum(pmf, axis=1)
                 raw = 1.0 - cdf_at(origin, cdf, due + LATE_THRESHOLD_DAYS)
