@@ -85,7 +85,7 @@ from models.cash_backtest import (
 from models.cash_backtest import WEEKS as CASH_WEEKS
 from models.paydate import (
     LATE_THRESHOLD_DAYS,
-    PayDateModel,
+    PayDatePrediction,
     TrainingConfig,
     calibrate_p_late,
     hazard_pmf,
@@ -520,23 +520,16 @@ def scored_invoices(
 
 def evaluate_window(
     con: duckdb.DuckDBPyConnection,
-    model: PayDateModel,
-    cutoff: date,
-    calendar: Calendar,
+    prediction: PayDatePrediction,
+    horizon: int,
     end_day: int,
     seed: int = 42,
-    max_invoices: int | None = None,
 ) -> BacktestResult:
-    """Score ``model`` and the baselines on the invoices open at ``cutoff``, against outcomes up
-    to ``end_day`` (later ones are treated as unknown, as if the data ended there).
-
-    The promotion gate's window: the model must have been trained at ``cutoff``. With
-    ``max_invoices`` a seeded sample of the open invoices is scored (the same one for any model).
-    """
-    prediction = predict_open_invoices(
-        con, model, cutoff, calendar, max_invoices=max_invoices, seed=seed
-    )
-    invoices = scored_invoices(con, prediction.known, model.config.horizon_days, end_day)
+    """Score ``prediction`` (made by a model trained at its as-of day) and the baselines on its
+    invoices, against outcomes up to ``end_day`` (later ones are treated as unknown, as if the
+    data ended there). The promotion gate's window: see `models.promotion`."""
+    cutoff = prediction.as_of
+    invoices = scored_invoices(con, prediction.known, horizon, end_day)
     invoices["completion_day"] = invoices["completion_day"].where(
         invoices["completion_day"] <= end_day
     )
@@ -550,9 +543,9 @@ def evaluate_window(
     return BacktestResult(metrics, rows, {"cutoff": cutoff.isoformat(), "end_day": end_day})
 
 
-def model_scores(result: BacktestResult, segment: str = "all") -> dict[str, float]:
-    """The model's metrics on one segment of an evaluation."""
-    m = result.metrics
+def model_scores(metrics: pd.DataFrame, segment: str = "all") -> dict[str, float]:
+    """The model's metrics on one segment of an evaluation's metrics table."""
+    m = metrics
     (row,) = m[(m["method"] == "model") & (m["segment"] == segment)].to_dict(orient="records")
     return {k: float(v) for k, v in row.items() if k not in ("cutoff", "segment", "method")}
 

@@ -182,6 +182,9 @@ class PayDateModel:
     cash_rho: float = 0.0
     """Within-customer correlation of pay-date surprises for the cash copula, estimated on the
     calibration fold (see `estimate_cash_rho`); 0 (independent) when there was no fold."""
+    fold: PayDatePrediction | None = field(default=None, repr=False, compare=False)
+    """The calibration fold's forecasts (not saved with the model). The promotion gate backtests
+    the recipe on exactly this fold, so it reuses them instead of refitting the same model."""
 
     def hazard(self, x: np.ndarray) -> np.ndarray:
         """Daily hazards; several boosters are averaged in log-odds, where SHAP values add up."""
@@ -269,7 +272,11 @@ def train_pay_date_model(
     model = PayDateModel(tuple(boosters), vocab, config, cutoff, metrics)
     if config.calibration_days > 0:
         clock = time.perf_counter()
-        model.late_calibration, model.cash_rho = fit_calibration_fold(con, cutoff, calendar, config)
+        model.fold = predict_calibration_fold(con, cutoff, calendar, config)
+        if model.fold is not None:
+            model.late_calibration, model.cash_rho = fit_calibration(
+                con, model.fold, cutoff, config.seed
+            )
         metrics["calibration_seconds"] = round(time.perf_counter() - clock, 2)
         metrics["calibration_invoices"] = float(
             model.late_calibration.fold_invoices if model.late_calibration else 0
@@ -347,36 +354,44 @@ def _fit_booster(
     return booster, vocab, metrics
 
 
-def fit_calibration_fold(
+def predict_calibration_fold(
     con: duckdb.DuckDBPyConnection, cutoff: date, calendar: Calendar, config: TrainingConfig
-) -> tuple[LateCalibration | None, float]:
-    """Recalibrate p_late_30 and estimate the cash copula's ``rho`` on a later time fold.
+) -> PayDatePrediction | None:
+    """The recipe refit at ``cutoff - calibration_days``, scoring the invoices open then (at most
+    ``MAX_CALIBRATION_INVOICES``, a seeded sample); None if nothing was paid before that day.
 
-    The same recipe is refit at ``cutoff - calibration_days`` and scores the invoices open then
-    (at most ``MAX_CALIBRATION_INVOICES``, a seeded sample); what happened to them by ``cutoff``
-    gives forecast/outcome pairs the final model never trained on. p_late_30: the invoices not
-    yet 30 days overdue whose late-30 outcome is decided by ``cutoff``; None when too few.
-    ``rho``: every scored invoice (see `estimate_cash_rho`); 0 without a fold.
+    What happened to these invoices by ``cutoff`` gives forecast/outcome pairs the final model
+    never trained on: they recalibrate p_late_30, estimate the cash copula's ``rho`` and are the
+    promotion gate's backtest window.
     """
     start = cutoff - timedelta(days=config.calibration_days)
     try:
         fold_model = train_pay_date_model(con, start, calendar, replace(config, calibration_days=0))
     except ValueError:  # no history before the fold: nothing to calibrate with
-        return None, 0.0
-    prediction = predict_open_invoices(
+        return None
+    return predict_open_invoices(
         con, fold_model, start, calendar, max_invoices=MAX_CALIBRATION_INVOICES, seed=config.seed
     )
-    known = prediction.known
+
+
+def fit_calibration(
+    con: duckdb.DuckDBPyConnection, fold: PayDatePrediction, cutoff: date, seed: int
+) -> tuple[LateCalibration | None, float]:
+    """Recalibrate p_late_30 and estimate the cash copula's ``rho`` on the fold's outcomes.
+
+    p_late_30: the invoices not yet 30 days overdue at the fold's start whose late-30 outcome is
+    decided by ``cutoff``; None when too few. ``rho``: every scored invoice (see
+    `estimate_cash_rho`).
+    """
+    known = fold.known
+    start, end = to_day(fold.as_of), to_day(cutoff)
     due = known["due_day"].to_numpy()
     completion = completion_days(con, known["invoice_id"])
-    fresh = (due + LATE_THRESHOLD_DAYS <= to_day(cutoff)) & (
-        to_day(start) - due < LATE_THRESHOLD_DAYS
-    )
+    fresh = (due + LATE_THRESHOLD_DAYS <= end) & (start - due < LATE_THRESHOLD_DAYS)
     late = is_late(completion[fresh], due[fresh])
-    calibration = LateCalibration.fit(prediction.p_late()[fresh], late)
-    observed = np.where(completion <= to_day(cutoff), completion, np.nan)
-    u = pit_uniforms(config.seed, to_day(start), len(known))
-    z = censored_pit_scores(prediction, observed, to_day(cutoff), u)
+    calibration = LateCalibration.fit(fold.p_late()[fresh], late)
+    observed = np.where(completion <= end, completion, np.nan)
+    z = censored_pit_scores(fold, observed, end, pit_uniforms(seed, start, len(known)))
     return calibration, estimate_cash_rho(z, known["customer_id"].to_numpy())
 
 
@@ -470,7 +485,7 @@ class PayDatePrediction:
 
     def p_late(self, threshold_days: int = LATE_THRESHOLD_DAYS) -> np.ndarray:
         """P(fully paid more than ``threshold_days`` after due, never paid included); for the
-        30-day threshold, recalibrated on a later time fold (see `fit_calibration_fold`)."""
+        30-day threshold, recalibrated on a later time fold (see `predict_calibration_fold`)."""
         due = self.known["due_day"].to_numpy()
         raw = self.p_unpaid_after(due + threshold_days)
         if threshold_days != LATE_THRESHOLD_DAYS:

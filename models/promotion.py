@@ -3,8 +3,12 @@
 Comparing the two fitted models directly is not honest: the challenger was trained on the most
 recent weeks, so scoring it on them is in-sample. The gate therefore compares the two *recipes*
 (training configuration) on the most recent backtest window: both are refit with data up to the
-window's start, score the invoices open then, and are judged on what happened next. Same data,
-same invoices, out of sample for both.
+window's start, score the same invoices open then, and are judged on what happened next. Same
+data, same invoices, out of sample for both.
+
+The window is the challenger's calibration fold (`models.paydate.predict_calibration_fold`):
+training has already refit the challenger's recipe at its start and scored its invoices, so the
+challenger's window backtest costs no second fit. Only a champion with another recipe is refit.
 """
 
 from __future__ import annotations
@@ -13,16 +17,19 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import duckdb
+import pandas as pd
 
 from features.matrix import Calendar
 from features.warehouse import to_day
 from models.backtest import BacktestResult, evaluate_window, model_scores
-from models.paydate import TrainingConfig, train_pay_date_model
+from models.paydate import (
+    MAX_CALIBRATION_INVOICES,
+    PayDateModel,
+    TrainingConfig,
+    predict_open_invoices,
+    train_pay_date_model,
+)
 
-GATE_WINDOW_DAYS = 91
-GATE_MAX_INVOICES = 25_000
-"""Both recipes are scored on the same seeded sample of the window's open invoices: the
-comparison is paired, so the sample's noise mostly cancels, and the gate stays cheap at 1M."""
 TOLERANCE = 0.02
 """Relative slack: a challenger within 2% of the champion counts as not worse (noise)."""
 GATE_METRICS = ("mae_p50", "brier_late30")
@@ -37,8 +44,15 @@ class GateResult:
     window_end: date
     champion: dict[str, float] = field(default_factory=dict)
     challenger: dict[str, float] = field(default_factory=dict)
-    evaluation: BacktestResult | None = None
-    """The challenger recipe's window backtest (model and baselines), for the record."""
+
+
+def challenger_window(con: duckdb.DuckDBPyConnection, model: PayDateModel) -> BacktestResult | None:
+    """The model's recipe backtested on its calibration fold (model and baselines), judged on what
+    happened up to the day it was trained through; None if it had no fold."""
+    if model.fold is None:
+        return None
+    end_day = to_day(model.trained_through)
+    return evaluate_window(con, model.fold, model.config.horizon_days, end_day)
 
 
 def recipe_evaluation(
@@ -47,16 +61,20 @@ def recipe_evaluation(
     config: TrainingConfig,
     window_start: date,
     window_end: date,
+    sample_seed: int,
 ) -> BacktestResult:
-    """Refit ``config`` on data up to ``window_start`` and backtest it on the window.
-
-    Without the p_late_30 calibration step: that step is the same for every recipe and would
-    double the cost of the gate (it refits once more, 91 days earlier still).
-    """
+    """Refit ``config`` on data up to ``window_start`` and backtest it on the window, scoring the
+    same seeded sample of open invoices as a calibration fold drawn with ``sample_seed``."""
     model = train_pay_date_model(con, window_start, calendar, replace(config, calibration_days=0))
-    return evaluate_window(
-        con, model, window_start, calendar, to_day(window_end), max_invoices=GATE_MAX_INVOICES
+    prediction = predict_open_invoices(
+        con,
+        model,
+        window_start,
+        calendar,
+        max_invoices=MAX_CALIBRATION_INVOICES,
+        seed=sample_seed,
     )
+    return evaluate_window(con, prediction, config.horizon_days, to_day(window_end))
 
 
 def promotion_gate(
@@ -64,25 +82,30 @@ def promotion_gate(
     calendar: Calendar,
     champion: TrainingConfig | None,
     challenger: TrainingConfig,
+    window: pd.DataFrame | None,
     as_of: date,
-    window_days: int = GATE_WINDOW_DAYS,
     tolerance: float = TOLERANCE,
 ) -> GateResult:
-    """Judge the challenger's recipe against the champion's on the latest window.
+    """Judge the challenger's recipe against the champion's on the challenger's window.
 
-    The challenger's window backtest is always run (it is logged with the model); with no
-    champion yet the challenger passes.
+    ``window`` is the metrics table of `challenger_window` for a challenger trained through
+    ``as_of`` (None if it had no fold). With no champion yet the challenger passes.
     """
-    start, end = as_of - timedelta(days=window_days), as_of
-    evaluation = recipe_evaluation(con, calendar, challenger, start, end)
-    chall = model_scores(evaluation)
+    start, end = as_of - timedelta(days=challenger.calibration_days), as_of
+    if window is None:
+        verdict = "the first model becomes champion" if champion is None else "the champion stays"
+        reason = f"no backtest window: nothing was paid before {start} to refit on; {verdict}"
+        return GateResult(champion is None, reason, start, end)
+    chall = model_scores(window)
     if champion is None:
         reason = "no champion yet: the first model becomes champion"
-        return GateResult(True, reason, start, end, {}, chall, evaluation)
+        return GateResult(True, reason, start, end, {}, chall)
     champ = (
         chall
         if challenger == champion
-        else model_scores(recipe_evaluation(con, calendar, champion, start, end))
+        else model_scores(
+            recipe_evaluation(con, calendar, champion, start, end, challenger.seed).metrics
+        )
     )
     worse = [
         f"{m} {chall[m]:.4f} vs champion {champ[m]:.4f}"
@@ -96,4 +119,4 @@ def promotion_gate(
         + ", ".join(f"{m} ({chall[m]:.4f} vs {champ[m]:.4f})" for m in GATE_METRICS)
     )
     reason = f"{reason} (window {start} → {end})"
-    return GateResult(not worse, reason, start, end, champ, chall, evaluation)
+    return GateResult(not worse, reason, start, end, champ, chall)

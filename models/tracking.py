@@ -27,6 +27,8 @@ REGISTERED_MODEL = "arcast-pay-date"
 EXPERIMENT = "arcast"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+WINDOW_TABLE = "window_metrics"
+"""The promotion gate's window backtest (model vs baselines), attached to each model's run."""
 
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -124,7 +126,7 @@ def log_evaluation(
         client.log_figure(run_id, fig, f"plots/{name}.png")
 
 
-def evaluation_table(home: Path, version: str, name: str = "window_metrics") -> pd.DataFrame | None:
+def evaluation_table(home: Path, version: str, name: str = WINDOW_TABLE) -> pd.DataFrame | None:
     """A backtest table `log_evaluation` attached to ``version``'s run (None if there is none)."""
     client, _ = _client(home)
     run_id = client.get_model_version(REGISTERED_MODEL, version).run_id

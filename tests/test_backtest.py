@@ -8,7 +8,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 
 from arcast.cli import app
 from arcast.generate import load_truth, oracle_sample_pay_dates
-from features.warehouse import build_fact_tables, load_tables, to_day
+from features.warehouse import to_day
 from models.backtest import (
     SEGMENTS,
     CutoffRule,
@@ -32,6 +31,7 @@ from models.backtest import (
 )
 from models.cash_backtest import CASH_COLUMNS, CASH_METHODS
 from models.paydate import PayDatePrediction, TrainingConfig
+from tests.conftest import open_warehouse
 
 CUTOFF = date(2024, 11, 30)
 TINY = TrainingConfig(max_rows=40_000, max_rounds=30, num_threads=1)
@@ -162,15 +162,8 @@ def test_choose_cutoffs_leave_13_weeks_of_outcomes() -> None:
         CutoffRule(every="1W")
 
 
-def _warehouse(tables: dict) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    load_tables(con, tables)
-    build_fact_tables(con, "USD")
-    return con
-
-
 def test_baselines_ignore_payments_after_the_cutoff(small_tables: dict) -> None:
-    original = _warehouse(small_tables)
+    original = open_warehouse(small_tables)
     facts = original.execute("SELECT * FROM invoice_facts").df()
     c = to_day(CUTOFF)
     open_at_c = facts[(facts["issue_day"] <= c) & ~(facts["completion_day"] <= c)]
@@ -182,7 +175,7 @@ def test_baselines_ignore_payments_after_the_cutoff(small_tables: dict) -> None:
     payments = small_tables["payments"].copy()
     moved = payments["invoice_id"] == target["invoice_id"]
     payments.loc[moved, "payment_date"] += pd.Timedelta(days=45)
-    changed = _warehouse({**small_tables, "payments": payments})
+    changed = open_warehouse({**small_tables, "payments": payments})
 
     keys = open_at_c[["invoice_id"]].assign(k=c)
     before, after = baselines(original, keys), baselines(changed, keys)

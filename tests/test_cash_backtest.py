@@ -12,7 +12,7 @@ import pytest
 from scipy.special import ndtr
 
 from data_contracts.schema import TABLES
-from features.warehouse import AGING_BUCKETS, aging_bucket, build_fact_tables, load_tables, to_day
+from features.warehouse import AGING_BUCKETS, aging_bucket, to_day
 from models.cash_backtest import (
     collection_curve_cash,
     collection_curves,
@@ -22,6 +22,7 @@ from models.cash_backtest import (
     weekly_collections,
 )
 from models.paydate import PayDatePrediction, censored_pit_scores, estimate_cash_rho
+from tests.conftest import open_warehouse
 
 CUTOFF = date(2024, 3, 31)
 
@@ -50,7 +51,6 @@ def _tiny_warehouse() -> duckdb.DuckDBPyConnection:
         ("P7", "C", "2024-07-01", 1.0),  # day 92: after the horizon
         ("P8", "D", "2024-02-01", 200.0),
     ]
-    con = duckdb.connect()
     tables = {
         "customers": _frame("customers", [{"customer_id": "K", "payment_terms_days": 30}]),
         "invoices": _frame(
@@ -83,9 +83,7 @@ def _tiny_warehouse() -> duckdb.DuckDBPyConnection:
             ],
         ),
     }
-    load_tables(con, tables)
-    build_fact_tables(con, "USD")
-    return con
+    return open_warehouse(tables)
 
 
 def test_actual_weekly_cash_by_hand() -> None:
@@ -120,9 +118,7 @@ def test_curve_snapshots_are_month_ends_whose_13_weeks_are_over() -> None:
 
 
 def _curve_forecast(tables: dict, cutoff: date) -> tuple[np.ndarray, np.ndarray]:
-    con = duckdb.connect()
-    load_tables(con, tables)
-    build_fact_tables(con, "USD")
+    con = open_warehouse(tables)
     ar = open_receivables(con, cutoff, "USD")
     bucket = aging_bucket(ar["days_overdue"].to_numpy())
     open_by_bucket = np.bincount(

@@ -19,15 +19,14 @@ from features.matrix import (
     knowledge_features,
     model_matrix,
 )
-from features.warehouse import build_fact_tables, load_tables, to_day
+from features.warehouse import to_day
+from tests.conftest import open_warehouse
 
 K = date(2024, 11, 15)
 
 
 def _features_at(tables: dict, k: date) -> pd.DataFrame:
-    con = duckdb.connect()
-    load_tables(con, tables)
-    build_fact_tables(con, "USD")
+    con = open_warehouse(tables)
     build_scoring_keys(con, k)
     return knowledge_features(con)
 

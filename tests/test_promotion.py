@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
-from models.paydate import TrainingConfig
-from models.promotion import promotion_gate
+from models.paydate import TrainingConfig, train_pay_date_model
+from models.promotion import challenger_window, promotion_gate, recipe_evaluation
 from models.tracking import CHAMPION, load_model, load_recipe
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import run_pipeline
@@ -33,12 +34,33 @@ def test_gate_refuses_a_worse_recipe_and_accepts_a_better_one(
 ) -> None:
     calendar = holiday_calendar(warehouse, to_day(AS_OF) - 800, to_day(AS_OF) + 400)
     good, bad = TrainingConfig(**GOOD), TrainingConfig(**BAD)
-    refused = promotion_gate(warehouse, calendar, champion=good, challenger=bad, as_of=AS_OF)
+    models = {c: train_pay_date_model(warehouse, AS_OF, calendar, c) for c in (good, bad)}
+    windows = {c: challenger_window(warehouse, m) for c, m in models.items()}
+
+    def gate(champion: TrainingConfig, challenger: TrainingConfig):
+        window = windows[challenger].metrics
+        return promotion_gate(warehouse, calendar, champion, challenger, window, AS_OF)
+
+    refused = gate(champion=good, challenger=bad)
     assert not refused.passed
     assert "worse" in refused.reason and "mae_p50" in refused.reason
-    accepted = promotion_gate(warehouse, calendar, champion=bad, challenger=good, as_of=AS_OF)
+    accepted = gate(champion=bad, challenger=good)
     assert accepted.passed
     assert accepted.challenger["mae_p50"] < accepted.champion["mae_p50"]
+    # the challenger's window is its calibration fold, reused: exactly what refitting its recipe
+    # at the window's start (as the gate does for a champion) gives
+    start = AS_OF - timedelta(days=good.calibration_days)
+    refit = recipe_evaluation(warehouse, calendar, good, start, AS_OF, good.seed)
+    pd.testing.assert_frame_equal(windows[good].metrics, refit.metrics)
+    assert windows[good].summary["cutoff"] == start.isoformat()
+
+
+def test_gate_without_a_window_keeps_the_champion(warehouse: duckdb.DuckDBPyConnection) -> None:
+    calendar = holiday_calendar(warehouse, to_day(AS_OF) - 800, to_day(AS_OF) + 400)
+    good = TrainingConfig(**GOOD)
+    kept = promotion_gate(warehouse, calendar, good, good, None, AS_OF)
+    assert not kept.passed and "no backtest window" in kept.reason
+    assert promotion_gate(warehouse, calendar, None, good, None, AS_OF).passed
 
 
 def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tmp_path: Path):

@@ -13,15 +13,17 @@ from pydantic import Field
 
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
+from models.backtest import model_scores
 from models.paydate import TrainingConfig, train_pay_date_model
 from models.plots import backtest_figures
-from models.promotion import GATE_METRICS
+from models.promotion import GATE_METRICS, challenger_window
 from models.promotion import promotion_gate as judge
 from models.tracking import (
     CHALLENGER,
     CHAMPION,
+    WINDOW_TABLE,
     alias_version,
-    load_model,
+    evaluation_table,
     load_recipe,
     log_and_register,
     log_evaluation,
@@ -103,6 +105,7 @@ def pay_date_model(
     warehouse: DuckDBResource,
 ) -> dg.MaterializeResult:
     training = TrainingConfig(**config.model_dump(), seed=settings.seed)
+    home = settings.home_path
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
@@ -111,55 +114,63 @@ def pay_date_model(
         model = train_pay_date_model(con, as_of, calendar, training)
         model.metrics["train_seconds"] = round(time.perf_counter() - started, 2)
         data = fingerprint(con)
+        window = challenger_window(con, model)
     fig = _importance_figure(model)
-    registered = log_and_register(model, settings.home_path, data, {"feature_importance": fig})
-    context.log.info(f"registered model version {registered['model_version']}")
-    return dg.MaterializeResult(
-        metadata={
-            **{k: float(v) for k, v in model.metrics.items()},
-            **registered,
-            "trained_through": as_of.isoformat(),
-            "feature_importance": png_markdown(fig),
+    registered = log_and_register(model, home, data, {"feature_importance": fig})
+    version = registered["model_version"]
+    context.log.info(f"registered model version {version}")
+    metadata = {
+        **{k: float(v) for k, v in model.metrics.items()},
+        **registered,
+        "trained_through": as_of.isoformat(),
+        "feature_importance": png_markdown(fig),
+    }
+    if window is not None:
+        figures = {f"backtest_{name}": f for name, f in backtest_figures(window.rows).items()}
+        scores = model_scores(window.metrics)
+        log_evaluation(
+            home,
+            version,
+            {f"backtest_{k}": v for k, v in scores.items()},
+            {WINDOW_TABLE: window.metrics},
+            figures,
+        )
+        table = window.metrics[window.metrics["segment"] == "all"]
+        metadata |= {
+            "backtest_window": f"{window.summary['cutoff']} → {as_of}",
+            "backtest_vs_baselines": dg.MetadataValue.md(
+                table[["method", *BACKTEST_COLUMNS]].to_markdown(index=False, floatfmt=".3f")
+            ),
+            **{name: png_markdown(f) for name, f in figures.items()},
         }
-    )
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset_check(
     asset=pay_date_model,
     blocking=True,
     description="Promotion gate: the challenger's recipe is not worse than the champion's on the "
-    "most recent backtest window (p50 MAE and p_late_30 Brier, refit at the window start).",
+    "most recent backtest window (p50 MAE and p_late_30 Brier; the window is the challenger's "
+    "calibration fold, and a champion with another recipe is refit at its start).",
 )
 def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
     home = settings.home_path
-    challenger, challenger_version = load_model(home, CHALLENGER)
+    challenger_version = alias_version(home, CHALLENGER)
+    challenger = load_recipe(home, CHALLENGER)
     champion_version = alias_version(home, CHAMPION)
     champion = load_recipe(home, CHAMPION)
+    window = evaluation_table(home, challenger_version, WINDOW_TABLE)
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
-        calendar = holiday_calendar(con, first, to_day(as_of) + challenger.config.horizon_days + 31)
-        result = judge(con, calendar, champion, challenger.config, as_of)
-    evaluation = result.evaluation
-    figures = {f"backtest_{name}": fig for name, fig in backtest_figures(evaluation.rows).items()}
-    log_evaluation(
-        home,
-        challenger_version,
-        {f"backtest_{k}": v for k, v in result.challenger.items()},
-        {"window_metrics": evaluation.metrics},
-        figures,
-    )
-    table = evaluation.metrics[evaluation.metrics["segment"] == "all"]
+        calendar = holiday_calendar(con, first, to_day(as_of) + challenger.horizon_days + 31)
+        result = judge(con, calendar, champion, challenger, window, as_of)
     metadata = {
         "champion_version": champion_version or "none",
         "challenger_version": challenger_version,
         "window": f"{result.window_start} → {result.window_end}",
-        **{f"champion_{k}": float(result.champion[k]) for k in GATE_METRICS if result.champion},
-        **{f"challenger_{k}": float(result.challenger[k]) for k in GATE_METRICS},
-        "backtest_vs_baselines": dg.MetadataValue.md(
-            table[["method", *BACKTEST_COLUMNS]].to_markdown(index=False, floatfmt=".3f")
-        ),
-        **{name: png_markdown(fig) for name, fig in figures.items()},
+        **{f"champion_{k}": v for k, v in result.champion.items() if k in GATE_METRICS},
+        **{f"challenger_{k}": v for k, v in result.challenger.items() if k in GATE_METRICS},
     }
     return dg.AssetCheckResult(passed=result.passed, description=result.reason, metadata=metadata)
 
