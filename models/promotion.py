@@ -94,7 +94,7 @@ def promotion_gate(
     start, end = as_of - timedelta(days=challenger.calibration_days), as_of
     if window is None:
         verdict = "the first model becomes champion" if champion is None else "the champion stays"
-        reason = f"no backtest window: nothing was paid before {start} to refit on; {verdict}"
+        reason = f"no backtest window (no calibration fold at {start}); {verdict}"
         return GateResult(champion is None, reason, start, end)
     chall = model_scores(window)
     if champion is None:
