@@ -53,6 +53,8 @@ NUMERIC = (
     "channel_hist_n",
     "channel_mean_late",
     "channel_last10_median_late",
+    "channel_adjusted_mean_late",
+    "gap_to_channel_adjusted_late",
     "customer_open_count",
     "log_customer_open_amount",
     "customer_overdue_count",
@@ -170,6 +172,7 @@ DAY_FEATURES = (
     "gap_to_median_late",
     "gap_to_last3_late",
     "gap_to_ewm_late",
+    "gap_to_channel_adjusted_late",
     "weekday_share",
     "days_since_dispute_opened",
     "days_since_dispute_resolved",
@@ -187,6 +190,7 @@ _GAP_REFERENCES = {
     "gap_to_median_late": "last10_median_late",
     "gap_to_last3_late": "last3_mean_late",
     "gap_to_ewm_late": "ewm_late",
+    "gap_to_channel_adjusted_late": "channel_adjusted_mean_late",
 }
 
 
@@ -239,6 +243,11 @@ def key_matrix(known: pd.DataFrame, vocab: Vocabulary, calendar: Calendar) -> Ke
         "log_amount_base": np.log1p(_f32(known["amount_base"]).clip(min=0)),
         "log_customer_open_amount": np.log1p(_f32(known["customer_open_amount"]).clip(min=0)),
         "log_customer_overdue_amount": np.log1p(_f32(known["customer_overdue_amount"]).clip(min=0)),
+        # the customer's mean lateness with the part paid on other channels shifted by the
+        # portfolio's channel offset: after a move to e-invoicing, its level on the new channel
+        "channel_adjusted_mean_late": _f32(known["hist_mean_late"])
+        + (1 - _f32(known["channel_hist_n"]) / _f32(known["hist_n"]))
+        * _f32(known["channel_offset"]),
     }
     static = np.full((len(known), len(FEATURES)), np.nan, dtype=np.float32)
     for j, name in enumerate(FEATURES):

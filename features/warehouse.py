@@ -19,6 +19,8 @@ SQL_DIR = Path(__file__).parent / "sql"
 EPOCH = date(1970, 1, 1)
 EWM_DECAY = 0.7
 EWM_LAGS = 6
+MIN_CHANNEL_OFFSET_CUSTOMERS = 5
+"""Customers paid on both sides that a channel offset needs: fewer is one customer's noise."""
 
 AGING_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("current", -np.inf, 0),
@@ -111,12 +113,14 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
         "customer_history", ewm_expr=_ewm_expression(), weekday_share_exprs=weekday_shares
     )
     con.execute(history_sql)
+    con.execute(read_sql("channel_offsets"), {"min_customers": MIN_CHANNEL_OFFSET_CUSTOMERS})
     con.execute(read_sql("customer_exposure"))
     con.execute(read_sql("invoice_state"))
     names = [
         "invoice_facts",
         "customer_history",
         "customer_channel_history",
+        "channel_offsets",
         "customer_exposure",
         "invoice_paid_to_date",
         "invoice_dispute_state",

@@ -98,10 +98,18 @@ def _channel(row: Mapping[str, Any], as_of: date) -> str:
     if not isinstance(channel, str) or not channel:
         return "no delivery channel recorded"
     if late != late:  # NaN: nothing sent this way has been paid yet
-        return f"first invoices sent by {channel} to this customer"
-    return (
-        f"invoices sent to this customer by {channel} were paid {late:+.0f} days vs due on average"
-    )
+        reason = f"first invoices sent by {channel} to this customer"
+    else:
+        reason = (
+            f"invoices sent to this customer by {channel} were paid "
+            f"{late:+.0f} days vs due on average"
+        )
+    offset = _num(row, "channel_offset")  # NaN with one channel, or too few to tell
+    moved = _num(row, "channel_hist_n") < _num(row, "hist_n")  # part of its history elsewhere
+    if moved and abs(offset) >= 0.5:
+        direction = "later" if offset > 0 else "earlier"
+        reason += f"; customers pay {abs(offset):.0f} days {direction} by {channel} than otherwise"
+    return reason
 
 
 def _partial(row: Mapping[str, Any], as_of: date) -> str:
@@ -166,7 +174,14 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
         _exposure,
     ),
     "channel": (
-        ("channel", "channel_hist_n", "channel_mean_late", "channel_last10_median_late"),
+        (
+            "channel",
+            "channel_hist_n",
+            "channel_mean_late",
+            "channel_last10_median_late",
+            "channel_adjusted_mean_late",
+            "gap_to_channel_adjusted_late",
+        ),
         _channel,
     ),
     "partial": (("paid_share", "partial_payments", "days_since_partial_payment"), _partial),

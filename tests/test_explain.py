@@ -79,6 +79,23 @@ def test_delivery_channel_reason() -> None:
     assert unknown == [["no delivery channel recorded"]]
 
 
+def test_a_customer_new_to_a_channel_hears_how_customers_pay_by_it() -> None:
+    known = _known(channel="email", channel_mean_late=np.nan, channel_hist_n=0, channel_offset=-6.4)
+    out = reasons(known, _contributions(channel=0.8), AS_OF)
+    assert out == [
+        [
+            "first invoices sent by email to this customer; "
+            "customers pay 6 days earlier by email than otherwise"
+        ]
+    ]
+    settled = _known(
+        channel="email", channel_mean_late=-2.0, channel_hist_n=12, channel_offset=-6.4
+    )
+    assert reasons(settled, _contributions(channel=0.8), AS_OF) == [
+        ["invoices sent to this customer by email were paid -2 days vs due on average"]
+    ]
+
+
 def test_nothing_open_means_nothing_to_explain(trained) -> None:
     model, prediction, calendar = trained
     values = shap_values(model, prediction.known.iloc[:0], date(2024, 12, 31), calendar)

@@ -35,7 +35,28 @@ def _with_payments(tables: dict, payments: pd.DataFrame) -> dict:
     return {**tables, "payments": payments}
 
 
-def test_future_payments_do_not_change_features(small_tables: dict) -> None:
+def _with_channels(tables: dict, shift_days: int) -> dict:
+    """Every customer moves from paper to e-invoicing on a day of its own; e-invoices are paid
+    ``shift_days`` earlier than the generator had them (never before their issue day)."""
+    invoices = tables["invoices"].copy()
+    customers = sorted(invoices["customer_id"].unique())
+    switch = {
+        c: pd.Timestamp(2024, 3, 1) + pd.Timedelta(days=5 * i) for i, c in enumerate(customers)
+    }
+    electronic = invoices["issue_date"] >= invoices["customer_id"].map(switch)
+    invoices["delivery_channel"] = np.where(electronic, "electronic", "paper")
+    payments = tables["payments"].copy()
+    issued = payments["invoice_id"].map(invoices.set_index("invoice_id")["issue_date"])
+    moved = payments["invoice_id"].isin(invoices.loc[electronic, "invoice_id"])
+    earlier = np.maximum(payments["payment_date"] - pd.Timedelta(days=shift_days), issued)
+    payments["payment_date"] = payments["payment_date"].mask(moved, earlier)
+    return {**tables, "invoices": invoices, "payments": payments}
+
+
+@pytest.mark.parametrize("channels", [False, True], ids=["no-channel", "paper-to-e-invoice"])
+def test_future_payments_do_not_change_features(small_tables: dict, channels: bool) -> None:
+    if channels:
+        small_tables = _with_channels(small_tables, shift_days=6)
     base = _features_at(small_tables, K)
     payments = small_tables["payments"]
     future = payments["payment_date"] > pd.Timestamp(K)
@@ -109,6 +130,32 @@ def test_a_past_payment_does_change_features(small_tables: dict) -> None:
     payments.loc[past, "payment_date"] -= pd.Timedelta(days=9)
     moved = _features_at(_with_payments(small_tables, payments), K)
     assert not moved["hist_mean_late"].equals(base["hist_mean_late"])
+
+
+def test_channel_offset_shifts_a_customer_history_to_its_new_channel(small_tables: dict) -> None:
+    """Paid 6 days earlier by e-invoice: the portfolio offset says so, and a customer whose paid
+    history is all on paper gets that history moved 6 days earlier for its first e-invoices."""
+    known = _features_at(_with_channels(small_tables, shift_days=6), K)
+    unshifted = _features_at(_with_channels(small_tables, shift_days=0), K)
+    offset, before = (
+        f.loc[f["channel"] == "electronic", "channel_offset"].unique() for f in (known, unshifted)
+    )
+    # recent e-invoices already paid are the quicker ones (the rest are still open), so the
+    # generator's own offset is not 0: the shift is measured against it
+    assert len(offset) == len(before) == 1 and -7 < offset[0] - before[0] < -5, (offset, before)
+    assert (known.loc[known["channel"] == "paper", "channel_offset"] == -offset[0]).all()
+    calendar = Calendar(sorted(known["country"].unique()), to_day(K) - 800, to_day(K) + 400)
+    matrix = model_matrix(known, known["k"].to_numpy() + 1, Vocabulary.fit(known), calendar)
+    adjusted = matrix[:, FEATURES.index("channel_adjusted_mean_late")]
+    share_elsewhere = 1 - known["channel_hist_n"] / known["hist_n"]
+    expected = known["hist_mean_late"] + share_elsewhere * known["channel_offset"]
+    np.testing.assert_allclose(adjusted, expected, rtol=1e-5, atol=1e-4)
+    paper_only = known["channel"].eq("electronic").fillna(False) & (known["channel_hist_n"] == 0)
+    first = (paper_only & known["hist_n"].fillna(0).gt(0)).to_numpy(dtype=bool)
+    paper_mean = known["hist_mean_late"].to_numpy(dtype=float)
+    assert first.any() and (adjusted[first] < paper_mean[first] - 4).all()
+    none = _features_at(small_tables, K)  # one channel everywhere: the feature stays empty
+    assert none["channel_offset"].isna().all()
 
 
 def test_history_uses_only_invoices_paid_before_knowledge_day(

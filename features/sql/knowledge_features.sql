@@ -22,6 +22,7 @@ SELECT
     COALESCE(ch.channel_hist_n, 0) AS channel_hist_n,
     ch.channel_mean_late,
     ch.channel_last10_median_late,
+    co.channel_offset,
     e.customer_open_count,
     e.customer_open_amount,
     e.customer_overdue_count,
@@ -38,6 +39,7 @@ JOIN invoice_facts AS f USING (invoice_id)
 ASOF LEFT JOIN customer_history AS h ON f.customer_id = h.customer_id AND h.day <= k.k
 ASOF LEFT JOIN customer_channel_history AS ch
     ON f.customer_id = ch.customer_id AND f.channel = ch.channel AND ch.day <= k.k
+ASOF LEFT JOIN channel_offsets AS co ON f.channel = co.channel AND co.day <= k.k
 ASOF LEFT JOIN customer_exposure AS e ON f.customer_id = e.customer_id AND e.day <= k.k
 ASOF LEFT JOIN invoice_paid_to_date AS p ON k.invoice_id = p.invoice_id AND p.day <= k.k
 ASOF LEFT JOIN invoice_dispute_state AS d ON k.invoice_id = d.invoice_id AND d.day <= k.k

@@ -14,6 +14,8 @@ FACT_TABLES = {
     "paid before each day (mean/median/trend of days late, weekday and month-end habits).",
     "customer_channel_history": "The same history per delivery channel (paper, e-invoice, ...), "
     "for customers whose rhythm changes with the channel.",
+    "channel_offsets": "How much later customers pay on each channel than on their others "
+    "(median over customers paid on both), by month end.",
     "customer_exposure": "Customer open and overdue counts and amounts as a step function of time.",
     "invoice_paid_to_date": "Partial payments received per invoice, by day.",
     "invoice_dispute_state": "Open disputes per invoice, by day.",
