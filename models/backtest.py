@@ -545,8 +545,8 @@ def evaluate_window(
 
 def model_scores(metrics: pd.DataFrame, segment: str = "all") -> dict[str, float]:
     """The model's metrics on one segment of an evaluation's metrics table."""
-    m = metrics
-    (row,) = m[(m["method"] == "model") & (m["segment"] == segment)].to_dict(orient="records")
+    chosen = (metrics["method"] == "model") & (metrics["segment"] == segment)
+    (row,) = metrics[chosen].to_dict(orient="records")
     return {k: float(v) for k, v in row.items() if k not in ("cutoff", "segment", "method")}
 
 
