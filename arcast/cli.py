@@ -605,15 +605,16 @@ def _print_scenarios(out: Path) -> None:
     )
 
 
-def _cash_table(metrics, rho: dict[str, float]) -> Table:
+def _cash_table(metrics, rho: dict[str, dict[str, float]]) -> Table:
     """The pooled 13-week cash scores, one row per method."""
     from models.backtest import format_metric
 
     pooled = metrics[metrics["cutoff"] == "pooled"]
     columns = {k: v for k, v in CASH_TABLE.items() if k in pooled.columns}
-    rhos = ", ".join(f"{r:.2f}" for r in rho.values())
+    rhos = ", ".join(f"{r['cash_rho']:.2f}/{r['cash_rho_runs']:.2f}" for r in rho.values())
     table = Table(
-        title=f"Backtest, 13-week cash-in: pooled over {len(rho)} cutoff(s) (model rho {rhos})",
+        title=f"Backtest, 13-week cash-in: pooled over {len(rho)} cutoff(s) "
+        f"(model rho / run payers' rho {rhos})",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("method", no_wrap=True)

@@ -98,7 +98,8 @@ def _cash_tables(result: BacktestResult) -> None:
     per_cutoff = [
         {
             "cutoff": cutoff,
-            "rho": result.summary["cash"]["rho"][cutoff],
+            "rho": result.summary["cash"]["rho"][cutoff]["cash_rho"],
+            "rho runs": result.summary["cash"]["rho"][cutoff]["cash_rho_runs"],
             **{
                 f"{method} {label}": wide.loc[cutoff, (column, method)]
                 for method in ("model", "oracle")
@@ -110,7 +111,10 @@ def _cash_tables(result: BacktestResult) -> None:
         }
         for cutoff in wide.index
     ]
-    print("\nPer cutoff (rho = the copula correlation the model estimated at that cutoff):\n")
+    print(
+        "\nPer cutoff (rho = the copula correlation the model estimated at that cutoff; "
+        "rho runs = the one fitted for customers that pay in runs):\n"
+    )
     print(_markdown(per_cutoff))
 
 

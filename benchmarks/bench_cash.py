@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/bench_cash.py [--invoices N] [--customers N] [--sims N]``. Prints the
 wall time of the forecast, the peak traced NumPy/Python allocation during it (tracemalloc) and
-the process's peak resident set size (getrusage, includes the input pmf).
+the process's peak resident set size (getrusage, includes the input pmf). Then times
+`fit_run_rho` on a calibration fold of the largest size training scores
+(``MAX_CALIBRATION_INVOICES``), every customer a run payer.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ import tracemalloc
 from datetime import date
 
 import numpy as np
+import pandas as pd
 
+from features.warehouse import to_day
 from models.cash import cash_forecast
+from models.paydate import (
+    MAX_CALIBRATION_INVOICES,
+    RUN_MIN_PAID,
+    PayDatePrediction,
+    fit_run_rho,
+)
 
 
 def main() -> None:
@@ -50,6 +60,27 @@ def main() -> None:
         f"\n{args.invoices:,} invoices × {args.horizon} days × {args.sims:,} sims: "
         f"{elapsed:.2f} s, peak traced allocation {traced_peak / 2**20:,.0f} MB "
         f"(inputs {input_mb:,.0f} MB), peak RSS {rss_peak_mb:,.0f} MB"
+    )
+
+    n = MAX_CALIBRATION_INVOICES
+    as_of = date(2024, 3, 31)
+    known = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, n // 10, n).astype(str),
+            "amount_base": amounts[:n],
+            "paid_share": np.zeros(n),
+            "hist_n": np.full(n, RUN_MIN_PAID),
+            "month_end_share": np.ones(n),
+            **{f"weekday{w}_share": np.zeros(n) for w in range(7)},
+        }
+    )
+    fold = PayDatePrediction(as_of, known, pmf[:n])
+    completion = to_day(as_of) + 1 + np.minimum(rng.geometric(0.03, n), 200).astype(float)
+    start = time.perf_counter()
+    rho = fit_run_rho(fold, completion, to_day(as_of) + 91, 0.1, seed=1)
+    print(
+        f"fit_run_rho on a {n:,}-invoice calibration fold: {time.perf_counter() - start:.2f} s "
+        f"(fitted {rho:.2f})"
     )
 
 

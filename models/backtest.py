@@ -608,7 +608,7 @@ def run_backtest(
         asdict(cutoffs) if isinstance(cutoffs, CutoffRule) else "explicit cutoffs, taken as given"
     )
     summary["oracle_samples"] = oracle_samples if oracle is not None else 0
-    rho = {d["cutoff"]: d["cash_rho"] for d in per_cutoff}
+    rho = {d["cutoff"]: {k: d[k] for k in ("cash_rho", "cash_rho_runs")} for d in per_cutoff}
     summary["cash"] = cash_summary(cash_table, rho)
     return BacktestResult(metrics, rows, summary, cash, cash_table)
 
@@ -655,7 +655,7 @@ def _backtest_cutoff(
             cutoff,
             CASH_WEEKS,
             CASH_SIMS,
-            rho=model.cash_rho,
+            rho=model.invoice_rho(known),
             seed=seed,
         )
     }
@@ -687,6 +687,7 @@ def _backtest_cutoff(
         "open_invoices": len(invoices),
         "paid_later": int(invoices["completion_day"].notna().sum()),
         "cash_rho": model.cash_rho,
+        "cash_rho_runs": model.cash_rho_runs,
         "seconds": seconds,
         "training": model.metrics,
     }

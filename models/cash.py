@@ -11,10 +11,11 @@ simulation, because the spread of a *sum* of receipts depends on how invoices mo
   bands, most visibly when a few customers hold most of the open AR.
 
 A Gaussian copula with one factor per customer keeps each invoice's marginal pmf exactly and
-adds that shared shock: ``u_i = Φ(√ρ·z_customer + √(1−ρ)·ε_i)``, pay day = inverse CDF of
+adds that shared shock: ``u_i = Φ(√ρ_i·z_customer + √(1−ρ_i)·ε_i)``, pay day = inverse CDF of
 ``u_i``. ``ρ`` is the correlation of the latent normals within a customer; ``ρ = 0`` is
-independent sampling. It is estimated at training from the calibration fold
-(`models.paydate.estimate_cash_rho`), not assumed.
+independent sampling. It is estimated at training from the calibration fold, not assumed: one
+value for the portfolio (`models.paydate.estimate_cash_rho`) and one for customers that pay in
+runs or month-end batches (`models.paydate.fit_run_rho`), whose invoices go out together.
 """
 
 from __future__ import annotations
@@ -55,18 +56,19 @@ def cash_forecast(
     weeks: int = 13,
     n_sims: int = 1000,
     *,
-    rho: float,
+    rho: float | np.ndarray,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Forecast cash-in per week for ``weeks`` 7-day weeks starting the day after ``as_of``.
 
     ``amounts`` are open amounts in base currency; ``groups`` (usually ``customer_id``) share a
-    latent factor with correlation ``rho``: required, and in production the model's
-    ``cash_rho``, estimated from data, since a guessed value makes the bands look more certain
-    (or less) than the ledger's history supports. Returns one row per week with ``week_start``,
-    ``week_end``, ``expected`` (exact: Σ amount × P(paid in week)) and the simulated ``p10``,
-    ``p50``, ``p90`` of the weekly total. An invoice paid after the horizon (or never)
-    contributes no cash. Deterministic for a given ``seed``, whatever the number of cores.
+    latent factor with correlation ``rho`` (one value, or one per invoice): required, and in
+    production the model's `invoice_rho`, estimated from data, since a guessed value makes the
+    bands look more certain (or less) than the ledger's history supports. Returns one row per
+    week with ``week_start``, ``week_end``, ``expected`` (exact: Σ amount × P(paid in week)) and
+    the simulated ``p10``, ``p50``, ``p90`` of the weekly total. An invoice paid after the
+    horizon (or never) contributes no cash. Deterministic for a given ``seed``, whatever the
+    number of cores.
     """
     weekly = weekly_probabilities(pmf, weeks)
     sims = simulate_weekly_cash(weekly, amounts, groups, n_sims=n_sims, rho=rho, seed=seed)
@@ -99,7 +101,7 @@ def simulate_weekly_cash(
     amounts: np.ndarray,
     groups: np.ndarray,
     *,
-    rho: float,
+    rho: float | np.ndarray,
     by: np.ndarray | None = None,
     n_sims: int = 1000,
     seed: int = 0,
@@ -108,7 +110,9 @@ def simulate_weekly_cash(
 
     ``weekly`` is ``(n, weeks)`` P(paid in week) (see `weekly_probabilities`); ``by`` optionally
     codes each invoice into ``n_by = by.max() + 1`` breakdown keys (currency, segment, scenario
-    line…) whose totals come from the *same* draws, so they add up path by path. The same
+    line…) whose totals come from the *same* draws, so they add up path by path. ``rho`` is the
+    copula correlation, one value or one per invoice (all of a customer's invoices should share
+    it). The same
     ``seed`` gives the same latent draws for any pmf of the same shape (common random numbers):
     a scenario that delays payments moves each simulated pay week later, never earlier.
     """
@@ -121,8 +125,12 @@ def simulate_weekly_cash(
         raise ValueError(f"amounts, groups and by must have one entry per pmf row ({n})")
     if not np.isfinite(amounts).all() or (codes < 0).any() or (by_codes < 0).any():
         raise ValueError("amounts must be finite and groups / by must not be missing")
-    if not 0.0 <= rho <= 1.0:
-        raise ValueError(f"rho must be in [0, 1], got {rho}")
+    rho = np.asarray(rho, dtype=np.float32)
+    if rho.ndim > 1 or rho.size not in (1, n):
+        raise ValueError(f"rho must be one value or one per pmf row ({n}), got shape {rho.shape}")
+    if not ((rho >= 0.0) & (rho <= 1.0)).all():
+        raise ValueError(f"rho must be in [0, 1], got {rho.min()} .. {rho.max()}")
+    rho = np.broadcast_to(rho.reshape(-1), (n,))
     if n_sims < 1:
         raise ValueError(f"n_sims must be ≥ 1, got {n_sims}")
     cdf = np.cumsum(weekly, axis=1)
@@ -168,16 +176,15 @@ def _simulate_block(
     amounts: np.ndarray,
     by_offset: np.ndarray,
     n_by: int,
-    rho: float,
+    rho: np.ndarray,
 ) -> np.ndarray:
     """Simulate ``n_sims`` joint pay-week draws; return ``(n_sims, n_by, weeks)`` cash totals."""
     weeks, n = thresholds.shape
     latent = rng.standard_normal((n_sims, n), dtype=np.float32)
-    if rho > 0:
-        latent *= np.float32(np.sqrt(1.0 - rho))
+    if (rho > 0).any():
+        latent *= np.sqrt(1.0 - rho)
         shared = rng.standard_normal((n_sims, n_groups), dtype=np.float32)
-        shared *= np.float32(np.sqrt(rho))
-        latent += np.take(shared, codes, axis=1)
+        latent += np.take(shared, codes, axis=1) * np.sqrt(rho)
 
     # Pay week = number of week-end CDF thresholds below the draw; ``weeks`` = after the horizon.
     week = np.zeros((n_sims, n), dtype=np.min_scalar_type(weeks))

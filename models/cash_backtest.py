@@ -6,7 +6,7 @@ not forecast error), capped at the amount open (an overpayment is not collected 
 all from what was known at c:
 
 * ``model``: the joint copula simulation (`models.cash.cash_forecast`) on the model's pmf, with
-  the ``rho`` the model estimated on its own calibration fold;
+  the ``rho`` the model estimated on its own calibration fold (`PayDateModel.invoice_rho`);
 * ``due_date``: each open amount arrives on its due date, overdue ones in week 1; no spread;
 * ``collection_curve``: the treasury method. At month-end snapshots s of the 12 months before c
   whose 13 weeks were over by c (s + 91 <= c), the share of each aging bucket's open AR collected
@@ -195,7 +195,7 @@ def cash_metrics(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def cash_summary(metrics: pd.DataFrame, rho: dict[str, float]) -> dict:
+def cash_summary(metrics: pd.DataFrame, rho: dict[str, dict[str, float]]) -> dict:
     """The pooled cash block of ``backtest_summary.json``."""
     pooled = metrics[metrics["cutoff"] == "pooled"].set_index("method")
     methods = {

@@ -58,7 +58,7 @@ def simulate_lines(
     billing: pd.DataFrame | None,
     billing_sims: pd.DataFrame | None,
     *,
-    rho: float,
+    rho: float | np.ndarray,
     seed: int,
     n_sims: int,
 ) -> CashLines:

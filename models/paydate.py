@@ -48,11 +48,20 @@ from features.matrix import (
     model_matrix,
 )
 from features.warehouse import completion_days, to_day
+from models.cash import simulate_weekly_cash, weekly_probabilities
 
 LATE_THRESHOLD_DAYS = 30
 MIN_CALIBRATION_INVOICES = 200
 MAX_CALIBRATION_INVOICES = 20_000
 MAX_CASH_RHO = 0.9
+RUN_SHARE = 0.6
+RUN_MIN_PAID = 10
+"""A customer "pays in runs" once at least RUN_MIN_PAID paid invoices show at least RUN_SHARE of
+its payments on one weekday or in the last days of a month (`pays_in_runs`)."""
+RUN_RHO_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
+RUN_RHO_GROUPS = 8
+RUN_RHO_SIMS = 400
+BAND_COVERAGE = 0.8
 KNOWLEDGE_CLOCKS = {
     "lead_days": 1,
     "days_overdue_at_knowledge": -1,
@@ -182,6 +191,9 @@ class PayDateModel:
     cash_rho: float = 0.0
     """Within-customer correlation of pay-date surprises for the cash copula, estimated on the
     calibration fold (see `estimate_cash_rho`); 0 (independent) when there was no fold."""
+    cash_rho_runs: float = 0.0
+    """The same for customers that pay in runs or batches (`pays_in_runs`), fitted to the fold's
+    weekly cash (see `fit_run_rho`); never below ``cash_rho``."""
     fold: PayDatePrediction | None = field(default=None, repr=False, compare=False)
     """The calibration fold's forecasts (not saved with the model). The promotion gate backtests
     the recipe on exactly this fold, so it reuses them instead of refitting the same model."""
@@ -193,6 +205,10 @@ class PayDateModel:
             return self.boosters[0].predict(x, num_threads=threads)
         raw = np.mean([b.predict(x, raw_score=True, num_threads=threads) for b in self.boosters], 0)
         return expit(raw)
+
+    def invoice_rho(self, known: pd.DataFrame) -> np.ndarray:
+        """The cash copula's correlation for each invoice of ``known`` (knowledge features)."""
+        return np.where(pays_in_runs(known), self.cash_rho_runs, self.cash_rho)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -207,6 +223,7 @@ class PayDateModel:
             "metrics": self.metrics,
             "late_calibration": asdict(self.late_calibration) if self.late_calibration else None,
             "cash_rho": self.cash_rho,
+            "cash_rho_runs": self.cash_rho_runs,
         }
         (directory / "meta.json").write_text(json.dumps(meta, indent=2))
         return directory
@@ -234,6 +251,7 @@ class PayDateModel:
             if meta.get("late_calibration")
             else None,
             cash_rho=meta.get("cash_rho", 0.0),
+            cash_rho_runs=meta.get("cash_rho_runs", meta.get("cash_rho", 0.0)),
         )
 
 
@@ -274,7 +292,7 @@ def train_pay_date_model(
         clock = time.perf_counter()
         model.fold = predict_calibration_fold(con, cutoff, calendar, config)
         if model.fold is not None:
-            model.late_calibration, model.cash_rho = fit_calibration(
+            model.late_calibration, model.cash_rho, model.cash_rho_runs = fit_calibration(
                 con, model.fold, cutoff, config.seed
             )
         metrics["calibration_seconds"] = round(time.perf_counter() - clock, 2)
@@ -282,6 +300,7 @@ def train_pay_date_model(
             model.late_calibration.fold_invoices if model.late_calibration else 0
         )
         metrics["cash_rho"] = model.cash_rho
+        metrics["cash_rho_runs"] = model.cash_rho_runs
     return model
 
 
@@ -376,12 +395,12 @@ def predict_calibration_fold(
 
 def fit_calibration(
     con: duckdb.DuckDBPyConnection, fold: PayDatePrediction, cutoff: date, seed: int
-) -> tuple[LateCalibration | None, float]:
-    """Recalibrate p_late_30 and estimate the cash copula's ``rho`` on the fold's outcomes.
+) -> tuple[LateCalibration | None, float, float]:
+    """Recalibrate p_late_30 and estimate the cash copula's two ``rho`` on the fold's outcomes.
 
     p_late_30: the invoices not yet 30 days overdue at the fold's start whose late-30 outcome is
     decided by ``cutoff``; None when too few. ``rho``: every scored invoice (see
-    `estimate_cash_rho`).
+    `estimate_cash_rho`); the run payers' ``rho`` from the fold's weekly cash (`fit_run_rho`).
     """
     known = fold.known
     start, end = to_day(fold.as_of), to_day(cutoff)
@@ -392,7 +411,8 @@ def fit_calibration(
     calibration = LateCalibration.fit(fold.p_late()[fresh], late)
     observed = np.where(completion <= end, completion, np.nan)
     z = censored_pit_scores(fold, observed, end, pit_uniforms(seed, start, len(known)))
-    return calibration, estimate_cash_rho(z, known["customer_id"].to_numpy())
+    rho = estimate_cash_rho(z, known["customer_id"].to_numpy())
+    return calibration, rho, fit_run_rho(fold, observed, end, rho, seed)
 
 
 def randomised_pit(f_before: np.ndarray, f_at: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -450,6 +470,67 @@ def estimate_cash_rho(z: np.ndarray, groups: np.ndarray) -> float:
     denominator = msb + (n0 - 1.0) * msw
     icc = (msb - msw) / denominator if denominator > 0 else 0.0
     return float(np.clip(icc, 0.0, MAX_CASH_RHO))
+
+
+def pays_in_runs(known: pd.DataFrame) -> np.ndarray:
+    """Whether each row's customer pays in runs: at least ``RUN_MIN_PAID`` paid invoices, and at
+    least ``RUN_SHARE`` of them paid on one weekday or at a month end (knowledge features)."""
+    shares = known[[f"weekday{w}_share" for w in range(7)] + ["month_end_share"]]
+    concentration = shares.to_numpy(dtype=np.float64, na_value=0.0).max(axis=1, initial=0.0)
+    paid = known["hist_n"].to_numpy(dtype=np.float64, na_value=0.0)
+    return (concentration >= RUN_SHARE) & (paid >= RUN_MIN_PAID)
+
+
+def fit_run_rho(
+    fold: PayDatePrediction, completion: np.ndarray, window_end: int, rho: float, seed: int
+) -> float:
+    """The copula correlation for customers that pay in runs, fitted to the fold's weekly cash.
+
+    Why not the ICC of `estimate_cash_rho`: a run payer's invoices land on a few run days, and a
+    randomised PIT spreads each one's z-score over the day that holds most of its probability, so
+    a run that slips (or the model's misplaced share of a run) hardly shows in z-scores, yet it
+    moves all of the customer's cash from one week to another. So the fold's weekly cash is
+    simulated with each value of ``RUN_RHO_GRID`` for the run payers (``rho`` for the rest), split
+    into ``RUN_RHO_GROUPS`` groups of customers (13 weekly totals alone are too few to judge a
+    band by), and the smallest value whose [p10, p90] bands hold ``BAND_COVERAGE`` of the groups'
+    actual weekly totals (where a band has any width) wins; if none does, the one that covers
+    most. Cash is counted when an
+    invoice completes (``completion``: NaN = not by ``window_end``), at its open amount then.
+    Never below ``rho``; ``rho`` when the fold holds no run payer or not a whole week.
+    """
+    known = fold.known
+    runs = pays_in_runs(known)
+    weeks = min(fold.pmf.shape[1], window_end - to_day(fold.as_of)) // 7
+    if not runs.any() or weeks < 1:
+        return rho
+    amounts = known["amount_base"].to_numpy(np.float64) * (
+        1.0 - known["paid_share"].to_numpy(np.float64, na_value=0.0)
+    )
+    customers = pd.factorize(known["customer_id"])[0]
+    group = customers % RUN_RHO_GROUPS
+    week = (completion - to_day(fold.as_of) - 1) // 7
+    seen = (week >= 0) & (week < weeks)
+    actual = np.zeros((RUN_RHO_GROUPS, weeks))
+    np.add.at(actual, (group[seen], week[seen].astype(np.int64)), amounts[seen])
+    weekly = weekly_probabilities(fold.pmf, weeks)
+    coverage = []
+    for candidate in RUN_RHO_GRID:
+        sims = simulate_weekly_cash(
+            weekly,
+            amounts,
+            customers,
+            rho=np.where(runs, max(candidate, rho), rho),
+            by=group,
+            n_sims=RUN_RHO_SIMS,
+            seed=seed,
+        )
+        low, high = np.quantile(sims, [0.1, 0.9], axis=0)
+        spread = high > low  # a week certain to hold nothing (or one amount) says nothing
+        inside = (low <= actual) & (actual <= high)
+        coverage.append(float(inside[spread].mean()) if spread.any() else 1.0)
+    reached = [r for r, c in zip(RUN_RHO_GRID, coverage, strict=True) if c >= BAND_COVERAGE]
+    best = reached[0] if reached else RUN_RHO_GRID[int(np.argmax(coverage))]
+    return max(best, rho)
 
 
 @dataclass

@@ -138,3 +138,28 @@ def test_rejects_rows_summing_above_one() -> None:
     pmf[1, 8] = 0.5
     with pytest.raises(ValueError, match="at most 1"):
         cash_forecast(pmf, np.ones(2), [1, 2], AS_OF, rho=0.3)
+
+
+def test_rho_per_invoice_correlates_only_its_customers() -> None:
+    """One rho per invoice: a run payer's invoices move together, the others stay independent.
+    The same value for every invoice gives exactly the draws of that value given once."""
+    pmf = point_mass(400, 3, 0.5)
+    amounts = np.full(400, 10.0)
+    groups = np.repeat([0, 1], 200)
+    rho = np.where(groups == 0, 0.9, 0.0)
+    sims = cash.simulate_weekly_cash(
+        weekly_probabilities(pmf), amounts, groups, rho=rho, by=groups, n_sims=2000
+    )[:, :, 0]
+    spread = np.quantile(sims, 0.9, axis=0) - np.quantile(sims, 0.1, axis=0)
+    assert spread[0] > 3 * spread[1]
+    args = (pmf, amounts, groups % 7, AS_OF)
+    pd.testing.assert_frame_equal(
+        cash_forecast(*args, n_sims=300, rho=np.full(400, 0.3)),
+        cash_forecast(*args, n_sims=300, rho=0.3),
+    )
+
+
+@pytest.mark.parametrize("rho", [np.full(3, 0.2), -0.1, np.array([0.2, 1.5])])
+def test_rejects_a_bad_rho(rho: float | np.ndarray) -> None:
+    with pytest.raises(ValueError, match="rho must be"):
+        cash_forecast(point_mass(2, 0, 0.5), np.ones(2), [1, 2], AS_OF, rho=rho)

@@ -21,7 +21,14 @@ from models.cash_backtest import (
     open_receivables,
     weekly_collections,
 )
-from models.paydate import PayDatePrediction, censored_pit_scores, estimate_cash_rho
+from models.paydate import (
+    RUN_MIN_PAID,
+    PayDatePrediction,
+    censored_pit_scores,
+    estimate_cash_rho,
+    fit_run_rho,
+    pays_in_runs,
+)
 from tests.conftest import open_warehouse
 
 CUTOFF = date(2024, 3, 31)
@@ -186,3 +193,43 @@ def test_rho_from_censored_pay_days_recovers_the_copula() -> None:
     assert estimate_cash_rho(z, groups) == pytest.approx(rho, abs=0.06)
     independent = np.arange(n)
     assert estimate_cash_rho(z, independent) == 0.0
+
+
+def _run_payer_fold(lockstep: bool, runs: bool = True) -> tuple[PayDatePrediction, np.ndarray]:
+    """300 customers with 4 invoices each, forecast to go out in one of two weekly runs a week
+    apart (half each); really paid all in the same run (``lockstep``) or each on its own."""
+    rng = np.random.default_rng(21)
+    as_of, customers = date(2024, 6, 30), np.repeat(np.arange(300), 4)
+    n = len(customers)
+    first = 7 * rng.integers(0, 11, 300)[customers] + 2  # a Wednesday run in weeks 1..11
+    pmf = np.zeros((n, 182))
+    pmf[np.arange(n), first] = pmf[np.arange(n), first + 7] = 0.5
+    late = (rng.random(300)[customers] if lockstep else rng.random(n)) < 0.5
+    completion = to_day(as_of) + 1 + first + 7 * late
+    shares = {f"weekday{w}_share": np.full(n, 0.9 if w == 2 else 0.025) for w in range(7)}
+    known = pd.DataFrame(
+        {
+            "customer_id": [f"C{c:03d}" for c in customers],
+            "amount_base": np.full(n, 100.0),
+            "paid_share": np.zeros(n),
+            "hist_n": np.full(n, RUN_MIN_PAID if runs else RUN_MIN_PAID - 1),
+            "month_end_share": np.zeros(n),
+            **shares,
+        }
+    )
+    return PayDatePrediction(as_of, known, pmf), completion.astype(np.float64)
+
+
+def test_run_payers_rho_is_fitted_to_the_fold_weekly_cash() -> None:
+    """Run payers whose invoices all go out in the same run need a high rho for their bands to
+    hold the fold's weekly cash; the same pay-day marginals drawn independently do not."""
+    end = to_day(date(2024, 6, 30)) + 91
+    fold, completion = _run_payer_fold(lockstep=True)
+    assert pays_in_runs(fold.known).all()
+    assert fit_run_rho(fold, completion, end, 0.05, seed=1) >= 0.6
+    fold, completion = _run_payer_fold(lockstep=False)
+    assert fit_run_rho(fold, completion, end, 0.05, seed=1) <= 0.15
+    assert fit_run_rho(fold, completion, end, 0.3, seed=1) == 0.3  # never below the portfolio's
+    fold, completion = _run_payer_fold(lockstep=True, runs=False)  # too few paid invoices
+    assert not pays_in_runs(fold.known).any()
+    assert fit_run_rho(fold, completion, end, 0.05, seed=1) == 0.05

@@ -98,6 +98,7 @@ def test_calibration_survives_save_and_load(tmp_path, trained) -> None:
     loaded = PayDateModel.load(model.save(tmp_path / "m"))
     assert loaded.late_calibration == model.late_calibration
     assert loaded.cash_rho == model.cash_rho == model.metrics["cash_rho"]
+    assert loaded.cash_rho_runs == model.cash_rho_runs == model.metrics["cash_rho_runs"]
 
 
 def test_boosters_average_in_log_odds_and_their_shap_values_add_up(

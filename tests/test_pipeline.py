@@ -33,6 +33,8 @@ OUTPUTS = {
         "pay_date_p50",
         "pay_date_p90",
         "p_late_30",
+        "pays_in_runs",
+        "cash_rho",
         "reasons",
         "shap_late_history",
         "shap_dispute",

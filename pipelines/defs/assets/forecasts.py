@@ -26,7 +26,7 @@ from models.cash import (
 )
 from models.cash_lines import LINES, breakdown_bands, customer_expected, simulate_lines, with_total
 from models.explain import group_contributions, reasons, shap_values
-from models.paydate import predict_open_invoices
+from models.paydate import pays_in_runs, predict_open_invoices
 from models.plots import (
     cash_lines_figure,
     forecast_accuracy_figure,
@@ -81,6 +81,8 @@ def invoice_predictions(
             "due_date": pd.to_datetime(known["due_day"], unit="D"),
             "days_overdue": to_day(as_of) - known["due_day"].to_numpy(dtype=np.int64),
             "disputed": known["dispute_open"].to_numpy(dtype=bool),
+            "pays_in_runs": pays_in_runs(known),
+            "cash_rho": model.invoice_rho(known),
         }
     )
     frame = frame.join(prediction.frame().drop(columns="invoice_id"))
@@ -93,8 +95,8 @@ def invoice_predictions(
         save_tables(con, {"invoice_predictions": frame})
         con.execute(
             "CREATE OR REPLACE TABLE scoring_context AS "
-            "SELECT $v AS model_version, $rho::DOUBLE AS cash_rho",
-            {"v": version, "rho": model.cash_rho},
+            "SELECT $v AS model_version, $rho::DOUBLE AS cash_rho, $runs::DOUBLE AS cash_rho_runs",
+            {"v": version, "rho": model.cash_rho, "runs": model.cash_rho_runs},
         )
 
     def _save_pmf(path) -> None:
@@ -222,10 +224,10 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
 def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
-        rho = con.execute("SELECT cash_rho FROM scoring_context").fetchone()[0]
         # a plain scan keeps the rows in pmf order; segments are mapped on afterwards
         pred = con.execute(
-            "SELECT invoice_id, customer_id, currency, amount_open_base FROM invoice_predictions"
+            "SELECT invoice_id, customer_id, currency, amount_open_base, cash_rho "
+            "FROM invoice_predictions"
         ).df()
         segments = con.execute(
             "SELECT invoice_id, COALESCE(segment, 'unknown') AS segment FROM invoice_facts "
@@ -245,7 +247,7 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         pred[["segment", "currency"]],
         billing,
         billing_sims,
-        rho=rho,
+        rho=pred["cash_rho"].to_numpy(),
         seed=settings.seed,
         n_sims=N_SIMS,
     )

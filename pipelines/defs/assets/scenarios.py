@@ -21,7 +21,7 @@ from pipelines.defs.resources import ArcastSettings
 
 OPEN_BOOK_SQL = """
 SELECT p.invoice_id, p.customer_id, f.segment, f.country, p.currency, p.disputed,
-       p.amount_open_base
+       p.amount_open_base, p.cash_rho
 FROM invoice_predictions AS p
 JOIN invoice_facts AS f USING (invoice_id)
 ORDER BY p.rowid
@@ -45,7 +45,7 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     scenarios = load_scenarios(settings.scenario_file)
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
-        version, rho = con.execute("SELECT model_version, cash_rho FROM scoring_context").fetchone()
+        version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
         invoices = con.execute(OPEN_BOOK_SQL).df()
         billing = con.execute("SELECT * FROM projected_billing_weekly").df()
         billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
@@ -69,7 +69,7 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             keys,
             billing,
             billing_sims,
-            rho=rho,
+            rho=invoices["cash_rho"].to_numpy(),
             seed=settings.seed,
             n_sims=N_SIMS,
         )
