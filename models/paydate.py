@@ -494,9 +494,9 @@ def fit_run_rho(
     into ``RUN_RHO_GROUPS`` groups of customers (13 weekly totals alone are too few to judge a
     band by), and the smallest value whose [p10, p90] bands hold ``BAND_COVERAGE`` of the groups'
     actual weekly totals (where a band has any width) wins; if none does, the one that covers
-    most. Cash is counted when an
-    invoice completes (``completion``: NaN = not by ``window_end``), at its open amount then.
-    Never below ``rho``; ``rho`` when the fold holds no run payer or not a whole week.
+    most. Cash is counted when an invoice completes (``completion``: NaN = not by
+    ``window_end``), at its open amount then. Never below ``rho``; ``rho`` when the fold holds no
+    run payer or not a whole week.
     """
     known = fold.known
     runs = pays_in_runs(known)
