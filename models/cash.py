@@ -112,9 +112,9 @@ def simulate_weekly_cash(
     codes each invoice into ``n_by = by.max() + 1`` breakdown keys (currency, segment, scenario
     line…) whose totals come from the *same* draws, so they add up path by path. ``rho`` is the
     copula correlation, one value or one per invoice (all of a customer's invoices should share
-    it). The same
-    ``seed`` gives the same latent draws for any pmf of the same shape (common random numbers):
-    a scenario that delays payments moves each simulated pay week later, never earlier.
+    it). The same ``seed`` gives the same latent draws for any pmf of the same shape (common
+    random numbers): a scenario that delays payments moves each simulated pay week later, never
+    earlier.
     """
     weekly = np.asarray(weekly, dtype=float)
     n, weeks = weekly.shape

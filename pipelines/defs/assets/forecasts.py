@@ -94,9 +94,7 @@ def invoice_predictions(
     with warehouse.get_connection() as con:
         save_tables(con, {"invoice_predictions": frame})
         con.execute(
-            "CREATE OR REPLACE TABLE scoring_context AS "
-            "SELECT $v AS model_version, $rho::DOUBLE AS cash_rho, $runs::DOUBLE AS cash_rho_runs",
-            {"v": version, "rho": model.cash_rho, "runs": model.cash_rho_runs},
+            "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version", {"v": version}
         )
 
     def _save_pmf(path) -> None:
