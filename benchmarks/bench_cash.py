@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features.warehouse import to_day
+from features.warehouse import WEEKDAY_SHARES, to_day
 from models.cash import cash_forecast
 from models.paydate import (
     MAX_CALIBRATION_INVOICES,
@@ -71,7 +71,7 @@ def main() -> None:
             "paid_share": np.zeros(n),
             "hist_n": np.full(n, RUN_MIN_PAID),
             "month_end_share": np.ones(n),
-            **{f"weekday{w}_share": np.zeros(n) for w in range(7)},
+            **{name: np.zeros(n) for name in WEEKDAY_SHARES},
         }
     )
     fold = PayDatePrediction(as_of, known, pmf[:n])

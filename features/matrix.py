@@ -16,7 +16,7 @@ import holidays
 import numpy as np
 import pandas as pd
 
-from features.warehouse import EPOCH, from_day, read_sql, to_day
+from features.warehouse import EPOCH, WEEKDAY_SHARES, from_day, read_sql, to_day
 
 CATEGORICAL = ("segment", "country", "currency", "channel")
 
@@ -266,7 +266,7 @@ def key_matrix(known: pd.DataFrame, vocab: Vocabulary, calendar: Calendar) -> Ke
         issue=known["issue_day"].to_numpy(dtype=np.int64),
         due=known["due_day"].to_numpy(dtype=np.int64),
         country=calendar.country_index(known["country"]),
-        weekday_shares=known[[f"weekday{w}_share" for w in range(7)]].to_numpy(np.float32),
+        weekday_shares=known[list(WEEKDAY_SHARES)].to_numpy(np.float32),
         dispute_opened=np.where(dispute_open, _f32(known["last_dispute_opened_day"]), np.nan),
         # a settled dispute releases the payment it held: how long ago matters
         dispute_resolved=np.where(dispute_open, np.nan, _f32(known["last_dispute_resolved_day"])),

@@ -20,6 +20,9 @@ EPOCH = date(1970, 1, 1)
 EWM_DECAY = 0.7
 EWM_LAGS = 6
 MIN_CHANNEL_OFFSET_CUSTOMERS = 5
+WEEKDAY_SHARES = tuple(f"weekday{w}_share" for w in range(7))
+"""`customer_history` columns: the share of the customer's payments made on each weekday
+(Monday first), the habit of a customer that pays in weekly runs."""
 """Customers paid on both sides that a channel offset needs: fewer is one customer's noise."""
 
 AGING_BUCKETS: tuple[tuple[str, float, float], ...] = (
@@ -107,7 +110,7 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
         {"tolerance": PAYMENT_TOLERANCE, "base_currency": base_currency},
     )
     weekday_shares = ",\n        ".join(
-        f"avg((weekday = {w})::DOUBLE) OVER cum AS weekday{w}_share" for w in range(7)
+        f"avg((weekday = {w})::DOUBLE) OVER cum AS {name}" for w, name in enumerate(WEEKDAY_SHARES)
     )
     history_sql = read_sql(
         "customer_history", ewm_expr=_ewm_expression(), weekday_share_exprs=weekday_shares

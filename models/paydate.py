@@ -47,7 +47,7 @@ from features.matrix import (
     knowledge_features,
     model_matrix,
 )
-from features.warehouse import completion_days, to_day
+from features.warehouse import WEEKDAY_SHARES, completion_days, to_day
 from models.cash import simulate_weekly_cash, weekly_probabilities
 
 LATE_THRESHOLD_DAYS = 30
@@ -475,7 +475,7 @@ def estimate_cash_rho(z: np.ndarray, groups: np.ndarray) -> float:
 def pays_in_runs(known: pd.DataFrame) -> np.ndarray:
     """Whether each row's customer pays in runs: at least ``RUN_MIN_PAID`` paid invoices, and at
     least ``RUN_SHARE`` of them paid on one weekday or at a month end (knowledge features)."""
-    shares = known[[f"weekday{w}_share" for w in range(7)] + ["month_end_share"]]
+    shares = known[[*WEEKDAY_SHARES, "month_end_share"]]
     concentration = shares.to_numpy(dtype=np.float64, na_value=0.0).max(axis=1, initial=0.0)
     paid = known["hist_n"].to_numpy(dtype=np.float64, na_value=0.0)
     return (concentration >= RUN_SHARE) & (paid >= RUN_MIN_PAID)

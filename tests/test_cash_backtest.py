@@ -12,7 +12,7 @@ import pytest
 from scipy.special import ndtr
 
 from data_contracts.schema import TABLES
-from features.warehouse import AGING_BUCKETS, aging_bucket, to_day
+from features.warehouse import AGING_BUCKETS, WEEKDAY_SHARES, aging_bucket, to_day
 from models.cash_backtest import (
     collection_curve_cash,
     collection_curves,
@@ -206,7 +206,7 @@ def _run_payer_fold(lockstep: bool, runs: bool = True) -> tuple[PayDatePredictio
     pmf[np.arange(n), first] = pmf[np.arange(n), first + 7] = 0.5
     late = (rng.random(300)[customers] if lockstep else rng.random(n)) < 0.5
     completion = to_day(as_of) + 1 + first + 7 * late
-    shares = {f"weekday{w}_share": np.full(n, 0.9 if w == 2 else 0.025) for w in range(7)}
+    shares = {name: np.full(n, 0.9 if w == 2 else 0.025) for w, name in enumerate(WEEKDAY_SHARES)}
     known = pd.DataFrame(
         {
             "customer_id": [f"C{c:03d}" for c in customers],
