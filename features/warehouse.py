@@ -20,10 +20,10 @@ EPOCH = date(1970, 1, 1)
 EWM_DECAY = 0.7
 EWM_LAGS = 6
 MIN_CHANNEL_OFFSET_CUSTOMERS = 5
+"""Customers paid on both sides that a channel offset needs: fewer is one customer's noise."""
 WEEKDAY_SHARES = tuple(f"weekday{w}_share" for w in range(7))
 """`customer_history` columns: the share of the customer's payments made on each weekday
 (Monday first), the habit of a customer that pays in weekly runs."""
-"""Customers paid on both sides that a channel offset needs: fewer is one customer's noise."""
 
 AGING_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("current", -np.inf, 0),
