@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 from playwright.sync_api import Page, sync_playwright
 
 from arcast.report import HEADLESS_CHROMIUM_FLAGS, chromium_path
-from models.tracking import CHAMPION, EXPERIMENT, REGISTERED_MODEL, alias_version, tracking_uri
+from models.tracking import CHAMPION, EXPERIMENT, Registry, alias_version, tracking_uri
+from pipelines.defs.resources import demo_ledger_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
@@ -64,6 +65,7 @@ def main() -> None:
     env = os.environ | {"DAGSTER_HOME": str(ROOT)}
     home = ROOT / ".arcast"
     store = tracking_uri(home)
+    registry = Registry(home, str((ROOT / demo_ledger_dir()).resolve()))
     servers = [
         subprocess.Popen(
             [
@@ -100,10 +102,11 @@ def main() -> None:
             _shot(page, f"{DAGSTER}/asset-groups", "dagster_groups")
             _shot(page, f"{DAGSTER}/assets/cash_forecast_13w", "dagster_asset")
             _shot(page, f"{DAGSTER}/automation", "dagster_automation")
-            _shot(page, f"{MLFLOW}/#/models/{REGISTERED_MODEL}", "mlflow_model")
+            _shot(page, f"{MLFLOW}/#/models/{registry.model_name}", "mlflow_model")
             client = MlflowClient(store)
             experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
-            run = client.get_model_version(REGISTERED_MODEL, alias_version(home, CHAMPION)).run_id
+            version = alias_version(registry, CHAMPION)
+            run = client.get_model_version(registry.model_name, version).run_id
             _shot(page, f"{MLFLOW}/#/experiments/{experiment}/runs/{run}", "mlflow_run")
             browser.close()
     finally:

@@ -1,17 +1,20 @@
 """MLflow tracking and registry for the pay-date model (local SQLite store by default).
 
-Models are registered under one name with MLflow 3 aliases: ``champion`` serves scoring. The
-model travels as an MLflow pyfunc whose artifact is the booster plus its metadata, so the
-registry holds everything needed to score without the training code's state.
+Each ledger's models are registered under a name of their own (`Registry`), with MLflow 3
+aliases: ``champion`` serves scoring. The model travels as an MLflow pyfunc whose artifact is
+the booster plus its metadata, so the registry holds everything needed to score without the
+training code's state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import tempfile
 import warnings
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from mlflow.tracking import MlflowClient
 from models.paydate import PayDateModel, TrainingConfig
 
 REGISTERED_MODEL = "arcast-pay-date"
+"""Prefix of every ledger's registered model name (`Registry.model_name`)."""
 EXPERIMENT = "arcast"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -48,6 +52,28 @@ def tracking_uri(home: Path) -> str:
     return f"sqlite:///{(home / 'mlflow.db').resolve()}"
 
 
+@dataclass(frozen=True)
+class Registry:
+    """One ledger's models in the MLflow store under ``home``.
+
+    Every ledger folder gets its own registered model, and so its own champion and challenger:
+    the demo and a company's ledger (or two companies') can share a state directory without a
+    model trained on one ever scoring, or being judged against, the other. ``ledger`` is the
+    ledger folder's resolved path, the identity the forecast history is keyed by too.
+    """
+
+    home: Path
+    ledger: str
+
+    @property
+    def model_name(self) -> str:
+        """``arcast-pay-date-<folder name>-<8 hex digits of the path's hash>``: readable in the
+        MLflow UI, unique per folder, and within MLflow's name alphabet."""
+        folder = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(self.ledger).name).strip("-.")[:40]
+        digest = hashlib.sha256(self.ledger.encode()).hexdigest()[:8]
+        return f"{REGISTERED_MODEL}-{folder or 'ledger'}-{digest}"
+
+
 def _client(home: Path) -> tuple[MlflowClient, str]:
     """Point MLflow at the local store under ``home``; create the experiment on first use."""
     uri = tracking_uri(home)
@@ -63,13 +89,13 @@ def _client(home: Path) -> tuple[MlflowClient, str]:
 
 def log_and_register(
     model: PayDateModel,
-    home: Path,
+    registry: Registry,
     fingerprint: dict[str, Any],
     figures: dict[str, Any] | None = None,
     alias: str = CHALLENGER,
 ) -> dict[str, str]:
     """Log params, metrics, data fingerprint and model; register it and point ``alias`` at it."""
-    client, experiment_id = _client(home)
+    client, experiment_id = _client(registry.home)
     with (
         tempfile.TemporaryDirectory() as tmp,
         mlflow.start_run(experiment_id=experiment_id, run_name="pay-date-model") as run,
@@ -78,6 +104,7 @@ def log_and_register(
         warnings.simplefilter("ignore")
         mlflow.log_params({f"train.{k}": v for k, v in asdict(model.config).items()})
         mlflow.log_param("trained_through", model.trained_through.isoformat())
+        mlflow.set_tag("arcast.ledger", registry.ledger)
         mlflow.log_metrics(model.metrics)
         mlflow.log_dict(fingerprint, "data_fingerprint.json")
         mlflow.log_dict({"features": model.boosters[0].feature_name()}, "features.json")
@@ -91,32 +118,35 @@ def log_and_register(
             pip_requirements=["arcast"],
         )
     try:
-        client.get_registered_model(REGISTERED_MODEL)
+        client.get_registered_model(registry.model_name)
     except MlflowException:
         client.create_registered_model(
-            REGISTERED_MODEL, description="arcast pay-date hazard model (LightGBM)"
+            registry.model_name,
+            tags={"arcast.ledger": registry.ledger},
+            description=f"arcast pay-date hazard model (LightGBM) of the ledger {registry.ledger}",
         )
     version = client.create_model_version(
-        REGISTERED_MODEL, source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+        registry.model_name, source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id
     ).version
-    client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+    client.set_registered_model_alias(registry.model_name, alias, version)
     return {
         "run_id": run.info.run_id,
+        "model_name": registry.model_name,
         "model_version": str(version),
-        "tracking_uri": tracking_uri(home),
+        "tracking_uri": tracking_uri(registry.home),
     }
 
 
 def log_evaluation(
-    home: Path,
+    registry: Registry,
     version: str,
     metrics: dict[str, float],
     tables: dict[str, pd.DataFrame],
     figures: dict[str, Any],
 ) -> None:
     """Attach a backtest (metrics, CSV tables, plots) to the run that produced ``version``."""
-    client, _ = _client(home)
-    run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
+    client, _ = _client(registry.home)
+    run_id = client.get_model_version(registry.model_name, version).run_id
     for name, value in metrics.items():
         if np.isfinite(value):
             client.log_metric(run_id, name, float(value))
@@ -126,43 +156,46 @@ def log_evaluation(
         client.log_figure(run_id, fig, f"plots/{name}.png")
 
 
-def evaluation_table(home: Path, version: str, name: str = WINDOW_TABLE) -> pd.DataFrame | None:
+def evaluation_table(
+    registry: Registry, version: str, name: str = WINDOW_TABLE
+) -> pd.DataFrame | None:
     """A backtest table `log_evaluation` attached to ``version``'s run (None if there is none)."""
-    client, _ = _client(home)
-    run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
+    client, _ = _client(registry.home)
+    run_id = client.get_model_version(registry.model_name, version).run_id
     if not any(f.path == f"backtest/{name}.csv" for f in client.list_artifacts(run_id, "backtest")):
         return None
     with tempfile.TemporaryDirectory() as tmp:
         return pd.read_csv(client.download_artifacts(run_id, f"backtest/{name}.csv", tmp))
 
 
-def alias_version(home: Path, alias: str) -> str | None:
+def alias_version(registry: Registry, alias: str) -> str | None:
     """The registered version behind ``alias``, or None if the alias (or model) does not exist."""
-    client, _ = _client(home)
+    client, _ = _client(registry.home)
     try:
-        return str(client.get_model_version_by_alias(REGISTERED_MODEL, alias).version)
+        return str(client.get_model_version_by_alias(registry.model_name, alias).version)
     except MlflowException:
         return None
 
 
-def promote(home: Path, version: str, alias: str = CHAMPION) -> None:
+def promote(registry: Registry, version: str, alias: str = CHAMPION) -> None:
     """Point ``alias`` at ``version``: one registry update, so serving never sees a half state."""
-    client, _ = _client(home)
-    client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+    client, _ = _client(registry.home)
+    client.set_registered_model_alias(registry.model_name, alias, version)
 
 
-def load_model(home: Path, alias: str = CHAMPION) -> tuple[PayDateModel, str]:
+def load_model(registry: Registry, alias: str = CHAMPION) -> tuple[PayDateModel, str]:
     """Load the registered model behind ``alias``; returns it with its version."""
-    version = alias_version(home, alias)
+    version = alias_version(registry, alias)
     if version is None:
         raise LookupError(
-            f"no '{alias}' model in the registry at {home}: run the retrain job (or `arcast run`)"
+            f"no '{alias}' model of the ledger {registry.ledger} in the registry at "
+            f"{registry.home}: run the retrain job (or `arcast run`)"
         )
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}/{version}")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{registry.model_name}/{version}")
     return pyfunc.unwrap_python_model().model, version
 
 
-def load_recipe(home: Path, alias: str = CHAMPION) -> TrainingConfig | None:
+def load_recipe(registry: Registry, alias: str = CHAMPION) -> TrainingConfig | None:
     """The training configuration behind ``alias`` (None if there is no such model), from its
     run's logged parameters.
 
@@ -170,11 +203,12 @@ def load_recipe(home: Path, alias: str = CHAMPION) -> TrainingConfig | None:
     rather than loading the model keeps a champion comparable after a release that changes the
     feature set, when its booster can no longer score and the challenger must replace it.
     """
-    version = alias_version(home, alias)
+    version = alias_version(registry, alias)
     if version is None:
         return None
-    client, _ = _client(home)
-    params = client.get_run(client.get_model_version(REGISTERED_MODEL, version).run_id).data.params
+    client, _ = _client(registry.home)
+    run_id = client.get_model_version(registry.model_name, version).run_id
+    params = client.get_run(run_id).data.params
     types = {f.name: int if f.type in ("int", int) else float for f in fields(TrainingConfig)}
     return TrainingConfig(
         **{

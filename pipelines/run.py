@@ -184,7 +184,7 @@ def _serve(
     instance = instance or dagster_instance(settings)
     tags = {INVOCATION_TAG: str(uuid.uuid4())}
     results, refusal = [], None
-    if alias_version(settings.home_path, CHAMPION) is None:
+    if alias_version(settings.registry, CHAMPION) is None:
         retrain, refusal = _retrain(settings, progress, None, instance, tags)
         results.append(retrain)
     served = execute(settings, job_name, None, progress, None, instance, tags)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.paydate import TrainingConfig, train_pay_date_model
 from models.promotion import challenger_window, promotion_gate, recipe_evaluation
-from models.tracking import CHAMPION, load_model, load_recipe
+from models.tracking import CHAMPION, alias_version, load_model, load_recipe
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import run_pipeline
 
@@ -69,17 +70,29 @@ def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tm
     )
     instance = dg.DagsterInstance.ephemeral()
 
-    def run(training: dict) -> tuple[str | None, str]:
+    def run(settings: ArcastSettings, training: dict) -> tuple[str | None, str]:
         _, refusal = run_pipeline(settings, training=training, instance=instance)
         summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+        assert summary["model"]["name"] == settings.registry.model_name
         return refusal, summary["model"]["version"]
 
-    assert run(BAD) == (None, "1")  # no champion yet: the first model is promoted
-    assert run(GOOD) == (None, "2")  # better: promoted
-    refusal, serving = run(BAD)  # worse: refused, the champion keeps serving
+    assert run(settings, BAD) == (None, "1")  # no champion yet: the first model is promoted
+    assert run(settings, GOOD) == (None, "2")  # better: promoted
+    refusal, serving = run(settings, BAD)  # worse: refused, the champion keeps serving
     assert serving == "2"
     assert refusal is not None and "worse" in refusal
     # the gate reads the champion's recipe from its run, not from a booster that may no longer
     # fit this version's feature set
-    home = Path(settings.home)
-    assert load_recipe(home, CHAMPION) == load_model(home, CHAMPION)[0].config
+    assert load_recipe(settings.registry, CHAMPION) == load_model(settings.registry)[0].config
+
+    # another ledger in the same state directory has models of its own: the worse recipe is
+    # its first model, not judged against (or replaced by) the first ledger's champion
+    other = ArcastSettings(
+        data_dir=str(tmp_path / "other_ledger"), out_dir=settings.out_dir, home=settings.home
+    )
+    shutil.copytree(small_ledger_dir, other.data_dir)
+    assert other.registry.model_name != settings.registry.model_name
+    assert alias_version(other.registry, CHAMPION) is None
+    assert run(other, BAD) == (None, "1")
+    assert load_recipe(other.registry, CHAMPION).num_leaves == BAD["num_leaves"]
+    assert alias_version(settings.registry, CHAMPION) == "2"

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from arcast.drafts import DEFAULT_SENDER
 from data_contracts.schema import DEFAULT_BASE_CURRENCY
+from models.tracking import Registry
 
 
 def default_home() -> str:
@@ -66,6 +67,16 @@ class ArcastSettings(dg.ConfigurableResource):
         path = Path(self.home).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @property
+    def ledger_key(self) -> str:
+        """The ledger's identity: its folder's resolved path. Models and the forecast history
+        are kept per ledger, so one state directory can serve several ledgers."""
+        return str(Path(self.data_dir).resolve())
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.home_path, self.ledger_key)
 
     @property
     def out_path(self) -> Path:

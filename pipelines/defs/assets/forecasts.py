@@ -57,7 +57,7 @@ BANDS = ("expected", "p10", "p50", "p90")
 def invoice_predictions(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
-    model, version = load_model(settings.home_path, CHAMPION)
+    model, version = load_model(settings.registry, CHAMPION)
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
@@ -68,7 +68,7 @@ def invoice_predictions(
     amounts = ledger.loc[known["invoice_id"]]
     contributions = group_contributions(shap_values(model, known, as_of, calendar))
     shap_plot = shap_global_figure(contributions)
-    log_evaluation(settings.home_path, version, {}, {}, {f"shap_global_{as_of}": shap_plot})
+    log_evaluation(settings.registry, version, {}, {}, {f"shap_global_{as_of}": shap_plot})
     weekly = weekly_probabilities(prediction.pmf, WEEKS)
     frame = pd.DataFrame(
         {

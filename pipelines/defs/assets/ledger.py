@@ -92,7 +92,7 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
         con.execute(
             "CREATE OR REPLACE TABLE run_context AS SELECT $as_of::DATE AS as_of, "
             "$base AS base_currency, $data_dir AS data_dir",
-            {"as_of": as_of, "base": loaded.base_currency, "data_dir": str(settings.data_dir)},
+            {"as_of": as_of, "base": loaded.base_currency, "data_dir": settings.ledger_key},
         )
         accounting = pd.DataFrame(
             [{"file": f, **counts} for f, counts in loaded.accounting.items()]

@@ -105,7 +105,7 @@ def pay_date_model(
     warehouse: DuckDBResource,
 ) -> dg.MaterializeResult:
     training = TrainingConfig(**config.model_dump(), seed=settings.seed)
-    home = settings.home_path
+    registry = settings.registry
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
@@ -116,7 +116,7 @@ def pay_date_model(
         data = fingerprint(con)
         window = challenger_window(con, model)
     fig = _importance_figure(model)
-    registered = log_and_register(model, home, data, {"feature_importance": fig})
+    registered = log_and_register(model, registry, data, {"feature_importance": fig})
     version = registered["model_version"]
     context.log.info(f"registered model version {version}")
     metadata = {
@@ -129,7 +129,7 @@ def pay_date_model(
         figures = {f"backtest_{name}": f for name, f in backtest_figures(window.rows).items()}
         scores = model_scores(window.metrics)
         log_evaluation(
-            home,
+            registry,
             version,
             {f"backtest_{k}": v for k, v in scores.items()},
             {WINDOW_TABLE: window.metrics},
@@ -154,12 +154,12 @@ def pay_date_model(
     "calibration fold, and a champion with another recipe is refit at its start).",
 )
 def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-    home = settings.home_path
-    challenger_version = alias_version(home, CHALLENGER)
-    challenger = load_recipe(home, CHALLENGER)
-    champion_version = alias_version(home, CHAMPION)
-    champion = load_recipe(home, CHAMPION)
-    window = evaluation_table(home, challenger_version, WINDOW_TABLE)
+    registry = settings.registry
+    challenger_version = alias_version(registry, CHALLENGER)
+    challenger = load_recipe(registry, CHALLENGER)
+    champion_version = alias_version(registry, CHAMPION)
+    champion = load_recipe(registry, CHAMPION)
+    window = evaluation_table(registry, challenger_version, WINDOW_TABLE)
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
@@ -184,10 +184,10 @@ def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.As
     "previous champion keeps serving.",
 )
 def champion_model(settings: ArcastSettings) -> dg.MaterializeResult:
-    home = settings.home_path
-    version = alias_version(home, CHALLENGER)
-    previous = alias_version(home, CHAMPION)
-    promote(home, version, CHAMPION)
+    registry = settings.registry
+    version = alias_version(registry, CHALLENGER)
+    previous = alias_version(registry, CHAMPION)
+    promote(registry, version, CHAMPION)
     return dg.MaterializeResult(
         metadata={"champion_version": version, "previous_champion": previous or "none"}
     )

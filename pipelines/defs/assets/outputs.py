@@ -162,7 +162,7 @@ def run_summary(
             for row in accounting.to_dict("records")
         },
         "open_invoices_scored": int(open_invoices),
-        "model": {"name": "arcast-pay-date", "version": model_version},
+        "model": {"name": settings.registry.model_name, "version": model_version},
         "timings_seconds": timings,
         "outputs": sorted(
             {p.name for p in settings.out_path.iterdir() if not p.name.startswith(".")}

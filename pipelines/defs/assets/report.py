@@ -34,7 +34,7 @@ LIMIT $n
 
 def _model_accuracy(settings: ArcastSettings, version: str) -> tuple[pd.DataFrame | None, str]:
     """The promotion gate's backtest window for the serving model: model vs spreadsheet methods."""
-    table = evaluation_table(settings.home_path, version)
+    table = evaluation_table(settings.registry, version)
     if table is None:
         return None, ""
     window = table[(table["segment"] == "all") & (table["cutoff"] != "pooled")]

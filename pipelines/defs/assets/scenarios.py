@@ -55,7 +55,7 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
 
     def resolved_pmf(rows: np.ndarray, settled: date) -> np.ndarray:
         """Only settlement rules need the model itself: load it on first use."""
-        model = load_model(settings.home_path, CHAMPION)[0]
+        model = load_model(settings.registry, CHAMPION)[0]
         with warehouse.get_connection() as con:
             calendar = ledger_calendar(con, as_of, model.config.horizon_days)
             ids = invoices["invoice_id"].to_numpy()[rows]
