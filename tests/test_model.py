@@ -121,3 +121,16 @@ def test_boosters_average_in_log_odds_and_their_shap_values_add_up(
     loaded = PayDateModel.load(model.save(tmp_path / "m"))
     assert [b.model_to_string() for b in loaded.boosters] == [first, second]
     np.testing.assert_array_equal(loaded.hazard(x), model.hazard(x))
+
+
+def test_without_a_validation_fold_training_stops_at_the_fallback(
+    warehouse: duckdb.DuckDBPyConnection, trained
+) -> None:
+    """With nothing to stop early on (here: no validation days), a ledger's few payments must
+    not be fitted for max_rounds."""
+    _, _, calendar = trained
+    config = replace(CONFIG, validation_days=0, calibration_days=0, fallback_rounds=7)
+    model = train_pay_date_model(warehouse, CUTOFF, calendar, config)
+    assert model.metrics["rounds"] == 7 < CONFIG.max_rounds
+    assert "valid_auc" not in model.metrics
+    assert all(b.current_iteration() == 7 for b in model.boosters)
