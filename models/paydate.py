@@ -75,6 +75,11 @@ what the data says anyway; as a constraint it guarantees that waiting longer nev
 invoice's p_late_30 or pulls its predicted pay date earlier."""
 
 
+class NoPaymentHistoryError(ValueError):
+    """No invoice was paid by the training date: there is nothing to learn pay dates from (an
+    as-of date before the ledger's first payment, or a ledger without payments)."""
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Hyper-parameters and panel sizes; fixed defaults keep training repeatable."""
@@ -322,7 +327,10 @@ def _fit_booster(
         con, cutoff, config.horizon_days, config.max_rows, config.max_days_late, config.seed
     )
     if panel["events"] == 0:
-        raise ValueError(f"no invoice was paid before {cutoff}: nothing to learn pay dates from")
+        raise NoPaymentHistoryError(
+            f"no invoice was paid by {cutoff}: nothing to learn pay dates from "
+            "(choose a later --as-of, or check that payments.csv has the payments)"
+        )
     keys = con.execute("SELECT d, event, weight FROM feature_keys ORDER BY row_id").df()
     known = knowledge_features(con)
     vocab = vocab if vocab is not None else Vocabulary.fit(known)

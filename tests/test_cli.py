@@ -82,6 +82,17 @@ def test_bad_as_of_exits_2(small_ledger_dir: Path) -> None:
     assert "not an ISO date" in result.output
 
 
+def test_as_of_before_any_payment_exits_2_with_one_line(small_ledger_dir: Path) -> None:
+    result = runner.invoke(app, ["run", "--data", str(small_ledger_dir), "--as-of", "2024-01-01"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if "error" in line]
+    assert lines == [
+        "error: no invoice was paid by 2024-01-01: nothing to learn pay dates from (choose a "
+        "later --as-of, or check that payments.csv has the payments)"
+    ]
+    assert "Traceback" not in result.output
+
+
 def test_whatif_without_a_scenario_exits_2(small_ledger_dir: Path) -> None:
     result = runner.invoke(app, ["whatif", "--data", str(small_ledger_dir), "--top", "3"])
     assert result.exit_code == 2
