@@ -89,13 +89,21 @@ def promotion_gate(
     """Judge the challenger's recipe against the champion's on the challenger's window.
 
     ``window`` is the metrics table of `challenger_window` for a challenger trained through
-    ``as_of`` (None if it had no fold). With no champion yet the challenger passes.
+    ``as_of`` (None if it had no fold). With no champion yet the challenger passes, and so does
+    the champion's own recipe refit on newer data: the gate judges recipes, and a window would
+    score the same recipe against itself. Without a window another recipe cannot be judged, so
+    the champion stays.
     """
     start, end = as_of - timedelta(days=challenger.calibration_days), as_of
     if window is None:
-        verdict = "the first model becomes champion" if champion is None else "the champion stays"
+        if champion is None:
+            verdict = "the first model becomes champion"
+        elif champion == challenger:
+            verdict = "the champion's recipe, refit on newer data, replaces it"
+        else:
+            verdict = "another recipe cannot be judged, so the champion stays"
         reason = f"no backtest window (no calibration fold at {start}); {verdict}"
-        return GateResult(champion is None, reason, start, end)
+        return GateResult(champion in (None, challenger), reason, start, end)
     chall = model_scores(window)
     if champion is None:
         reason = "no champion yet: the first model becomes champion"

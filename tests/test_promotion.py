@@ -56,11 +56,18 @@ def test_gate_refuses_a_worse_recipe_and_accepts_a_better_one(
     assert windows[good].summary["cutoff"] == start.isoformat()
 
 
-def test_gate_without_a_window_keeps_the_champion(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_gate_without_a_window_keeps_a_champion_of_another_recipe(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
     calendar = holiday_calendar(warehouse, to_day(AS_OF) - 800, to_day(AS_OF) + 400)
-    good = TrainingConfig(**GOOD)
-    kept = promotion_gate(warehouse, calendar, good, good, None, AS_OF)
+    good, bad = TrainingConfig(**GOOD), TrainingConfig(**BAD)
+    kept = promotion_gate(warehouse, calendar, good, bad, None, AS_OF)
     assert not kept.passed and "no backtest window" in kept.reason
+    assert "champion stays" in kept.reason
+    # a young ledger's first model must not serve for good: its own recipe refit on more
+    # payments replaces it, and the first model of all becomes champion
+    refit = promotion_gate(warehouse, calendar, good, good, None, AS_OF)
+    assert refit.passed and "refit on newer data" in refit.reason
     assert promotion_gate(warehouse, calendar, None, good, None, AS_OF).passed
 
 
