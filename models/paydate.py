@@ -329,7 +329,7 @@ def _fit_booster(
     if panel["events"] == 0:
         raise NoPaymentHistoryError(
             f"no invoice was paid by {cutoff}: nothing to learn pay dates from "
-            "(choose a later --as-of, or check that payments.csv has the payments)"
+            "(choose a later as-of date, or check that payments.csv holds the payments)"
         )
     keys = con.execute("SELECT d, event, weight FROM feature_keys ORDER BY row_id").df()
     known = knowledge_features(con)
@@ -399,7 +399,7 @@ def predict_calibration_fold(
     start = cutoff - timedelta(days=config.calibration_days)
     try:
         fold_model = train_pay_date_model(con, start, calendar, replace(config, calibration_days=0))
-    except ValueError:  # no history before the fold: nothing to calibrate with
+    except NoPaymentHistoryError:  # nothing paid before the fold: nothing to calibrate with
         return None
     return predict_open_invoices(
         con, fold_model, start, calendar, max_invoices=MAX_CALIBRATION_INVOICES, seed=config.seed

@@ -88,7 +88,7 @@ def test_as_of_before_any_payment_exits_2_with_one_line(small_ledger_dir: Path) 
     lines = [line for line in result.output.splitlines() if "error" in line]
     assert lines == [
         "error: no invoice was paid by 2024-01-01: nothing to learn pay dates from (choose a "
-        "later --as-of, or check that payments.csv has the payments)"
+        "later as-of date, or check that payments.csv holds the payments)"
     ]
     assert "Traceback" not in result.output
 
