@@ -472,6 +472,9 @@ def backtest(
         console.print(table)
     if not result.cash.empty:
         console.print(_cash_table(result.cash_metrics, result.summary["cash"]["rho"]))
+    if result.summary.get("skipped_cutoffs"):
+        skipped = ", ".join(result.summary["skipped_cutoffs"])
+        console.print(f"Skipped cutoff(s) {skipped}: no invoice had been paid by then.")
     console.print(f"Outputs in [bold]{out.resolve()}[/bold]")
     console.print(f"Done in {time.perf_counter() - started:.0f} s ({n} cutoff(s)).")
 

@@ -85,6 +85,7 @@ from models.cash_backtest import (
 from models.cash_backtest import WEEKS as CASH_WEEKS
 from models.paydate import (
     LATE_THRESHOLD_DAYS,
+    NoPaymentHistoryError,
     PayDatePrediction,
     TrainingConfig,
     calibrate_p_late,
@@ -550,6 +551,26 @@ def model_scores(metrics: pd.DataFrame, segment: str = "all") -> dict[str, float
     return {k: float(v) for k, v in row.items() if k not in ("cutoff", "segment", "method")}
 
 
+def cutoffs_with_history(
+    con: duckdb.DuckDBPyConnection, chosen: list[date], skip: bool
+) -> tuple[list[date], list[date]]:
+    """Split ``chosen`` into cutoffs with a payment by them (a model can be trained) and those
+    without. Those without are skipped if ``skip`` (a rule's choice), else an error names them;
+    so is a ledger where no cutoff is left."""
+    first = con.execute("SELECT min(completion_day) FROM invoice_facts").fetchone()[0]
+    if first is None:
+        raise NoPaymentHistoryError("no invoice in the ledger was ever paid: nothing to backtest")
+    early = [c for c in chosen if to_day(c) < first]
+    kept = [c for c in chosen if to_day(c) >= first]
+    if early and (not skip or not kept):
+        names = ", ".join(c.isoformat() for c in early)
+        raise NoPaymentHistoryError(
+            f"no invoice was paid by cutoff(s) {names}: the first payment is on "
+            f"{from_day(first)}, so a model could not be trained there"
+        )
+    return kept, early
+
+
 def run_backtest(
     data_dir: str | Path,
     cutoffs: Sequence[date] | CutoffRule,
@@ -563,8 +584,9 @@ def run_backtest(
 ) -> BacktestResult:
     """Rolling-origin backtest of the model, the baselines and (if given) the oracle.
 
-    Explicit ``cutoffs`` are taken as given (each must lie before the data's end); a
-    `CutoffRule` picks them from the data's end date.
+    Explicit ``cutoffs`` are taken as given (each must lie before the data's end and after the
+    first payment); a `CutoffRule` picks them from the data's end date and skips those with
+    nothing paid by them (a young ledger), listing them in the summary as ``skipped_cutoffs``.
     """
     config = config or TrainingConfig()
     con, info = load_warehouse(Path(data_dir), base_currency)
@@ -573,6 +595,7 @@ def run_backtest(
         chosen = cutoffs.cutoffs(end) if isinstance(cutoffs, CutoffRule) else sorted(set(cutoffs))
         if not chosen or chosen[-1] >= end:
             raise ValueError(f"every cutoff must lie before the end of the data ({end})")
+        chosen, skipped = cutoffs_with_history(con, chosen, isinstance(cutoffs, CutoffRule))
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
         calendar = holiday_calendar(con, first, to_day(chosen[-1]) + config.horizon_days + 31)
         parts, cash_parts, per_cutoff = [], [], []
@@ -607,6 +630,7 @@ def run_backtest(
     summary["cutoff_rule"] = (
         asdict(cutoffs) if isinstance(cutoffs, CutoffRule) else "explicit cutoffs, taken as given"
     )
+    summary["skipped_cutoffs"] = [c.isoformat() for c in skipped]
     summary["oracle_samples"] = oracle_samples if oracle is not None else 0
     rho = {d["cutoff"]: {k: d[k] for k in ("cash_rho", "cash_rho_runs")} for d in per_cutoff}
     summary["cash"] = cash_summary(cash_table, rho)

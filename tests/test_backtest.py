@@ -22,6 +22,7 @@ from models.backtest import (
     Forecast,
     baselines,
     choose_cutoffs,
+    cutoffs_with_history,
     expected_calibration_error,
     metrics_table,
     refit_dates,
@@ -30,7 +31,7 @@ from models.backtest import (
     window_pit,
 )
 from models.cash_backtest import CASH_COLUMNS, CASH_METHODS
-from models.paydate import PayDatePrediction, TrainingConfig
+from models.paydate import NoPaymentHistoryError, PayDatePrediction, TrainingConfig
 from tests.conftest import open_warehouse
 
 CUTOFF = date(2024, 11, 30)
@@ -160,6 +161,24 @@ def test_choose_cutoffs_leave_13_weeks_of_outcomes() -> None:
     assert CutoffRule(last=2).cutoffs(date(2024, 3, 1)) == [date(2023, 10, 31), date(2023, 11, 30)]
     with pytest.raises(ValueError, match="1M"):
         CutoffRule(every="1W")
+
+
+def test_cutoffs_before_the_first_payment_are_skipped_by_a_rule_and_refused_if_explicit(
+    small_tables: dict,
+) -> None:
+    con = open_warehouse(small_tables)
+    first = con.execute("SELECT min(completion_day) FROM invoice_facts").fetchone()[0]
+    early, late = date(2023, 12, 31), date(2024, 6, 30)
+    assert to_day(early) < first <= to_day(late)
+    assert cutoffs_with_history(con, [early, late], skip=True) == ([late], [early])
+    with pytest.raises(NoPaymentHistoryError, match="2023-12-31"):
+        cutoffs_with_history(con, [early, late], skip=False)
+    with pytest.raises(NoPaymentHistoryError, match="first payment"):
+        cutoffs_with_history(con, [early], skip=True)  # nothing left to backtest
+    con.execute("DELETE FROM invoice_facts WHERE completion_day IS NOT NULL")
+    with pytest.raises(NoPaymentHistoryError, match="ever paid"):
+        cutoffs_with_history(con, [late], skip=True)
+    con.close()
 
 
 def test_baselines_ignore_payments_after_the_cutoff(small_tables: dict) -> None:
