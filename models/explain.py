@@ -32,15 +32,22 @@ def _num(row: Mapping[str, Any], col: str) -> float:
         return float("nan")
 
 
+def _invoices(count: float, kind: str = "") -> str:
+    """``2 overdue invoices``, ``1 overdue invoice``: counts as a collector would say them."""
+    noun = "invoice" if round(count) == 1 else "invoices"
+    return f"{count:.0f} {kind} {noun}" if kind else f"{count:.0f} {noun}"
+
+
 def _late_history(row: Mapping[str, Any], as_of: date) -> str:
     n, last6, mean = _num(row, "hist_n"), _num(row, "last6_mean_late"), _num(row, "hist_mean_late")
     if np.isnan(n) or n == 0:
         return "no payment history yet for this customer"
-    k = int(min(n, 6))
+    last = "last invoice was paid" if n == 1 else f"last {_invoices(min(n, 6))} were paid"
+    average = "" if n == 1 else " on average"
     if last6 >= 0.5:
-        return f"this customer's last {k} invoices were paid {last6:.0f} days late on average"
+        return f"this customer's {last} {last6:.0f} days late{average}"
     if last6 <= -0.5:
-        return f"this customer's last {k} invoices were paid {-last6:.0f} days early on average"
+        return f"this customer's {last} {-last6:.0f} days early{average}"
     return f"this customer usually pays on the due date (average {mean:+.0f} days)"
 
 
@@ -89,8 +96,9 @@ def _dispute(row: Mapping[str, Any], as_of: date) -> str:
 def _exposure(row: Mapping[str, Any], as_of: date) -> str:
     count, amount = _num(row, "customer_overdue_count"), _num(row, "customer_overdue_amount")
     if count and count > 0:
-        return f"customer has {count:.0f} overdue invoices ({amount:,.0f} overdue in total)"
-    return f"customer has {_num(row, 'customer_open_count'):.0f} open invoices, none overdue"
+        money = f"{row.get('base_currency') or ''} {amount:,.0f}".strip()
+        return f"customer has {_invoices(count, 'overdue')}, {money} in total"
+    return f"customer has {_invoices(_num(row, 'customer_open_count'), 'open')}, none overdue"
 
 
 def _channel(row: Mapping[str, Any], as_of: date) -> str:
@@ -232,19 +240,24 @@ def group_contributions(values: np.ndarray) -> pd.DataFrame:
 
 
 def reasons(
-    known: pd.DataFrame, contributions: pd.DataFrame, as_of: date, top: int = 3
+    known: pd.DataFrame,
+    contributions: pd.DataFrame,
+    as_of: date,
+    top: int = 3,
+    base_currency: str = "",
 ) -> list[list[str]]:
     """Up to ``top`` groups that delay payment most, rendered as sentences, per invoice.
 
     Only groups that push payment later are reasons; an invoice with none gets the one group that
-    speeds it up most, so every line still says why the model sees it as it does.
+    speeds it up most, so every line still says why the model sees it as it does. Customer-wide
+    amounts are in ``base_currency``, which labels them.
     """
     values = contributions.to_numpy()
     order = np.argsort(values, axis=1, kind="stable")
     names = list(contributions.columns)
     out = []
     for i, row in enumerate(known.itertuples(index=False)):
-        facts = row._asdict()
+        facts = row._asdict() | {"base_currency": base_currency}
         chosen = [j for j in order[i, :top] if values[i, j] < 0] or [order[i, -1]]
         out.append([GROUPS[names[j]][1](facts, as_of) for j in chosen])
     return out

@@ -53,6 +53,21 @@ def test_the_groups_that_delay_payment_most_are_the_reasons() -> None:
     ]
 
 
+def test_counts_read_as_a_collector_would_say_them() -> None:
+    exposure = _contributions(exposure=-1.0)
+    assert reasons(_known(), exposure, AS_OF, base_currency="EUR") == [
+        ["customer has 2 overdue invoices, EUR 5,400 in total"]
+    ]
+    one = _known(customer_overdue_count=1, customer_overdue_amount=99.4)
+    assert reasons(one, exposure, AS_OF) == [["customer has 1 overdue invoice, 99 in total"]]
+    none = _known(customer_overdue_count=0, customer_open_count=1)
+    assert reasons(none, exposure, AS_OF) == [["customer has 1 open invoice, none overdue"]]
+    first = _known(hist_n=1, last6_mean_late=-7.0)
+    assert reasons(first, _contributions(late_history=-1.0), AS_OF) == [
+        ["this customer's last invoice was paid 7 days early"]
+    ]
+
+
 def test_only_delaying_groups_are_reasons() -> None:
     out = reasons(_known(), _contributions(overdue=-0.5), AS_OF)
     assert out == [["invoice is already 30 days overdue"]]

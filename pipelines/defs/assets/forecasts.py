@@ -86,7 +86,8 @@ def invoice_predictions(
         }
     )
     frame = frame.join(prediction.frame().drop(columns="invoice_id"))
-    frame["reasons"] = [" | ".join(r) for r in reasons(known, contributions, as_of)]
+    explained = reasons(known, contributions, as_of, base_currency=base)
+    frame["reasons"] = [" | ".join(r) for r in explained]
     for group in contributions.columns:  # negative = pushes payment later
         frame[f"shap_{group}"] = contributions[group].round(4).to_numpy()
     for w in range(WEEKS):
