@@ -23,6 +23,9 @@ from features.warehouse import from_day, to_day
 from models.paydate import PayDateModel
 
 REPRESENTATIVE_LEAD_DAYS = 7
+PAST_USUAL_DAYS = 14
+"""An overdue invoice this many days past the customer's usual lateness is said to be: the gap,
+not the customer's habit, is then what holds its payment back."""
 
 
 def _num(row: Mapping[str, Any], col: str) -> float:
@@ -45,10 +48,15 @@ def _late_history(row: Mapping[str, Any], as_of: date) -> str:
     last = "last invoice was paid" if n == 1 else f"last {_invoices(min(n, 6))} were paid"
     average = "" if n == 1 else " on average"
     if last6 >= 0.5:
-        return f"this customer's {last} {last6:.0f} days late{average}"
-    if last6 <= -0.5:
-        return f"this customer's {last} {-last6:.0f} days early{average}"
-    return f"this customer usually pays on the due date (average {mean:+.0f} days)"
+        habit = f"this customer's {last} {last6:.0f} days late{average}"
+    elif last6 <= -0.5:
+        habit = f"this customer's {last} {-last6:.0f} days early{average}"
+    else:
+        habit = f"this customer usually pays on the due date (average {mean:+.0f} days)"
+    past = to_day(as_of) - int(row["due_day"]) - (last6 if last6 == last6 else mean)
+    if past >= PAST_USUAL_DAYS:
+        return f"{habit}; this one is {past:.0f} days past that"
+    return habit
 
 
 def _share_late(row: Mapping[str, Any], as_of: date) -> str:
@@ -248,13 +256,19 @@ def reasons(
 ) -> list[list[str]]:
     """Up to ``top`` groups that delay payment most, rendered as sentences, per invoice.
 
-    Only groups that push payment later are reasons; an invoice with none gets the one group that
-    speeds it up most, so every line still says why the model sees it as it does. Customer-wide
-    amounts are in ``base_currency``, which labels them.
+    Only groups that push payment later are reasons, and a not-yet-due invoice's timing is not
+    one; an invoice with none gets the one group that speeds it up most, so every line still
+    says why the model sees it as it does. Customer-wide amounts are in ``base_currency``, which
+    labels them.
     """
-    values = contributions.to_numpy()
-    order = np.argsort(values, axis=1, kind="stable")
+    values = contributions.to_numpy().copy()
     names = list(contributions.columns)
+    # A not-yet-due invoice is unlikely to be paid on the representative day because of when it
+    # is due, not because it is at risk: that is no reason a collector could act on.
+    not_due = known["due_day"].to_numpy() > to_day(as_of) + REPRESENTATIVE_LEAD_DAYS
+    timing = names.index("overdue")
+    values[not_due, timing] = np.maximum(values[not_due, timing], 0.0)
+    order = np.argsort(values, axis=1, kind="stable")
     out = []
     for i, row in enumerate(known.itertuples(index=False)):
         facts = row._asdict() | {"base_currency": base_currency}

@@ -62,10 +62,39 @@ def test_counts_read_as_a_collector_would_say_them() -> None:
     assert reasons(one, exposure, AS_OF) == [["customer has 1 overdue invoice, 99 in total"]]
     none = _known(customer_overdue_count=0, customer_open_count=1)
     assert reasons(none, exposure, AS_OF) == [["customer has 1 open invoice, none overdue"]]
-    first = _known(hist_n=1, last6_mean_late=-7.0)
+    first = _known(hist_n=1, last6_mean_late=-7.0, due_day=to_day(AS_OF))
     assert reasons(first, _contributions(late_history=-1.0), AS_OF) == [
         ["this customer's last invoice was paid 7 days early"]
     ]
+
+
+def test_an_invoice_far_past_the_customers_habit_says_so() -> None:
+    """30 days overdue against a habit of 18 days late is within the customer's way; 60 is not."""
+    history = _contributions(late_history=-1.0)
+    assert reasons(_known(), history, AS_OF) == [
+        ["this customer's last 6 invoices were paid 18 days late on average"]
+    ]
+    long_overdue = _known(due_day=to_day(AS_OF) - 60)
+    assert reasons(long_overdue, history, AS_OF) == [
+        [
+            "this customer's last 6 invoices were paid 18 days late on average; "
+            "this one is 42 days past that"
+        ]
+    ]
+
+
+def test_a_not_yet_due_invoice_is_not_late_because_of_its_due_date() -> None:
+    """Its due date is why it will not be paid next week, not a risk a collector can act on."""
+    due_later = _known(due_day=to_day(AS_OF) + 25, dispute_open=False)
+    contributions = _contributions(overdue=-2.0, late_history=-0.5, exposure=-0.3)
+    assert reasons(due_later, contributions, AS_OF) == [
+        [
+            "this customer's last 6 invoices were paid 18 days late on average",
+            "customer has 2 overdue invoices, 5,400 in total",
+        ]
+    ]
+    due_soon = _known(due_day=to_day(AS_OF) + 3)  # overdue by the representative day
+    assert reasons(due_soon, contributions, AS_OF)[0][0] == "invoice is due in 3 days"
 
 
 def test_only_delaying_groups_are_reasons() -> None:
