@@ -25,7 +25,7 @@ from rich.text import Text
 
 from arcast.drafts import DEFAULT_SENDER, DraftTemplateError
 from data_contracts.load import LedgerFileError
-from models.paydate import NoPaymentHistoryError
+from models.paydate import THIN_HISTORY_PAYMENTS, NoPaymentHistoryError
 from models.scenarios import ScenarioError
 from pipelines.defs.resources import DEMO_CUSTOMERS, DEMO_OUT, DEMO_SEED, demo_ledger_dir
 
@@ -157,6 +157,12 @@ def _print_outputs(out: Path) -> None:
         f"Scored {summary['open_invoices_scored']} open invoices with model "
         f"{summary['model']['name']} v{summary['model']['version']}."
     )
+    paid = summary["model"].get("paid_invoices")
+    if paid is not None and paid < THIN_HISTORY_PAYMENTS:
+        console.print(
+            f"[yellow]Note: the model learnt from only {paid} paid invoices; with fewer than "
+            f"{THIN_HISTORY_PAYMENTS} its dates and risks rest on little evidence.[/yellow]"
+        )
     console.print(f"Outputs in [bold]{out}[/bold]:")
     for name in summary["outputs"]:
         console.print(f"  {out / name}")

@@ -314,6 +314,7 @@ def build_training_keys(
     ).fetchone()
     return {
         "at_risk_days": at_risk,
+        "paid_invoices": events,
         "events": int(sampled_events),
         "invoice_rate": invoice_ppm / 1_000_000,
         "keep_rate": keep_ppm / 1_000_000,

@@ -58,6 +58,10 @@ RUN_SHARE = 0.6
 RUN_MIN_PAID = 10
 """A customer "pays in runs" once at least RUN_MIN_PAID paid invoices show at least RUN_SHARE of
 its payments on one weekday or in the last days of a month (`pays_in_runs`)."""
+THIN_HISTORY_PAYMENTS = 200
+"""A model that learnt from fewer paid invoices is flagged to the user: its dates and risks rest
+on little evidence (and a calibration fold of such a ledger holds too few decided invoices to
+recalibrate p_late_30)."""
 RUN_RHO_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 RUN_RHO_GROUPS = 8
 RUN_RHO_SIMS = 400
@@ -345,6 +349,7 @@ def _fit_booster(
     cat_idx = [FEATURES.index(c) for c in CATEGORICAL]
     metrics: dict[str, float] = {
         "panel_rows": float(panel["rows"]),
+        "paid_invoices": float(panel["paid_invoices"]),
         "panel_events": float(panel["events"]),
         "panel_keep_rate": panel["keep_rate"],
         "panel_invoice_rate": panel["invoice_rate"],

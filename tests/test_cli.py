@@ -93,6 +93,16 @@ def test_as_of_before_any_payment_exits_2_with_one_line(small_ledger_dir: Path) 
     assert "Traceback" not in result.output
 
 
+def test_a_model_from_few_paid_invoices_is_flagged(tmp_path: Path) -> None:
+    young = tmp_path / "young"
+    flags = ["--customers", "3", "--months", "2", "--seed", "1", "--out", str(young)]
+    assert runner.invoke(app, ["generate", *flags]).exit_code == 0
+    paid = len(pd.read_csv(young / "payments.csv"))
+    result = runner.invoke(app, ["run", "--data", str(young), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"the model learnt from only {paid} paid invoices" in " ".join(result.output.split())
+
+
 def test_whatif_without_a_scenario_exits_2(small_ledger_dir: Path) -> None:
     result = runner.invoke(app, ["whatif", "--data", str(small_ledger_dir), "--top", "3"])
     assert result.exit_code == 2

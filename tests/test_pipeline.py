@@ -234,6 +234,8 @@ def test_run_summary_accounts_for_every_row(first_run) -> None:
     for counts in summary["rows"].values():
         assert counts["rows_in"] == counts["accepted"] + counts["quarantined"]
     assert summary["model"]["version"]
+    paid = summary["model"]["paid_invoices"]
+    assert isinstance(paid, int) and 0 < paid < summary["rows"]["invoices.csv"]["accepted"]
     assert {"ledger", "pay_date_model", "invoice_predictions"} <= set(summary["timings_seconds"])
     predictions = pd.read_csv(out / "predictions.csv")
     assert summary["open_invoices_scored"] == len(predictions) > 0

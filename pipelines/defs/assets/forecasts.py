@@ -26,7 +26,7 @@ from models.cash import (
 )
 from models.cash_lines import LINES, breakdown_bands, customer_expected, simulate_lines, with_total
 from models.explain import group_contributions, reasons, shap_values
-from models.paydate import pays_in_runs, predict_open_invoices
+from models.paydate import THIN_HISTORY_PAYMENTS, pays_in_runs, predict_open_invoices
 from models.plots import (
     cash_lines_figure,
     forecast_accuracy_figure,
@@ -58,6 +58,8 @@ def invoice_predictions(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     model, version = load_model(settings.registry, CHAMPION)
+    paid = model.metrics.get("paid_invoices")  # None for a champion trained before it was kept
+    paid_invoices = None if paid is None else int(paid)
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
@@ -95,7 +97,9 @@ def invoice_predictions(
     with warehouse.get_connection() as con:
         save_tables(con, {"invoice_predictions": frame})
         con.execute(
-            "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version", {"v": version}
+            "CREATE OR REPLACE TABLE scoring_context AS "
+            "SELECT $v AS model_version, $paid::BIGINT AS model_paid_invoices",
+            {"v": version, "paid": paid_invoices},
         )
 
     def _save_pmf(path) -> None:
@@ -105,10 +109,13 @@ def invoice_predictions(
     write_atomic(settings.work_path / PMF_FILE, _save_pmf)
     write_csv(frame, settings.out_path / "predictions.csv")
     context.log.info(f"scored {len(frame)} open invoices with model version {version}")
+    if paid_invoices is not None and paid_invoices < THIN_HISTORY_PAYMENTS:
+        context.log.warning(f"the model learnt from only {paid_invoices} paid invoices")
     return dg.MaterializeResult(
         metadata={
             "open_invoices": len(frame),
             "model_version": version,
+            "model_paid_invoices": paid_invoices if paid_invoices is not None else "unknown",
             "mean_p_late_30": float(frame["p_late_30"].mean()) if len(frame) else 0.0,
             "preview": markdown_table(
                 frame.drop(columns=[c for c in frame if c.startswith(("p_paid_", "shap_"))])

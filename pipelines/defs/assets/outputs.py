@@ -147,7 +147,9 @@ def run_summary(
     with warehouse.get_connection() as con:
         as_of, base, data_dir = con.execute("SELECT * FROM run_context").fetchone()
         accounting = con.execute("SELECT * FROM ledger_accounting ORDER BY file").df()
-        model_version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
+        model_version, paid_invoices = con.execute(
+            "SELECT model_version, model_paid_invoices FROM scoring_context"
+        ).fetchone()
         open_invoices = con.execute("SELECT count(*) FROM invoice_predictions").fetchone()[0]
     timings = _step_timings(context)
     summary = {
@@ -162,7 +164,11 @@ def run_summary(
             for row in accounting.to_dict("records")
         },
         "open_invoices_scored": int(open_invoices),
-        "model": {"name": settings.registry.model_name, "version": model_version},
+        "model": {
+            "name": settings.registry.model_name,
+            "version": model_version,
+            "paid_invoices": paid_invoices,
+        },
         "timings_seconds": timings,
         "outputs": sorted(
             {p.name for p in settings.out_path.iterdir() if not p.name.startswith(".")}
