@@ -66,12 +66,16 @@ class Registry:
     ledger: str
 
     @property
-    def model_name(self) -> str:
-        """``arcast-pay-date-<folder name>-<8 hex digits of the path's hash>``: readable in the
-        MLflow UI, unique per folder, and within MLflow's name alphabet."""
+    def slug(self) -> str:
+        """``<folder name>-<8 hex digits of the path's hash>``: readable, unique per folder, and
+        within the alphabet of MLflow names and file names."""
         folder = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(self.ledger).name).strip("-.")[:40]
         digest = hashlib.sha256(self.ledger.encode()).hexdigest()[:8]
-        return f"{REGISTERED_MODEL}-{folder or 'ledger'}-{digest}"
+        return f"{folder or 'ledger'}-{digest}"
+
+    @property
+    def model_name(self) -> str:
+        return f"{REGISTERED_MODEL}-{self.slug}"
 
 
 def _client(home: Path) -> tuple[MlflowClient, str]:

@@ -85,8 +85,16 @@ class ArcastSettings(dg.ConfigurableResource):
         return path
 
     @property
+    def ledger_path(self) -> Path:
+        """This ledger's own part of the state directory (warehouse, work files), so runs on two
+        ledgers sharing a home never read each other's tables or forecast distributions."""
+        path = self.home_path / "ledgers" / self.registry.slug
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
     def work_path(self) -> Path:
-        path = self.home_path / "work"
+        path = self.ledger_path / "work"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -110,4 +118,4 @@ class ArcastSettings(dg.ConfigurableResource):
 
 
 def warehouse_resource(settings: ArcastSettings) -> DuckDBResource:
-    return DuckDBResource(database=str(settings.home_path / "warehouse.duckdb"))
+    return DuckDBResource(database=str(settings.ledger_path / "warehouse.duckdb"))
