@@ -271,9 +271,9 @@ def test_same_seed_same_outputs(first_run, small_ledger_dir: Path, tmp_path: Pat
         assert (again / "drafts" / path.name).read_bytes() == path.read_bytes(), path.name
 
 
-def test_asset_graph_shape() -> None:
+def test_asset_graph_shape(tmp_path: Path) -> None:
     """A snapshot of the graph: an accidental change to groups or lineage fails loudly."""
-    defs = build_definitions(ArcastSettings(data_dir=".", out_dir="out"))
+    defs = build_definitions(ArcastSettings(data_dir=".", out_dir="out", home=str(tmp_path)))
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {
@@ -453,7 +453,8 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
 
 def test_sensor_requests_a_rescore_only_when_a_new_export_lands(tmp_path: Path) -> None:
     (tmp_path / "invoices.csv").write_text("invoice_id,customer_id\n")
-    defs = build_definitions(ArcastSettings(data_dir=str(tmp_path), out_dir="out"))
+    settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
+    defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("new_ledger_export")
 
     def evaluate(cursor: str | None):
