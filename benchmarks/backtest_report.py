@@ -42,6 +42,7 @@ from models.backtest import (
     BacktestResult,
     CutoffRule,
     format_metric,
+    load_warehouse,
     run_at_issue,
     run_backtest,
     scored_p50,
@@ -219,24 +220,25 @@ def _parametric_reference(ledger: Path, test_from: date) -> None:
     own flag is never read. A benchmark, not a product forecaster: it fits this sample because
     the sample is Gaussian; it has no calendar, runs, partial payments or open-invoice state.
     """
-    invoices = pd.read_csv(ledger / "invoices.csv", dtype={"invoice_id": str, "customer_id": str})
-    payments = pd.read_csv(ledger / "payments.csv", dtype={"invoice_id": str})
-    paid = payments.groupby("invoice_id")["payment_date"].max()
-    inv = invoices.assign(
-        issue=pd.to_datetime(invoices["issue_date"]),
-        paid=pd.to_datetime(invoices["invoice_id"].map(paid)),
-        disputed=invoices["disputed"].astype("string").str.lower().eq("true").astype(float),
-    )
-    inv["days"] = (inv["paid"] - inv["issue"]).dt.days.astype(float)
-    channels = sorted(inv["delivery_channel"].dropna().unique())[1:]
+    con, _ = load_warehouse(ledger, "USD")
+    try:
+        inv = con.execute(
+            "SELECT f.customer_id, f.channel, f.issue_day, f.completion_day, "
+            "(f.completion_day - f.issue_day)::DOUBLE AS days, "
+            "COALESCE(i.disputed, FALSE)::DOUBLE AS disputed "
+            "FROM invoice_facts AS f JOIN invoices AS i USING (invoice_id)"
+        ).df()
+    finally:
+        con.close()
+    channels = sorted(inv["channel"].dropna().unique())[1:]
     x_cols = [f"channel={c}" for c in channels] + ["disputed"]
     for c in channels:
-        inv[f"channel={c}"] = (inv["delivery_channel"] == c).astype(float)
-    test = inv[inv["issue"] >= pd.Timestamp(test_from)]
+        inv[f"channel={c}"] = (inv["channel"] == c).astype(float)
+    test = inv[inv["issue_day"] >= to_day(test_from)]
     point = pd.Series(np.nan, index=test.index)
     conditional = pd.Series(np.nan, index=test.index)
-    for day, today in test.groupby("issue"):
-        h = inv[inv["paid"] < day]
+    for day, today in test.groupby("issue_day"):
+        h = inv[inv["completion_day"] < day]
         x = h[x_cols] - h.groupby("customer_id")[x_cols].transform("mean")
         y = h["days"] - h.groupby("customer_id")["days"].transform("mean")
         beta = np.linalg.lstsq(x.to_numpy(), y.to_numpy(), rcond=None)[0]

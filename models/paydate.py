@@ -52,16 +52,15 @@ from models.cash import simulate_weekly_cash, weekly_probabilities
 
 LATE_THRESHOLD_DAYS = 30
 MIN_CALIBRATION_INVOICES = 200
+THIN_HISTORY_PAYMENTS = MIN_CALIBRATION_INVOICES
+"""A model that learnt from fewer paid invoices is flagged to the user: its dates and risks rest
+on little evidence, as few as a calibration fold needs to recalibrate p_late_30 at all."""
 MAX_CALIBRATION_INVOICES = 20_000
 MAX_CASH_RHO = 0.9
 RUN_SHARE = 0.6
 RUN_MIN_PAID = 10
 """A customer "pays in runs" once at least RUN_MIN_PAID paid invoices show at least RUN_SHARE of
 its payments on one weekday or in the last days of a month (`pays_in_runs`)."""
-THIN_HISTORY_PAYMENTS = 200
-"""A model that learnt from fewer paid invoices is flagged to the user: its dates and risks rest
-on little evidence (and a calibration fold of such a ledger holds too few decided invoices to
-recalibrate p_late_30)."""
 RUN_RHO_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 RUN_RHO_GROUPS = 8
 RUN_RHO_SIMS = 400
