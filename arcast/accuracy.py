@@ -3,7 +3,10 @@
 The history is one Parquet file under the arcast home, keyed by (ledger, as_of, line, week): a
 rerun for the same ledger and as-of replaces that forecast (the latest model's view counts),
 and forecasts for other ledgers in the same home are never compared with this one's cash.
-It is rewritten whole through a temporary file and renamed, so a crash leaves the old history.
+It is rewritten whole through a temporary file and renamed, so a crash leaves the old history,
+under a lock file next to it, so that runs finishing together (a schedule and the new-export
+sensor, or two ledgers sharing a home) each add their forecast instead of the last rename
+winning over the other's read.
 
 A past forecast is scored only on weeks that have fully ended by the current as-of, against the
 cash that landed in those weeks (`features.warehouse.weekly_collections`). Per line and horizon
@@ -17,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
 from arcast.io import write_atomic
 
@@ -41,10 +45,12 @@ def append_history(path: Path, forecast: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in HISTORY_COLUMNS if c not in forecast.columns]
     if missing:
         raise ValueError(f"forecast is missing columns: {missing}")
-    frames = [pd.read_parquet(path)] if path.exists() else []
-    history = pd.concat([*frames, forecast[HISTORY_COLUMNS]], ignore_index=True)
-    history = history.drop_duplicates(KEY, keep="last").sort_values(KEY, ignore_index=True)
-    write_atomic(path, lambda p: history.to_parquet(p, index=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(path.name + ".lock")):
+        frames = [pd.read_parquet(path)] if path.exists() else []
+        history = pd.concat([*frames, forecast[HISTORY_COLUMNS]], ignore_index=True)
+        history = history.drop_duplicates(KEY, keep="last").sort_values(KEY, ignore_index=True)
+        write_atomic(path, lambda p: history.to_parquet(p, index=False))
     return history
 
 

@@ -468,3 +468,12 @@ def test_sensor_requests_a_rescore_only_when_a_new_export_lands(tmp_path: Path) 
     assert not evaluate(first.cursor).run_requests
     (tmp_path / "payments.csv").write_text("payment_id\n")
     assert len(evaluate(first.cursor).run_requests) == 1
+
+
+def test_the_instance_queues_runs_one_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """Schedules and the sensor share one ledger's warehouse and registry: runs must not overlap."""
+    (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
