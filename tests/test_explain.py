@@ -9,7 +9,14 @@ import pandas as pd
 
 from features.matrix import FEATURES
 from features.warehouse import to_day
-from models.explain import CONTEXT_FEATURES, GROUPS, group_contributions, reasons, shap_values
+from models.explain import (
+    CONTEXT_FEATURES,
+    GROUPS,
+    group_contributions,
+    reasons,
+    representative_days,
+    shap_values,
+)
 
 AS_OF = date(2024, 4, 1)
 
@@ -63,8 +70,15 @@ def test_counts_read_as_a_collector_would_say_them() -> None:
     none = _known(customer_overdue_count=0, customer_open_count=1)
     assert reasons(none, exposure, AS_OF) == [["customer has 1 open invoice, none overdue"]]
     first = _known(hist_n=1, last6_mean_late=-7.0, due_day=to_day(AS_OF))
-    assert reasons(first, _contributions(late_history=-1.0), AS_OF) == [
+    assert reasons(first, _contributions(late_history=1.0), AS_OF) == [
         ["this customer's last invoice was paid 7 days early"]
+    ]
+    one_day = _known(last6_mean_late=1.2, hist_n=2, due_day=to_day(AS_OF) - 1)
+    assert reasons(one_day, _contributions(late_history=-1.0, overdue=-0.5), AS_OF) == [
+        [
+            "this customer's last 2 invoices were paid 1 day late on average",
+            "invoice is already 1 day overdue",
+        ]
     ]
 
 
@@ -84,17 +98,68 @@ def test_an_invoice_far_past_the_customers_habit_says_so() -> None:
 
 
 def test_a_not_yet_due_invoice_is_not_late_because_of_its_due_date() -> None:
-    """Its due date is why it will not be paid next week, not a risk a collector can act on."""
-    due_later = _known(due_day=to_day(AS_OF) + 25, dispute_open=False)
+    """When it is due says when it will be paid, not a risk a collector can act on."""
     contributions = _contributions(overdue=-2.0, late_history=-0.5, exposure=-0.3)
-    assert reasons(due_later, contributions, AS_OF) == [
+    for days in (3, 25):
+        due_later = _known(due_day=to_day(AS_OF) + days, dispute_open=False)
+        assert reasons(due_later, contributions, AS_OF) == [
+            [
+                "this customer's last 6 invoices were paid 18 days late on average",
+                "customer has 2 overdue invoices, 5,400 in total",
+            ]
+        ]
+    due_today = _known(due_day=to_day(AS_OF), dispute_open=False)
+    assert reasons(due_today, contributions, AS_OF)[0][0] == "invoice is due in 0 days"
+
+
+def test_reasons_are_asked_a_week_out_or_a_week_past_due() -> None:
+    """A week out, an invoice due next month is held back by its due date and nothing else; a
+    week past due, what holds it back is what makes it late."""
+    known = pd.concat([_known(due_day=to_day(AS_OF) + days) for days in (-30, 0, 25)])
+    assert list(representative_days(known, AS_OF)) == [
+        to_day(AS_OF) + 7,
+        to_day(AS_OF) + 7,
+        to_day(AS_OF) + 32,
+    ]
+
+
+def test_facts_that_speak_for_paying_on_time_are_no_reason_for_lateness() -> None:
+    """A SHAP value below the average invoice's is not a risk a collector would recognise when
+    the fact itself says early, never late or getting earlier."""
+    contributions = _contributions(trend=-1.2, late_history=-1.0, share_late=-0.8, amount=-0.5)
+    favourable = _known(
+        trend_late_per_30d=-6.2,
+        last6_mean_late=-3.0,
+        hist_share_late=0.0,
+        hist_share_late30=0.0,
+        due_day=to_day(AS_OF) + 10,
+    )
+    assert reasons(favourable, contributions, AS_OF) == [
+        ["invoice is 3.0× the customer's usual amount"]
+    ]
+    no_trend = _known(trend_late_per_30d=np.nan)
+    assert "trend" not in " ".join(reasons(no_trend, contributions, AS_OF)[0])
+    assert reasons(_known(), contributions, AS_OF) == [
         [
+            "recent payments are getting later (+2.5 days per month)",
             "this customer's last 6 invoices were paid 18 days late on average",
-            "customer has 2 overdue invoices, 5,400 in total",
+            "25% of this customer's paid invoices were more than 30 days late",
         ]
     ]
-    due_soon = _known(due_day=to_day(AS_OF) + 3)  # overdue by the representative day
-    assert reasons(due_soon, contributions, AS_OF)[0][0] == "invoice is due in 3 days"
+    past_habit = _known(last6_mean_late=-3.0, due_day=to_day(AS_OF) - 20)
+    assert reasons(past_habit, _contributions(late_history=-1.0), AS_OF) == [
+        [
+            "this customer's last 6 invoices were paid 3 days early on average; "
+            "this one is 23 days past that"
+        ]
+    ]
+
+
+def test_a_fact_that_hardly_moves_the_hazard_is_no_reason() -> None:
+    contributions = _contributions(late_history=-1.0, partial=-0.005, terms=-0.002)
+    assert reasons(_known(), contributions, AS_OF) == [
+        ["this customer's last 6 invoices were paid 18 days late on average"]
+    ]
 
 
 def test_only_delaying_groups_are_reasons() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from features.matrix import model_matrix
 from features.warehouse import to_day
 from models.backtest import expected_calibration_error
-from models.explain import shap_values
+from models.explain import representative_days, shap_values
 from models.paydate import (
     LateCalibration,
     PayDateModel,
@@ -110,7 +110,7 @@ def test_boosters_average_in_log_odds_and_their_shap_values_add_up(
     first, second = (b.model_to_string() for b in model.boosters)
     assert first != second  # each booster has its own seed and panel sample
     known = prediction.known
-    x = model_matrix(known, known["k"].to_numpy() + 7, model.vocab, calendar)
+    x = model_matrix(known, representative_days(known, CUTOFF), model.vocab, calendar)
     raw = np.mean([b.predict(x, raw_score=True) for b in model.boosters], axis=0)
     np.testing.assert_allclose(model.hazard(x), 1.0 / (1.0 + np.exp(-raw)), rtol=1e-12)
     values = shap_values(model, known, CUTOFF, calendar)
