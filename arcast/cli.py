@@ -117,6 +117,7 @@ def _settings(
     scenarios: Path | None = None,
     templates: Path | None = None,
     sender: str = DEFAULT_SENDER,
+    ledger_name: str = "",
 ):
     from arcast.drafts import load_templates
     from pipelines.defs.resources import ArcastSettings
@@ -129,6 +130,7 @@ def _settings(
         raise _fail(str(exc)) from None
     return ArcastSettings(
         data_dir=str(data.resolve()),
+        ledger_name=ledger_name,
         out_dir=str(out.resolve()),
         as_of=as_of.isoformat() if as_of else "",
         base_currency=base_currency.upper(),
@@ -177,6 +179,14 @@ TemplatesOption = Annotated[
     ),
 ]
 SenderOption = Annotated[str, typer.Option("--sender", help="From header of the reminder drafts.")]
+LedgerNameOption = Annotated[
+    str,
+    typer.Option(
+        "--ledger-name",
+        help="Keep this ledger's models and forecast history under a name instead of the "
+        "folder's path: for exports that land in a new folder each time.",
+    ),
+]
 
 
 @app.command()
@@ -193,11 +203,12 @@ def run(
     ] = None,
     templates: TemplatesOption = None,
     sender: SenderOption = DEFAULT_SENDER,
+    ledger_name: LedgerNameOption = "",
 ) -> None:
     """Run the whole pipeline on a ledger folder: predictions, cash forecast, worklist, KPIs."""
     _check_scenarios(scenario)
     settings = _settings(
-        data, out, _parse_date(as_of), base_currency, seed, scenario, templates, sender
+        data, out, _parse_date(as_of), base_currency, seed, scenario, templates, sender, ledger_name
     )
     from pipelines.run import run_pipeline
 
@@ -529,6 +540,7 @@ def whatif(
     ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
+    ledger_name: LedgerNameOption = "",
 ) -> None:
     """What-if scenarios on the cash forecast, each compared with the baseline.
 
@@ -577,7 +589,9 @@ def whatif(
     effective = out / "scenarios.yaml"  # what was run, kept with its results
     text = yaml.safe_dump({"scenarios": documents}, sort_keys=False, allow_unicode=True)
     write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8"))
-    settings = _settings(data, out, _parse_date(as_of), base_currency, seed, effective)
+    settings = _settings(
+        data, out, _parse_date(as_of), base_currency, seed, effective, ledger_name=ledger_name
+    )
     _serve(run_whatif, settings, _print_scenarios)
 
 
@@ -648,6 +662,7 @@ def worklist(
     sender: SenderOption = DEFAULT_SENDER,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
+    ledger_name: LedgerNameOption = "",
 ) -> None:
     """The collections worklist: dunning and dispute queues, customer view, reminder drafts
     (.eml, never sent) and an Excel workbook. Scores with the champion model (trains one first
@@ -655,7 +670,14 @@ def worklist(
     from pipelines.run import run_worklist
 
     settings = _settings(
-        data, out, _parse_date(as_of), base_currency, seed, templates=templates, sender=sender
+        data,
+        out,
+        _parse_date(as_of),
+        base_currency,
+        seed,
+        templates=templates,
+        sender=sender,
+        ledger_name=ledger_name,
     )
     _serve(run_worklist, settings, _print_worklist)
 

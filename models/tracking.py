@@ -56,10 +56,10 @@ def tracking_uri(home: Path) -> str:
 class Registry:
     """One ledger's models in the MLflow store under ``home``.
 
-    Every ledger folder gets its own registered model, and so its own champion and challenger:
-    the demo and a company's ledger (or two companies') can share a state directory without a
-    model trained on one ever scoring, or being judged against, the other. ``ledger`` is the
-    ledger folder's resolved path, the identity the forecast history is keyed by too.
+    Every ledger gets its own registered model, and so its own champion and challenger: the
+    demo and a company's ledger (or two companies') can share a state directory without a model
+    trained on one ever scoring, or being judged against, the other. ``ledger`` is the ledger's
+    name or else its folder's resolved path, the identity the forecast history is keyed by too.
     """
 
     home: Path
@@ -67,8 +67,8 @@ class Registry:
 
     @property
     def slug(self) -> str:
-        """``<folder name>-<8 hex digits of the path's hash>``: readable, unique per folder, and
-        within the alphabet of MLflow names and file names."""
+        """``<folder or name>-<8 hex digits of the key's hash>``: readable, unique per ledger,
+        and within the alphabet of MLflow names and file names."""
         folder = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(self.ledger).name).strip("-.")[:40]
         digest = hashlib.sha256(self.ledger.encode()).hexdigest()[:8]
         return f"{folder or 'ledger'}-{digest}"

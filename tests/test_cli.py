@@ -122,3 +122,31 @@ def test_whatif_with_a_bad_scenario_file_exits_2_naming_it(
     )
     assert result.exit_code == 2
     assert f"{plan}: scenarios.0.rules.0.delay_days" in result.output.replace("\n", "")
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("command", "entry", "extra"),
+    [
+        ("run", "run_pipeline", []),
+        ("worklist", "run_worklist", []),
+        ("whatif", "run_whatif", ["--top", "3", "--delay", "5"]),
+    ],
+)
+def test_ledger_name_names_the_ledger_for_every_scoring_command(
+    command: str, entry: str, extra: list[str], small_ledger_dir: Path, monkeypatch
+) -> None:
+    seen = []
+
+    def capture(settings, **_):
+        seen.append(settings)
+        raise _Stop
+
+    monkeypatch.setattr(f"pipelines.run.{entry}", capture)
+    args = [command, "--data", str(small_ledger_dir), "--ledger-name", "acme", *extra]
+    assert isinstance(runner.invoke(app, args).exception, _Stop)
+    assert seen[0].ledger_key == "acme"
+    assert seen[0].data_dir == str(small_ledger_dir.resolve())

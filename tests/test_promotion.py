@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from arcast.accuracy import HISTORY_FILE
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.paydate import TrainingConfig, train_pay_date_model
@@ -103,3 +104,36 @@ def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tm
     assert run(other, BAD) == (None, "1")
     assert load_recipe(other.registry, CHAMPION).num_leaves == BAD["num_leaves"]
     assert alias_version(settings.registry, CHAMPION) == "2"
+
+
+def test_a_named_ledger_keeps_its_line_across_export_folders(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    """Monthly exports in folders of their own are one ledger when named: the second export's
+    worse challenger is judged against the first's champion, and both runs' forecasts are kept
+    under the name, for forecast-vs-actual."""
+    instance = dg.DagsterInstance.ephemeral()
+    exports = []
+    for month in ("2025-11", "2025-12"):
+        folder = tmp_path / "exports" / month
+        shutil.copytree(small_ledger_dir, folder)
+        exports.append(
+            ArcastSettings(
+                data_dir=str(folder),
+                ledger_name="acme",
+                out_dir=str(tmp_path / "out" / month),
+                home=str(tmp_path / "home"),
+            )
+        )
+    november, december = exports
+    assert november.registry == december.registry
+    assert november.ledger_path == december.ledger_path
+    assert run_pipeline(november, training=GOOD, instance=instance)[1] is None
+    _, refusal = run_pipeline(december, training=BAD, instance=instance)
+    assert refusal is not None and "worse" in refusal
+    assert alias_version(december.registry, CHAMPION) == "1"
+    summary = json.loads((Path(december.out_dir) / "run_summary.json").read_text())
+    assert summary["ledger"] == "acme"
+    assert summary["data_dir"] == str((tmp_path / "exports" / "2025-12").resolve())
+    history = pd.read_parquet(Path(december.home) / HISTORY_FILE)
+    assert set(history["ledger"]) == {"acme"}

@@ -37,6 +37,12 @@ class ArcastSettings(dg.ConfigurableResource):
     """What one run of the asset graph works on."""
 
     data_dir: str = Field(description="Folder with the canonical ledger files (CSV or Parquet).")
+    ledger_name: str = Field(
+        default="",
+        description="Name of the ledger: what its models, warehouse and forecast history are "
+        "kept under. Empty: the folder's path, so every folder is a ledger of its own; name it "
+        "when each export lands in a new folder, or the folder moves.",
+    )
     out_dir: str = Field(description="Folder the run's output files are written to.")
     home: str = Field(
         default_factory=default_home,
@@ -70,9 +76,10 @@ class ArcastSettings(dg.ConfigurableResource):
 
     @property
     def ledger_key(self) -> str:
-        """The ledger's identity: its folder's resolved path. Models and the forecast history
-        are kept per ledger, so one state directory can serve several ledgers."""
-        return str(Path(self.data_dir).resolve())
+        """The ledger's identity: its name, or else its folder's resolved path. Models and the
+        forecast history are kept per ledger, so one state directory can serve several ledgers;
+        a name keeps one ledger's line (champion, forecasts to score) across export folders."""
+        return self.ledger_name.strip() or str(Path(self.data_dir).resolve())
 
     @property
     def registry(self) -> Registry:
@@ -107,6 +114,7 @@ class ArcastSettings(dg.ConfigurableResource):
         home = default_home()
         return cls(
             data_dir=os.environ.get("ARCAST_DATA_DIR", str(demo_ledger_dir())),
+            ledger_name=os.environ.get("ARCAST_LEDGER_NAME", ""),
             out_dir=os.environ.get("ARCAST_OUT_DIR", DEMO_OUT),
             home=home,
             as_of=os.environ.get("ARCAST_AS_OF", ""),

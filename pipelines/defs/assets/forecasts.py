@@ -402,24 +402,22 @@ def forecast_accuracy(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        as_of, base, data_dir = con.execute("SELECT * FROM run_context").fetchone()
+        as_of, base, ledger = con.execute("SELECT * FROM run_context").fetchone()
         model_version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
         lines = con.execute("SELECT * FROM cash_forecast_13w").df()
     current = lines.assign(
-        ledger=str(data_dir),
+        ledger=ledger,
         as_of=pd.Timestamp(as_of),
         run_id=context.run_id,
         run_time=pd.Timestamp(datetime.now(UTC)).tz_localize(None),
         model_version=str(model_version),
     )
     history = append_history(settings.home_path / HISTORY_FILE, current)
-    past = history.loc[
-        (history["ledger"] == str(data_dir)) & (history["as_of"] < pd.Timestamp(as_of))
-    ]
+    past = history.loc[(history["ledger"] == ledger) & (history["as_of"] < pd.Timestamp(as_of))]
     origins = sorted(pd.to_datetime(past["as_of"]).dt.date.unique())
     with warehouse.get_connection() as con:
         actuals = weekly_collections(con, origins, as_of, base, WEEKS)
-    detail, summary = score_history(history, actuals, str(data_dir), as_of)
+    detail, summary = score_history(history, actuals, ledger, as_of)
     write_csv(
         detail.round(dict.fromkeys(["expected", "p10", "p90", "actual", "abs_error"], 2)),
         settings.out_path / "forecast_accuracy.csv",

@@ -91,8 +91,8 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
         load_tables(con, loaded.tables)
         con.execute(
             "CREATE OR REPLACE TABLE run_context AS SELECT $as_of::DATE AS as_of, "
-            "$base AS base_currency, $data_dir AS data_dir",
-            {"as_of": as_of, "base": loaded.base_currency, "data_dir": settings.ledger_key},
+            "$base AS base_currency, $ledger AS ledger",
+            {"as_of": as_of, "base": loaded.base_currency, "ledger": settings.ledger_key},
         )
         accounting = pd.DataFrame(
             [{"file": f, **counts} for f, counts in loaded.accounting.items()]

@@ -1,6 +1,8 @@
 """Output assets: the collections worklist (queues, customer view, drafts, workbook) and the run
 summary."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -145,7 +147,7 @@ def run_summary(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        as_of, base, data_dir = con.execute("SELECT * FROM run_context").fetchone()
+        as_of, base, ledger = con.execute("SELECT * FROM run_context").fetchone()
         accounting = con.execute("SELECT * FROM ledger_accounting ORDER BY file").df()
         model_version, paid_invoices = con.execute(
             "SELECT model_version, model_paid_invoices FROM scoring_context"
@@ -154,7 +156,8 @@ def run_summary(
     timings = _step_timings(context)
     summary = {
         "run_id": context.run_id,
-        "data_dir": data_dir,
+        "data_dir": str(Path(settings.data_dir).resolve()),
+        "ledger": ledger,
         "as_of": as_of.isoformat(),
         "base_currency": base,
         "rows": {
