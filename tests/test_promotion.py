@@ -9,14 +9,16 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import mlflow
 import pandas as pd
+from mlflow import MlflowClient
 
 from arcast.accuracy import HISTORY_FILE
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.paydate import TrainingConfig, train_pay_date_model
 from models.promotion import challenger_window, promotion_gate, recipe_evaluation
-from models.tracking import CHAMPION, alias_version, load_model, load_recipe
+from models.tracking import CHAMPION, alias_version, load_model, load_recipe, tracking_uri
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import run_pipeline
 
@@ -137,3 +139,7 @@ def test_a_named_ledger_keeps_its_line_across_export_folders(
     assert summary["data_dir"] == str((tmp_path / "exports" / "2025-12").resolve())
     history = pd.read_parquet(Path(december.home) / HISTORY_FILE)
     assert set(history["ledger"]) == {"acme"}
+    client = MlflowClient(tracking_uri(Path(december.home).resolve()))
+    run_id = client.get_model_version(december.registry.model_name, "2").run_id
+    trained_on = mlflow.artifacts.load_dict(f"runs:/{run_id}/data_fingerprint.json")
+    assert trained_on["data_dir"] == summary["data_dir"]

@@ -1,6 +1,7 @@
 """Model assets: the pay-date hazard model, trained on what was known at the as-of date."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import matplotlib
@@ -113,7 +114,7 @@ def pay_date_model(
         started = time.perf_counter()
         model = train_pay_date_model(con, as_of, calendar, training)
         model.metrics["train_seconds"] = round(time.perf_counter() - started, 2)
-        data = fingerprint(con)
+        data = {"data_dir": str(Path(settings.data_dir).resolve()), **fingerprint(con)}
         window = challenger_window(con, model)
     fig = _importance_figure(model)
     registered = log_and_register(model, registry, data, {"feature_importance": fig})
