@@ -25,7 +25,7 @@ from models.cash import (
     weekly_probabilities,
 )
 from models.cash_lines import LINES, breakdown_bands, customer_expected, simulate_lines, with_total
-from models.explain import group_contributions, reasons, shap_values
+from models.explain import REPRESENTATIVE_LEAD_DAYS, group_contributions, reasons, shap_values
 from models.paydate import THIN_HISTORY_PAYMENTS, pays_in_runs, predict_open_invoices
 from models.plots import (
     cash_lines_figure,
@@ -62,8 +62,12 @@ def invoice_predictions(
     paid_invoices = None if paid is None else int(paid)
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
-        first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
-        calendar = holiday_calendar(con, first, to_day(as_of) + model.config.horizon_days + 31)
+        first, last_due = con.execute(
+            "SELECT min(issue_day), max(due_day) FROM invoice_facts"
+        ).fetchone()
+        # the forecast horizon, and every open invoice's reasons day (a week past its due date)
+        last = max(to_day(as_of) + model.config.horizon_days, last_due + REPRESENTATIVE_LEAD_DAYS)
+        calendar = holiday_calendar(con, first, last + 31)
         prediction = predict_open_invoices(con, model, as_of, calendar)
         ledger = receivables(con, as_of, base).set_index("invoice_id")
     known = prediction.known
