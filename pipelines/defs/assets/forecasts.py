@@ -184,6 +184,7 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             "weekly_run_rate": (units["daily_rate"] * 7).round(2),
             "weekly_run_rate_base": (units["daily_rate_base"] * 7).round(2),
             "terms_days": units["terms_days"],
+            "month_end_batch": units["month_end_batch"],
             "invoices_expected_13w": projection.invoices_expected.round(2),
             "billing_13w_base": projection.billing.sum(axis=1).round(2),
             "collections_13w_base": projection.cash.sum(axis=1).round(2),
