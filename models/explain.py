@@ -6,8 +6,9 @@ month is unlikely to be paid because it is not due yet, so the customer's early 
 towards paying sooner or long terms would read as reasons for *lateness*; a week past due, what
 holds the hazard down is what puts the invoice at risk of being late, the collector's question.
 Features are grouped into the facts a collector would name; a group's contribution is the sum of
-its features' SHAP values, and the three groups that push payment *later* the most (lowest
-hazard contribution) become the reasons, each rendered with the invoice's own numbers.
+its features' SHAP values, and up to three groups that push payment *later* the most (lowest
+hazard contribution, see `reasons` for which count) become the reasons, each rendered with the
+invoice's own numbers.
 """
 
 from __future__ import annotations
@@ -299,8 +300,7 @@ def reasons(
     Only groups that push payment later, by at least `MIN_REASON_LOG_ODDS`, are reasons, and
     neither a not-yet-due invoice's timing nor a `FAVOURABLE` fact is one; an invoice with none
     gets the one group that speeds it up most, so every line still says why the model sees it as
-    it does. Customer-wide amounts are in
-    ``base_currency``, which labels them.
+    it does. Customer-wide amounts are in ``base_currency``, which labels them.
     """
     values = contributions.to_numpy().copy()
     names = list(contributions.columns)
