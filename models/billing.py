@@ -410,7 +410,7 @@ def _batch_lag_pmf(
     month_end = pd.Series(np.asarray(days.days_in_month - days.day <= 2))
     share = month_end.groupby(customer[paid]).agg(["mean", "size"])
     payers = share.index[(share["mean"] >= RUN_SHARE) & (share["size"] >= RUN_MIN_PAID)]
-    rows = mature & np.isin(customer, payers)
+    rows = mature & pd.Series(customer).isin(payers).to_numpy()  # np.isin: 18 s on 1M strings
     codes, uniques = pd.factorize(customer[rows], sort=True)
     if uniques.size == 0:
         return pd.DataFrame(np.zeros((0, DELAY_DAYS)))
