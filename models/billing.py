@@ -368,7 +368,7 @@ def _delay_pmf(
 ) -> pd.DataFrame:
     """Issue-to-payment delay pmf over days 0..90 per customer, from its mature invoices
     (issued in the year ending 91 days before as-of), shrunk toward the portfolio pmf."""
-    mature = (issue <= today - DELAY_DAYS) & (issue > today - DELAY_DAYS - COHORT_DAYS)
+    mature = _cohort(issue, today)
     delay = completion[mature] - issue[mature]
     within = np.isfinite(delay) & (delay < DELAY_DAYS)
     codes, uniques = pd.factorize(customer, sort=True)
@@ -376,11 +376,23 @@ def _delay_pmf(
     day = np.where(within, np.clip(np.nan_to_num(delay), 0, DELAY_DAYS - 1), DELAY_DAYS)
     cell = codes[mature] * (DELAY_DAYS + 1) + day.astype(np.int64)
     counts = np.bincount(cell, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
-    n = counts.sum(axis=1, keepdims=True)
     total = counts.sum(axis=0)
     portfolio = total / total.sum() if total.sum() > 0 else np.zeros(DELAY_DAYS + 1)
-    pmf = (counts + SHRINK_INVOICES * portfolio) / (n + SHRINK_INVOICES)
-    return pd.DataFrame(pmf[:, :DELAY_DAYS], index=uniques)
+    return _shrunk(counts, portfolio, uniques)
+
+
+def _cohort(issue: np.ndarray, today: int) -> np.ndarray:
+    """Invoices issued in the year ending 91 days before as-of: paid within 91 days or not is
+    known for each of them."""
+    return (issue <= today - DELAY_DAYS) & (issue > today - DELAY_DAYS - COHORT_DAYS)
+
+
+def _shrunk(counts: np.ndarray, prior: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Per-row pmfs over days 0..90 from ``counts`` (last column: beyond), shrunk toward
+    ``prior`` with SHRINK_INVOICES pseudo-invoices."""
+    n = counts.sum(axis=1, keepdims=True)
+    pmf = (counts + SHRINK_INVOICES * prior) / (n + SHRINK_INVOICES)
+    return pd.DataFrame(pmf[:, :DELAY_DAYS], index=index)
 
 
 def _batch_days(first: int, last: int) -> np.ndarray:
@@ -404,34 +416,31 @@ def _batch_lag_pmf(
     Projected invoices are then paid in the batch on or after issue + lag (`_batch_map`); their
     delays, spread over every issue day, would smear the batches over every week.
     """
-    mature = (issue <= today - DELAY_DAYS) & (issue > today - DELAY_DAYS - COHORT_DAYS)
-    paid = mature & np.isfinite(completion)
-    days = pd.to_datetime(completion[paid], unit="D")
-    month_end = pd.Series(np.asarray(days.days_in_month - days.day <= 2))
-    share = month_end.groupby(customer[paid]).agg(["mean", "size"])
+    cohort = _cohort(issue, today)
+    customer, start, done = customer[cohort], issue[cohort], completion[cohort]
+    paid = np.isfinite(done)
+    paid_day = np.nan_to_num(done).astype(np.int64)
+    dates = pd.to_datetime(paid_day, unit="D")
+    month_end = paid & np.asarray(dates.days_in_month - dates.day <= 2)
+    share = pd.Series(month_end[paid]).groupby(customer[paid]).agg(["mean", "size"])
     payers = share.index[(share["mean"] >= RUN_SHARE) & (share["size"] >= RUN_MIN_PAID)]
-    rows = mature & pd.Series(customer).isin(payers).to_numpy()  # np.isin: 18 s on 1M strings
+    rows = pd.Series(customer).isin(payers).to_numpy()  # np.isin: 18 s on 1M strings
     codes, uniques = pd.factorize(customer[rows], sort=True)
     if uniques.size == 0:
         return pd.DataFrame(np.zeros((0, DELAY_DAYS)))
-    done, start = completion[rows], issue[rows]
-    within = np.isfinite(done) & (done - start < DELAY_DAYS)
-    hi = np.where(within, np.nan_to_num(done) - start, DELAY_DAYS).astype(np.int64)
-    paid_on = pd.to_datetime(np.nan_to_num(done).astype(np.int64), unit="D")
-    in_batch = within & np.asarray(paid_on.days_in_month - paid_on.day <= 2)
+    start, paid_day = start[rows], paid_day[rows]
+    within = paid[rows] & (paid_day - start < DELAY_DAYS)
+    hi = np.where(within, paid_day - start, DELAY_DAYS)
     # the batch before: the last one before the first of the month it was paid in
-    month_start = np.nan_to_num(done).astype(np.int64) - np.asarray(paid_on.day) + 1
+    month_start = paid_day - np.asarray(dates.day)[rows] + 1
     previous = batches[np.clip(np.searchsorted(batches, month_start, side="left") - 1, 0, None)]
-    lo = np.where(in_batch, np.clip(previous - start + 1, 0, hi), hi)
+    lo = np.where(within & month_end[rows], np.clip(previous - start + 1, 0, hi), hi)
     # each invoice spread evenly over lags lo..hi (hi = DELAY_DAYS: beyond the horizon)
     steps = np.zeros((uniques.size, DELAY_DAYS + 2))
     np.add.at(steps, (codes, lo), 1.0 / (hi - lo + 1))
     np.add.at(steps, (codes, hi + 1), -1.0 / (hi - lo + 1))
     counts = np.cumsum(steps, axis=1)[:, : DELAY_DAYS + 1]
-    n = counts.sum(axis=1, keepdims=True)
-    pooled = counts.sum(axis=0) / n.sum()
-    pmf = (counts + SHRINK_INVOICES * pooled) / (n + SHRINK_INVOICES)
-    return pd.DataFrame(pmf[:, :DELAY_DAYS], index=uniques)
+    return _shrunk(counts, counts.sum(axis=0) / counts.sum(), uniques)
 
 
 def _batch_map(batches: np.ndarray, today: int, future: np.ndarray) -> np.ndarray:
