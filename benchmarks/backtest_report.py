@@ -8,9 +8,9 @@
 * generated: `GeneratorConfig(n_customers=1000, seed=42)` (the `arcast generate` defaults),
   cutoffs = the last 6 month-ends leaving at least 91 days of outcomes, default
   `TrainingConfig()` (``--set`` overrides its fields, e.g. the model seed, to compare recipes
-  as the README's "what was tried" table does); model vs due-date, customer mean/median
-  baselines and the oracle; then the 13-week cash forecast of the same run against the
-  due-date and collection-curve baselines and the oracle.
+  as the "what was tried" tables of `benchmarks/EXPERIMENTS.md` do); model vs due-date,
+  customer mean/median baselines and the oracle; then the 13-week cash forecast of the same
+  run against the due-date and collection-curve baselines and the oracle.
 * ibm: train on invoices before 2013, score every 2013 invoice as of its issue date (the public
   reference protocol), against the reference's baseline figures; then a rolling-origin run
   (the same cutoff rule) for the 13-week cash forecast (no oracle there).
