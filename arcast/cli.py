@@ -390,10 +390,11 @@ def backtest(
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
 ) -> None:
-    """Replay past cutoffs: train on what was known, score the open invoices, compare with what
-    happened; writes backtest_metrics.csv, backtest_summary.json and two plots, and (rolling
-    origin) the 13-week cash forecast's backtest_cash.csv, backtest_cash_metrics.csv and fan
-    chart."""
+    """Replay past cutoffs: train on what was known, score open invoices against what happened.
+
+    Writes backtest_metrics.csv, backtest_summary.json and two plots, and (rolling origin) the
+    13-week cash forecast's backtest_cash.csv, backtest_cash_metrics.csv and fan chart.
+    """
     from functools import partial
 
     from arcast.generate import load_truth, oracle_sample_pay_dates
@@ -664,9 +665,11 @@ def worklist(
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
     ledger_name: LedgerNameOption = "",
 ) -> None:
-    """The collections worklist: dunning and dispute queues, customer view, reminder drafts
-    (.eml, never sent) and an Excel workbook. Scores with the champion model (trains one first
-    if there is none)."""
+    """The collections worklist: dunning and dispute queues, customer view, drafts, workbook.
+
+    Reminder drafts are .eml files, never sent; the workbook is Excel. Scores with the champion
+    model (trains one first if there is none).
+    """
     from pipelines.run import run_worklist
 
     settings = _settings(

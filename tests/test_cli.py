@@ -150,3 +150,16 @@ def test_ledger_name_names_the_ledger_for_every_scoring_command(
     assert isinstance(runner.invoke(app, args).exception, _Stop)
     assert seen[0].ledger_key == "acme"
     assert seen[0].data_dir == str(small_ledger_dir.resolve())
+
+
+def test_every_command_summary_is_one_line() -> None:
+    """`arcast --help` lists each command by its help's first paragraph, line breaks included,
+    so a summary wrapped over two source lines shows up broken mid-sentence."""
+    import inspect
+
+    import typer
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        summary = inspect.cleandoc(command.help or "").split("\n\n")[0]
+        assert summary and "\n" not in summary, f"{name}: {summary!r}"
