@@ -12,8 +12,11 @@ from features.warehouse import to_day
 from models.backtest import expected_calibration_error
 from models.explain import representative_days, shap_values
 from models.paydate import (
+    MIN_LEAVES,
     LateCalibration,
     PayDateModel,
+    TrainingConfig,
+    leaves_for,
     predict_open_invoices,
     train_pay_date_model,
 )
@@ -134,3 +137,18 @@ def test_without_a_validation_fold_training_stops_at_the_fallback(
     assert model.metrics["rounds"] == 7 < CONFIG.max_rounds
     assert "valid_auc" not in model.metrics
     assert all(b.current_iteration() == 7 for b in model.boosters)
+
+
+def test_trees_get_as_many_leaves_as_the_payments_support(trained) -> None:
+    """A ledger with a few hundred payments cannot fill 31 leaves a tree (a 50-customer, 12-month
+    ledger's backtest p50 MAE: 11.27 days with 31, 9.01 with 7), a large one can."""
+    config = TrainingConfig()
+    assert leaves_for(750, config) == MIN_LEAVES
+    assert leaves_for(3_000, config) == 3_000 // config.events_per_leaf
+    assert leaves_for(40_000, config) == config.num_leaves == 31
+    assert leaves_for(40_000, TrainingConfig(num_leaves=5)) == 5  # never more than asked for
+    model, _, _ = trained
+    allowed = leaves_for(int(model.metrics["panel_events"]), model.config)
+    assert model.metrics["num_leaves"] == allowed < model.config.num_leaves
+    trees = model.boosters[0].dump_model()["tree_info"]
+    assert max(tree["num_leaves"] for tree in trees) == allowed
