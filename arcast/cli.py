@@ -165,6 +165,13 @@ def _print_outputs(out: Path) -> None:
             f"[yellow]Note: the model learnt from only {paid} paid invoices; with fewer than "
             f"{THIN_HISTORY_PAYMENTS} its dates and risks rest on little evidence.[/yellow]"
         )
+    versus = summary["model"].get("versus_baselines")
+    if versus and not versus["beats_baselines"]:
+        console.print(
+            "[yellow]Note: on its latest backtest window the model did worse than the "
+            f"spreadsheet method ({'; '.join(versus['behind'])}); on this ledger its dates and "
+            "risks are no better than the customer's own average delay yet.[/yellow]"
+        )
     console.print(f"Outputs in [bold]{out}[/bold]:")
     for name in summary["outputs"]:
         console.print(f"  {out / name}")

@@ -551,6 +551,42 @@ def model_scores(metrics: pd.DataFrame, segment: str = "all") -> dict[str, float
     return {k: float(v) for k, v in row.items() if k not in ("cutoff", "segment", "method")}
 
 
+SPREADSHEET_BASELINES = ("customer_mean", "customer_median")
+"""The method arcast has to beat on every ledger: due date + the customer's usual delay."""
+BASELINE_METRICS = {
+    "mae_p50": ("p50 MAE", " days", ".2f"),
+    "brier_late30": ("late-30 Brier", "", ".3f"),
+}
+
+
+def versus_baselines(metrics: pd.DataFrame, segment: str = "all") -> dict:
+    """The model against the spreadsheet methods on one evaluation (e.g. a backtest window).
+
+    On the demo ledger the model beats them comfortably, but a small or young ledger gives the
+    trees little to learn from, and there the customer's own average delay can be the better
+    forecast; a user should be told so rather than find out. ``behind`` says, per metric of
+    ``BASELINE_METRICS``, where the best baseline did better; ``beats_baselines`` is True when
+    it is empty.
+    """
+    rows = metrics[metrics["segment"] == segment].set_index("method")
+    methods = [m for m in ("model", *SPREADSHEET_BASELINES) if m in rows.index]
+    if "model" not in methods:
+        raise ValueError(f"no model row for segment {segment!r}")
+    scores = {m: {k: float(rows.at[m, k]) for k in BASELINE_METRICS} for m in methods}
+    behind = []
+    for metric, (label, unit, spec) in BASELINE_METRICS.items():
+        own = scores["model"][metric]
+        known = [m for m in methods[1:] if np.isfinite(scores[m][metric])]
+        if not known or not np.isfinite(own):
+            continue
+        best = min(known, key=lambda m: scores[m][metric])
+        theirs = scores[best][metric]
+        if own > theirs:
+            name = best.replace("_", " ")
+            behind.append(f"{label} {own:{spec}}{unit} against the {name}'s {theirs:{spec}}")
+    return {"scores": scores, "behind": behind, "beats_baselines": not behind}
+
+
 def cutoffs_with_history(
     con: duckdb.DuckDBPyConnection, chosen: list[date], skip: bool
 ) -> tuple[list[date], list[date]]:

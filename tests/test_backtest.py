@@ -28,6 +28,7 @@ from models.backtest import (
     refit_dates,
     run_backtest,
     score,
+    versus_baselines,
     window_pit,
 )
 from models.cash_backtest import CASH_COLUMNS, CASH_METHODS
@@ -146,6 +147,33 @@ def test_forecast_from_cdf_matches_the_model_prediction() -> None:
         offsets = prediction.quantile_offsets(q)
         np.testing.assert_array_equal(days, np.where(offsets > 0, to_day(as_of) + offsets, np.inf))
     np.testing.assert_allclose(forecast.p_late, prediction.p_late(), atol=1e-12)
+
+
+def test_versus_baselines_names_where_the_model_falls_behind() -> None:
+    def table(model_mae: float, model_brier: float) -> pd.DataFrame:
+        rows = [
+            ("model", model_mae, model_brier),
+            ("customer_mean", 9.0, 0.10),
+            ("customer_median", 8.5, 0.10),
+            ("due_date", 15.0, 0.20),  # not a spreadsheet baseline: never compared
+        ]
+        frame = pd.DataFrame(rows, columns=["method", "mae_p50", "brier_late30"])
+        other = frame.assign(segment="overdue", mae_p50=1.0)  # another segment: ignored
+        return pd.concat([frame.assign(segment="all"), other], ignore_index=True)
+
+    ahead = versus_baselines(table(8.0, 0.08))
+    assert ahead["beats_baselines"] and ahead["behind"] == []
+    assert ahead["scores"]["customer_median"] == {"mae_p50": 8.5, "brier_late30": 0.10}
+    assert "due_date" not in ahead["scores"]
+
+    behind = versus_baselines(table(11.27, 0.08))
+    assert not behind["beats_baselines"]
+    assert behind["behind"] == ["p50 MAE 11.27 days against the customer median's 8.50"]
+    both = versus_baselines(table(9.5, np.nan))  # no decided late-30 outcome: Brier not judged
+    assert both["behind"] == ["p50 MAE 9.50 days against the customer median's 8.50"]
+    assert versus_baselines(table(8.0, 0.12))["behind"] == [
+        "late-30 Brier 0.120 against the customer mean's 0.100"
+    ]
 
 
 def test_choose_cutoffs_leave_13_weeks_of_outcomes() -> None:

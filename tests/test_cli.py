@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -163,3 +164,34 @@ def test_every_command_summary_is_one_line() -> None:
     for name, command in group.commands.items():
         summary = inspect.cleandoc(command.help or "").split("\n\n")[0]
         assert summary and "\n" not in summary, f"{name}: {summary!r}"
+
+
+def test_run_says_when_the_model_falls_behind_the_spreadsheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from arcast.cli import _print_outputs
+
+    summary = {
+        "as_of": "2025-06-30",
+        "rows": {},
+        "open_invoices_scored": 3,
+        "model": {
+            "name": "m",
+            "version": "1",
+            "paid_invoices": 500,
+            "versus_baselines": {
+                "scores": {},
+                "behind": ["p50 MAE 11.27 days against the customer median's 8.46"],
+                "beats_baselines": False,
+            },
+        },
+        "outputs": [],
+    }
+    (tmp_path / "run_summary.json").write_text(json.dumps(summary))
+    _print_outputs(tmp_path)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "worse than the spreadsheet method (p50 MAE 11.27 days against the customer" in said
+    summary["model"]["versus_baselines"] |= {"behind": [], "beats_baselines": True}
+    (tmp_path / "run_summary.json").write_text(json.dumps(summary))
+    _print_outputs(tmp_path)
+    assert "spreadsheet" not in capsys.readouterr().err

@@ -243,17 +243,25 @@ def test_run_summary_accounts_for_every_row(first_run) -> None:
     paid = summary["model"]["paid_invoices"]
     assert isinstance(paid, int) and 0 < paid < summary["rows"]["invoices.csv"]["accepted"]
     assert {"ledger", "pay_date_model", "invoice_predictions"} <= set(summary["timings_seconds"])
+    versus = summary["model"]["versus_baselines"]
+    assert set(versus["scores"]) == {"model", "customer_mean", "customer_median"}
+    assert versus["beats_baselines"] == (versus["behind"] == [])
     predictions = pd.read_csv(out / "predictions.csv")
     assert summary["open_invoices_scored"] == len(predictions) > 0
 
 
 def test_contract_checks_ran_and_passed(first_run) -> None:
-    _, results = first_run
+    out, results = first_run
     evaluations = [e for result in results for e in result.get_asset_check_evaluations()]
     names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
     assert ("invoices", "contract") in names and ("ledger_quarantine", "row_accounting") in names
     assert ("pay_date_model", "promotion_gate") in names
-    assert all(e.passed for e in evaluations)
+    assert ("pay_date_model", "beats_baselines") in names
+    # every blocking check passed; the baseline check only warns, its verdict is the ledger's
+    assert all(e.passed for e in evaluations if e.check_name != "beats_baselines")
+    (check,) = [e for e in evaluations if e.check_name == "beats_baselines"]
+    served = json.loads((out / "run_summary.json").read_text())["model"]["versus_baselines"]
+    assert check.passed == served["beats_baselines"]  # a first run's challenger is its champion
 
 
 def test_same_seed_same_outputs(first_run, small_ledger_dir: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
-from models.backtest import model_scores
+from models.backtest import BacktestResult, model_scores, versus_baselines
 from models.paydate import TrainingConfig, train_pay_date_model
 from models.plots import backtest_figures
 from models.promotion import GATE_METRICS, challenger_window
@@ -98,6 +98,15 @@ def fingerprint(con) -> dict:
     kinds={"lightgbm", "mlflow"},
     description="Challenger: discrete-time hazard model of each invoice's pay date (LightGBM), "
     "trained on history up to the as-of date, logged to MLflow, registered as 'challenger'.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "beats_baselines",
+            asset="pay_date_model",
+            description="On its backtest window the challenger beats the spreadsheet method (due "
+            "date + the customer's mean or median delay) on p50 MAE and p_late_30 Brier. Warns "
+            "only: a small or young ledger may not give the model enough to learn from.",
+        )
+    ],
 )
 def pay_date_model(
     context: dg.AssetExecutionContext,
@@ -144,7 +153,34 @@ def pay_date_model(
             ),
             **{name: png_markdown(f) for name, f in figures.items()},
         }
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=[_baseline_check(window)])
+
+
+def _baseline_check(window: BacktestResult | None) -> dg.AssetCheckResult:
+    if window is None:
+        return dg.AssetCheckResult(
+            check_name="beats_baselines",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="No backtest window yet (nothing was paid 91 days before the as-of "
+            "date), so nothing shows that the model beats the customer's own average delay.",
+        )
+    verdict = versus_baselines(window.metrics)
+    behind = "; ".join(verdict["behind"])
+    return dg.AssetCheckResult(
+        check_name="beats_baselines",
+        passed=verdict["beats_baselines"],
+        severity=dg.AssetCheckSeverity.WARN,
+        description="Beats the customer mean and median delay on the backtest window."
+        if verdict["beats_baselines"]
+        else f"Behind the spreadsheet method on the backtest window: {behind}.",
+        metadata={
+            f"{method}_{metric}": value
+            for method, values in verdict["scores"].items()
+            for metric, value in values.items()
+            if np.isfinite(value)
+        },
+    )
 
 
 @dg.asset_check(

@@ -12,6 +12,8 @@ from arcast.io import write_csv, write_json
 from arcast.workbook import write_workbook
 from arcast.worklist import build_worklist
 from features.warehouse import customer_standing, open_disputes
+from models.backtest import versus_baselines
+from models.tracking import evaluation_table
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
@@ -141,7 +143,8 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
         "cfo_report",
     ],
     kinds={"json"},
-    description="Row accounting per input file, model version and timings per stage of this run.",
+    description="Row accounting per input file, model version (and how it did against the "
+    "spreadsheet baselines on its backtest window) and timings per stage of this run.",
 )
 def run_summary(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
@@ -154,6 +157,7 @@ def run_summary(
         ).fetchone()
         open_invoices = con.execute("SELECT count(*) FROM invoice_predictions").fetchone()[0]
     timings = _step_timings(context)
+    window = evaluation_table(settings.registry, model_version)
     summary = {
         "run_id": context.run_id,
         "data_dir": str(Path(settings.data_dir).resolve()),
@@ -171,6 +175,7 @@ def run_summary(
             "name": settings.registry.model_name,
             "version": model_version,
             "paid_invoices": paid_invoices,
+            "versus_baselines": versus_baselines(window) if window is not None else None,
         },
         "timings_seconds": timings,
         "outputs": sorted(
