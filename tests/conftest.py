@@ -18,7 +18,7 @@ SMALL = GeneratorConfig(n_customers=60, seed=7, start=date(2024, 1, 1), months=1
 FAST_TRAINING = {"max_rows": 60_000, "max_rounds": 40, "num_threads": 1}
 MODEL_CUTOFF = date(2024, 12, 31)
 # rounds as in production: this ledger's panel is small, so it learns at the small learning rate
-# (`leaves_for`) and early stopping needs about 200 of them
+# (`sized_params`) and early stopping needs about 200 of them
 MODEL_CONFIG = TrainingConfig(max_rows=60_000, num_threads=1)
 
 

@@ -16,8 +16,8 @@ from models.paydate import (
     LateCalibration,
     PayDateModel,
     TrainingConfig,
-    leaves_for,
     predict_open_invoices,
+    sized_params,
     train_pay_date_model,
 )
 from tests.conftest import MODEL_CONFIG, MODEL_CUTOFF
@@ -144,15 +144,20 @@ def test_trees_get_as_many_leaves_as_the_payments_support(trained) -> None:
     ledger's backtest p50 MAE: 11.27 days with 31, 9.01 with 7, 8.52 also at a learning rate of
     0.05), a large one can."""
     config = TrainingConfig()
-    assert leaves_for(750, config) == MIN_LEAVES
-    assert leaves_for(3_000, config) == 3_000 // config.events_per_leaf
-    assert leaves_for(40_000, config) == config.num_leaves == 31
-    assert leaves_for(40_000, TrainingConfig(num_leaves=5)) == 5  # never more than asked for
+    small = {"num_leaves": MIN_LEAVES, "learning_rate": config.small_learning_rate}
+    assert sized_params(750, config) == small
+    assert sized_params(3_000, config)["num_leaves"] == 3_000 // config.events_per_leaf
+    assert sized_params(40_000, config) == {"num_leaves": 31, "learning_rate": 0.1}
+    # never more leaves than asked for; a panel that fills them keeps the configured rate
+    assert sized_params(40_000, TrainingConfig(num_leaves=5)) == {
+        "num_leaves": 5,
+        "learning_rate": 0.1,
+    }
     model, _, _ = trained
-    allowed = leaves_for(int(model.metrics["panel_events"]), model.config)
-    assert model.metrics["num_leaves"] == allowed < model.config.num_leaves
+    allowed = sized_params(int(model.metrics["panel_events"]), model.config)
+    assert model.metrics["num_leaves"] == allowed["num_leaves"] < model.config.num_leaves
     trees = model.boosters[0].dump_model()["tree_info"]
-    assert max(tree["num_leaves"] for tree in trees) == allowed
+    assert max(tree["num_leaves"] for tree in trees) == allowed["num_leaves"]
     # a panel that cannot fill the leaves also takes smaller steps
     assert model.metrics["learning_rate"] == model.config.small_learning_rate
     assert float(model.boosters[0].params["learning_rate"]) == model.config.small_learning_rate
