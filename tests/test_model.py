@@ -108,7 +108,7 @@ def test_boosters_average_in_log_odds_and_their_shap_values_add_up(
     tmp_path, warehouse: duckdb.DuckDBPyConnection, trained
 ) -> None:
     _, prediction, calendar = trained
-    config = replace(CONFIG, boosters=2, calibration_days=0)
+    config = replace(CONFIG, boosters=2, small_boosters=1, calibration_days=0)
     model = train_pay_date_model(warehouse, CUTOFF, calendar, config)
     first, second = (b.model_to_string() for b in model.boosters)
     assert first != second  # each booster has its own seed and panel sample
@@ -134,30 +134,42 @@ def test_without_a_validation_fold_training_stops_at_the_fallback(
     _, _, calendar = trained
     config = replace(CONFIG, validation_days=0, calibration_days=0, fallback_rounds=7)
     model = train_pay_date_model(warehouse, CUTOFF, calendar, config)
-    assert model.metrics["rounds"] == 7 < CONFIG.max_rounds
     assert "valid_auc" not in model.metrics
-    assert all(b.current_iteration() == 7 for b in model.boosters)
+    assert all(b.current_iteration() == 7 < CONFIG.max_rounds for b in model.boosters)
+    assert model.metrics["rounds"] == 7 * len(model.boosters)  # summed over the boosters
 
 
 def test_trees_get_as_many_leaves_as_the_payments_support(trained) -> None:
     """A ledger with a few hundred payments cannot fill 31 leaves a tree (a 50-customer, 12-month
     ledger's backtest p50 MAE: 11.27 days with 31, 9.01 with 7, 8.52 also at a learning rate of
-    0.05), a large one can."""
+    0.05), a large one can; a small panel also averages as many boosters as one full panel's
+    rows allow."""
     config = TrainingConfig()
-    small = {"num_leaves": MIN_LEAVES, "learning_rate": config.small_learning_rate}
-    assert sized_params(750, config) == small
-    assert sized_params(3_000, config)["num_leaves"] == 3_000 // config.events_per_leaf
-    assert sized_params(40_000, config) == {"num_leaves": 31, "learning_rate": 0.1}
-    # never more leaves than asked for; a panel that fills them keeps the configured rate
-    assert sized_params(40_000, TrainingConfig(num_leaves=5)) == {
-        "num_leaves": 5,
-        "learning_rate": 0.1,
+    small = {"num_leaves": MIN_LEAVES, "learning_rate": config.small_learning_rate, "boosters": 3}
+    assert sized_params(750, 40_000, config) == small
+    assert sized_params(3_000, 160_000, config) == {
+        "num_leaves": 3_000 // config.events_per_leaf,
+        "learning_rate": config.small_learning_rate,
+        "boosters": 1,  # two would train on 320,000 rows, more than one 300,000-row panel
     }
+    assert sized_params(2_000, 120_000, config)["boosters"] == 2
+    large = {"num_leaves": 31, "learning_rate": 0.1, "boosters": 1}
+    assert sized_params(40_000, config.max_rows, config) == large
+    # never more leaves than asked for; a panel that fills them keeps the configured recipe
+    assert sized_params(40_000, config.max_rows, TrainingConfig(num_leaves=5, boosters=2)) == (
+        large | {"num_leaves": 5, "boosters": 2}
+    )
+    assert sized_params(2_000, 250_000, TrainingConfig(boosters=5))["boosters"] == 5
     model, _, _ = trained
-    allowed = sized_params(int(model.metrics["panel_events"]), model.config)
+    allowed = sized_params(
+        int(model.metrics["panel_events"]), int(model.metrics["panel_rows"]), model.config
+    )
     assert model.metrics["num_leaves"] == allowed["num_leaves"] < model.config.num_leaves
-    trees = model.boosters[0].dump_model()["tree_info"]
-    assert max(tree["num_leaves"] for tree in trees) == allowed["num_leaves"]
-    # a panel that cannot fill the leaves also takes smaller steps
+    for booster in model.boosters:
+        trees = booster.dump_model()["tree_info"]
+        assert max(tree["num_leaves"] for tree in trees) == allowed["num_leaves"]
+        # a panel that cannot fill the leaves also takes smaller steps
+        assert float(booster.params["learning_rate"]) == model.config.small_learning_rate
     assert model.metrics["learning_rate"] == model.config.small_learning_rate
-    assert float(model.boosters[0].params["learning_rate"]) == model.config.small_learning_rate
+    assert len(model.boosters) == model.metrics["boosters"] == allowed["boosters"]
+    assert len({b.model_to_string() for b in model.boosters}) == len(model.boosters)
