@@ -153,17 +153,19 @@ def pay_date_model(
             ),
             **{name: png_markdown(f) for name, f in figures.items()},
         }
-    return dg.MaterializeResult(metadata=metadata, check_results=[_baseline_check(window)])
+    return dg.MaterializeResult(
+        metadata=metadata, check_results=[_baseline_check(window, training.calibration_days)]
+    )
 
 
-def _baseline_check(window: BacktestResult | None) -> dg.AssetCheckResult:
+def _baseline_check(window: BacktestResult | None, fold_days: int) -> dg.AssetCheckResult:
     if window is None:
         return dg.AssetCheckResult(
             check_name="beats_baselines",
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,
-            description="No backtest window yet (nothing was paid 91 days before the as-of "
-            "date), so nothing shows that the model beats the customer's own average delay.",
+            description=f"No backtest window yet (nothing was paid {fold_days} days before the "
+            "as-of date), so nothing shows that the model beats the customer's own average delay.",
         )
     verdict = versus_baselines(window.metrics)
     behind = "; ".join(verdict["behind"])
