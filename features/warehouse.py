@@ -21,6 +21,10 @@ EWM_DECAY = 0.7
 EWM_LAGS = 6
 MIN_CHANNEL_OFFSET_CUSTOMERS = 5
 """Customers paid on both sides that a channel offset needs: fewer is one customer's noise."""
+MONTH_END_DAYS = 2
+"""A payment made at most this many days before its month's last day is a month-end payment:
+the last business day of a month ending on a weekend still counts (`month_end_share`, and the
+month-end batch payers of `models.billing`)."""
 WEEKDAY_SHARES = tuple(f"weekday{w}_share" for w in range(7))
 """`customer_history` columns: the share of the customer's payments made on each weekday
 (Monday first), the habit of a customer that pays in weekly runs."""
@@ -115,7 +119,8 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
     history_sql = read_sql(
         "customer_history", ewm_expr=_ewm_expression(), weekday_share_exprs=weekday_shares
     )
-    con.execute(history_sql)
+    con.execute(history_sql, {"month_end_days": MONTH_END_DAYS})
+    con.execute(read_sql("customer_channel_history"))
     con.execute(read_sql("channel_offsets"), {"min_customers": MIN_CHANNEL_OFFSET_CUSTOMERS})
     con.execute(read_sql("customer_exposure"))
     con.execute(read_sql("invoice_state"))
