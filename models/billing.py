@@ -52,7 +52,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features.warehouse import to_day
+from features.matrix import Calendar
+from features.warehouse import MONTH_END_DAYS, to_day
 from models.paydate import RUN_MIN_PAID, RUN_SHARE
 
 LOOKBACK_DAYS = 182
@@ -195,9 +196,10 @@ def project_billing(
     """Project each active unit's billing and collections for ``weeks`` weeks after ``as_of``.
 
     ``invoices`` needs ``REQUIRED_COLUMNS`` (days as integers since 1970-01-01, ``amount`` in
-    invoice currency, ``completion_day`` NaN if unpaid); ``rates`` maps each currency to its
-    base-currency rate known at ``as_of``. Rows issued after ``as_of`` and completions after it
-    are ignored.
+    invoice currency, ``completion_day`` NaN if unpaid) and may have the customer's ``country``,
+    whose holidays move month-end batches (none: weekends only); ``rates`` maps each currency to
+    its base-currency rate known at ``as_of``. Rows issued after ``as_of`` and completions after
+    it are ignored.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in invoices.columns]
     if missing:
@@ -242,13 +244,22 @@ def project_billing(
     strata = _strata(unit_pmf)  # (n, STRATA, days)
     rate_base = units["daily_rate_base"].to_numpy()
     daily_paths = rate_base[:, None, None] * (strata @ toeplitz)
-    batches = _batch_days(today - COHORT_DAYS - 2 * DELAY_DAYS, today + horizon + DELAY_DAYS + 31)
-    lags = _batch_lag_pmf(inv["customer_id"].to_numpy(), issue, completion, today, batches)
+    country = inv["country"] if "country" in inv else pd.Series(None, index=inv.index)
+    calendar, batches = _batch_days(
+        country, today - COHORT_DAYS - 2 * DELAY_DAYS, today + horizon + DELAY_DAYS + 31
+    )
+    row_batches = calendar.country_index(country)
+    lags = _batch_lag_pmf(
+        inv["customer_id"].to_numpy(), issue, completion, today, batches, row_batches
+    )
     units["month_end_batch"] = units["customer_id"].isin(lags.index).to_numpy()
-    on_batch = units["month_end_batch"].to_numpy()
-    if on_batch.any():
+    unit_batches = calendar.country_index(
+        units["customer_id"].map(country.groupby(inv["customer_id"].to_numpy()).first())
+    )
+    for k in np.unique(unit_batches[units["month_end_batch"].to_numpy()]):
+        on_batch = units["month_end_batch"].to_numpy() & (unit_batches == k)
         lag = lags.reindex(units.loc[on_batch, "customer_id"]).to_numpy()
-        batch_map = _batch_map(batches, today, future)
+        batch_map = _batch_map(batches[k], today, future)
         daily_paths[on_batch] = rate_base[on_batch, None, None] * (_strata(lag) @ batch_map)
     paths = daily_paths.reshape(len(units), STRATA, weeks, 7).sum(axis=3)
     billing = (rate_base[:, None] * future[None, :]).reshape(len(units), weeks, 7).sum(axis=2)
@@ -395,45 +406,57 @@ def _shrunk(counts: np.ndarray, prior: np.ndarray, index: pd.Index) -> pd.DataFr
     return pd.DataFrame(pmf[:, :DELAY_DAYS], index=index)
 
 
-def _batch_days(first: int, last: int) -> np.ndarray:
-    """Month-end batch days from ``first`` to ``last``: each month's last weekday."""
-    days = np.arange(first, last + 1)
-    ends = days[pd.to_datetime(days, unit="D").is_month_end]
-    weekday = (ends + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    return ends - np.maximum(weekday - 4, 0)
+def _batch_days(country: pd.Series, first: int, last: int) -> tuple[Calendar, list[np.ndarray]]:
+    """Month-end batch days from ``first`` through the month of ``last``, per calendar of
+    ``country``: each month's last business day there, holidays included, as payment runs are
+    scheduled (Good Friday 2024 moved March's batch to Thursday the 28th in most countries)."""
+    calendar = Calendar(sorted(country.dropna().astype(str).unique()), first, last)
+    return calendar, [first + np.flatnonzero(row) for row in calendar.last_business_day]
 
 
 def _batch_lag_pmf(
-    customer: np.ndarray, issue: np.ndarray, completion: np.ndarray, today: int, batches: np.ndarray
+    customer: np.ndarray,
+    issue: np.ndarray,
+    completion: np.ndarray,
+    today: int,
+    batches: list[np.ndarray],
+    row_batches: np.ndarray,
 ) -> pd.DataFrame:
     """Issue-to-*intended*-payment lag pmf over days 0..90 of the customers that pay in month-end
     batches, from the delay cohort of `_delay_pmf`, shrunk toward all batch payers' pmf.
 
     Batch payers are those of `models.paydate.pays_in_runs`: at least RUN_MIN_PAID of the
-    cohort's invoices paid, RUN_SHARE of them in a month's last three days. A batch pays every
+    cohort's invoices paid, RUN_SHARE of them at a month end (MONTH_END_DAYS). A batch pays every
     invoice meant to be paid since the batch before, so an invoice paid in one was meant to be
     paid on any day after the previous batch: its lag is spread evenly over that month.
     Projected invoices are then paid in the batch on or after issue + lag (`_batch_map`); their
-    delays, spread over every issue day, would smear the batches over every week.
+    delays, spread over every issue day, would smear the batches over every week. ``batches``
+    holds each calendar's batch days, ``row_batches`` each invoice's calendar.
     """
     cohort = _cohort(issue, today)
     customer, start, done = customer[cohort], issue[cohort], completion[cohort]
+    row_batches = row_batches[cohort]
     paid = np.isfinite(done)
     paid_day = np.nan_to_num(done).astype(np.int64)
     dates = pd.to_datetime(paid_day, unit="D")
-    month_end = paid & np.asarray(dates.days_in_month - dates.day <= 2)
+    month_end = paid & np.asarray(dates.days_in_month - dates.day <= MONTH_END_DAYS)
     share = pd.Series(month_end[paid]).groupby(customer[paid]).agg(["mean", "size"])
     payers = share.index[(share["mean"] >= RUN_SHARE) & (share["size"] >= RUN_MIN_PAID)]
     rows = pd.Series(customer).isin(payers).to_numpy()  # np.isin: 18 s on 1M strings
     codes, uniques = pd.factorize(customer[rows], sort=True)
     if uniques.size == 0:
         return pd.DataFrame(np.zeros((0, DELAY_DAYS)))
-    start, paid_day = start[rows], paid_day[rows]
+    start, paid_day, row_batches = start[rows], paid_day[rows], row_batches[rows]
     within = paid[rows] & (paid_day - start < DELAY_DAYS)
     hi = np.where(within, paid_day - start, DELAY_DAYS)
-    # the batch before: the last one before the first of the month it was paid in
+    # the batch before: the last one in the invoice's calendar before the first of the month it
+    # was paid in
     month_start = paid_day - np.asarray(dates.day)[rows] + 1
-    previous = batches[np.clip(np.searchsorted(batches, month_start, side="left") - 1, 0, None)]
+    previous = np.zeros_like(month_start)
+    for k in np.unique(row_batches):
+        mine = row_batches == k
+        before = np.searchsorted(batches[k], month_start[mine], side="left") - 1
+        previous[mine] = batches[k][np.clip(before, 0, None)]
     lo = np.where(within & month_end[rows], np.clip(previous - start + 1, 0, hi), hi)
     # each invoice spread evenly over lags lo..hi (hi = DELAY_DAYS: beyond the horizon)
     steps = np.zeros((uniques.size, DELAY_DAYS + 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import holidays
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,3 +194,35 @@ def test_a_month_end_batch_payer_is_projected_onto_its_batch_days() -> None:
     assert cash[batch_weeks].sum() > 0.95 * cash.sum()
     # in the horizon: the invoices issued 1-17 July, meant to be paid by 31 August (100 a day)
     assert cash.sum() == pytest.approx(1700.0, rel=0.1)
+
+
+def test_month_end_batches_move_before_the_customer_countrys_holidays() -> None:
+    """Monday 31 May 2027 is a bank holiday in Great Britain, so a British batch payer's May run
+    is on Friday the 28th, a forecast week earlier than a calendar without holidays says."""
+    as_of = date(2027, 3, 28)  # forecast weeks run Monday to Sunday: 24-30 May is the 9th
+    today = to_day(as_of)
+    british = holidays.country_holidays("GB", years=range(2025, 2028))
+    issue = today - 7 * np.arange(60)
+    paid = []
+    for day in pd.to_datetime(issue + 45, unit="D") + pd.offsets.MonthEnd(0):
+        while day.day_of_week >= 5 or day in british:
+            day -= pd.Timedelta(days=1)
+        paid.append(to_day(day))
+    ledger = pd.DataFrame(
+        {
+            "customer_id": "G",
+            "country": "GB",
+            "currency": "USD",
+            "issue_day": issue,
+            "due_day": issue + 30,
+            "amount": 700.0,
+            "completion_day": np.asarray(paid, dtype=float),
+        }
+    )
+    weeks = {"GB": (8, 9), None: (9, 8)}  # of Friday 28 May, and of Monday 31 May
+    for country, (may_batch, other) in weeks.items():
+        projection = project_billing(ledger.assign(country=country), as_of, RATES)
+        assert projection.units.loc[0, "month_end_batch"]
+        cash = projection.cash[0]
+        assert cash[may_batch] > 0.3 * cash.sum()
+        assert cash[other] == 0.0

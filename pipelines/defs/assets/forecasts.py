@@ -141,7 +141,7 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         facts = con.execute(
-            "SELECT customer_id, currency, issue_day, due_day, amount, completion_day, "
+            "SELECT customer_id, country, currency, issue_day, due_day, amount, completion_day, "
             "COALESCE(segment, 'unknown') AS segment FROM invoice_facts WHERE issue_day <= $d "
             # the projection's float sums follow row order, which a bare scan does not fix
             "ORDER BY invoice_id",
