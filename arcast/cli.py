@@ -97,7 +97,9 @@ def _run_with_progress(work, steps: int):
 
 def _serve(work, settings, show: Callable[[Path], None]) -> None:
     """Run a `pipelines.run` entry point under the progress bar, report a refused challenger
-    (the champion keeps serving), then show what was written."""
+    (the champion keeps serving), then show what was written and what to know of the model."""
+    from pipelines.run import served_model
+
     started = time.perf_counter()
     _, refusal = _run_with_progress(
         lambda on_step: work(settings, progress=on_step), steps=len(STAGE_LABELS)
@@ -105,7 +107,26 @@ def _serve(work, settings, show: Callable[[Path], None]) -> None:
     if refusal:
         console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
     show(Path(settings.out_dir))
+    _print_model_notes(served_model(settings))
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
+
+
+def _print_model_notes(model: dict) -> None:
+    """Warn, whatever the command, when the serving model's numbers rest on little evidence or
+    did worse than the spreadsheet method on its latest backtest window."""
+    paid = model.get("paid_invoices")
+    if paid is not None and paid < THIN_HISTORY_PAYMENTS:
+        console.print(
+            f"[yellow]Note: the model learnt from only {paid} paid invoices; with fewer than "
+            f"{THIN_HISTORY_PAYMENTS} its dates and risks rest on little evidence.[/yellow]"
+        )
+    versus = model.get("versus_baselines")
+    if versus and not versus["beats_baselines"]:
+        console.print(
+            "[yellow]Note: on its latest backtest window the model did worse than the "
+            f"spreadsheet method ({'; '.join(versus['behind'])}); on this ledger its dates and "
+            "risks are no better than the customer's own average delay yet.[/yellow]"
+        )
 
 
 def _settings(
@@ -159,19 +180,6 @@ def _print_outputs(out: Path) -> None:
         f"Scored {summary['open_invoices_scored']} open invoices with model "
         f"{summary['model']['name']} v{summary['model']['version']}."
     )
-    paid = summary["model"].get("paid_invoices")
-    if paid is not None and paid < THIN_HISTORY_PAYMENTS:
-        console.print(
-            f"[yellow]Note: the model learnt from only {paid} paid invoices; with fewer than "
-            f"{THIN_HISTORY_PAYMENTS} its dates and risks rest on little evidence.[/yellow]"
-        )
-    versus = summary["model"].get("versus_baselines")
-    if versus and not versus["beats_baselines"]:
-        console.print(
-            "[yellow]Note: on its latest backtest window the model did worse than the "
-            f"spreadsheet method ({'; '.join(versus['behind'])}); on this ledger its dates and "
-            "risks are no better than the customer's own average delay yet.[/yellow]"
-        )
     console.print(f"Outputs in [bold]{out}[/bold]:")
     for name in summary["outputs"]:
         console.print(f"  {out / name}")

@@ -14,7 +14,8 @@ from dagster._utils.error import SerializableErrorInfo
 
 from models.tracking import CHAMPION, alias_version
 from pipelines.defs import build_definitions
-from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
+from pipelines.defs.assets.outputs import serving_model
+from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings, warehouse_resource
 
 ProgressCallback = Callable[[str, str], None]
 """Called with (event, step) for step start / success / failure."""
@@ -209,3 +210,9 @@ def run_worklist(
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
     """Score with the champion and write the collections worklist (``worklist_job``)."""
     return _serve(settings, "worklist_job", progress, instance)
+
+
+def served_model(settings: ArcastSettings) -> dict:
+    """After a scoring job: the model that scored, as `serving_model` describes it."""
+    with warehouse_resource(settings).get_connection() as con:
+        return serving_model(con, settings.registry)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -95,11 +94,17 @@ def test_as_of_before_any_payment_exits_2_with_one_line(small_ledger_dir: Path) 
     assert "Traceback" not in result.output
 
 
-def test_a_model_from_few_paid_invoices_is_flagged(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [["run"], ["worklist"], ["whatif", "--top", "1", "--delay", "5"]]
+)
+def test_a_model_from_few_paid_invoices_is_flagged_by_every_scoring_command(
+    command: list[str], tmp_path: Path
+) -> None:
     young = tmp_path / "young"
     flags = ["--customers", "3", "--months", "2", "--seed", "1", "--out", str(young)]
     assert runner.invoke(app, ["generate", *flags]).exit_code == 0
-    result = runner.invoke(app, ["run", "--data", str(young), "--out", str(tmp_path / "out")])
+    args = [command[0], "--data", str(young), "--out", str(tmp_path / "out"), *command[1:]]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # rich wraps long lines
     note = re.search(r"the model learnt from only (\d+) paid invoices", output)
@@ -166,32 +171,24 @@ def test_every_command_summary_is_one_line() -> None:
         assert summary and "\n" not in summary, f"{name}: {summary!r}"
 
 
-def test_run_says_when_the_model_falls_behind_the_spreadsheet(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
+    capsys: pytest.CaptureFixture,
 ) -> None:
-    from arcast.cli import _print_outputs
+    from arcast.cli import _print_model_notes
 
-    summary = {
-        "as_of": "2025-06-30",
-        "rows": {},
-        "open_invoices_scored": 3,
-        "model": {
-            "name": "m",
-            "version": "1",
-            "paid_invoices": 500,
-            "versus_baselines": {
-                "scores": {},
-                "behind": ["p50 MAE 11.27 days against the customer median's 8.46"],
-                "beats_baselines": False,
-            },
+    model = {
+        "name": "m",
+        "version": "1",
+        "paid_invoices": 500,
+        "versus_baselines": {
+            "scores": {},
+            "behind": ["p50 MAE 11.27 days against the customer median's 8.46"],
+            "beats_baselines": False,
         },
-        "outputs": [],
     }
-    (tmp_path / "run_summary.json").write_text(json.dumps(summary))
-    _print_outputs(tmp_path)
+    _print_model_notes(model)
     said = " ".join(capsys.readouterr().err.split())
     assert "worse than the spreadsheet method (p50 MAE 11.27 days against the customer" in said
-    summary["model"]["versus_baselines"] |= {"behind": [], "beats_baselines": True}
-    (tmp_path / "run_summary.json").write_text(json.dumps(summary))
-    _print_outputs(tmp_path)
+    model["versus_baselines"] |= {"behind": [], "beats_baselines": True}
+    _print_model_notes(model)
     assert "spreadsheet" not in capsys.readouterr().err

@@ -4,6 +4,7 @@ summary."""
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
@@ -13,7 +14,7 @@ from arcast.workbook import write_workbook
 from arcast.worklist import build_worklist
 from features.warehouse import customer_standing, open_disputes
 from models.backtest import versus_baselines
-from models.tracking import evaluation_table
+from models.tracking import Registry, evaluation_table
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
@@ -131,6 +132,22 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
     return timings
 
 
+def serving_model(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+    """The model that scored this run: its name and version, the paid invoices it learnt from
+    and how it did against the spreadsheet baselines on its backtest window — what every
+    command that scores tells its user before they act on the numbers."""
+    version, paid_invoices = con.execute(
+        "SELECT model_version, model_paid_invoices FROM scoring_context"
+    ).fetchone()
+    window = evaluation_table(registry, version)
+    return {
+        "name": registry.model_name,
+        "version": version,
+        "paid_invoices": paid_invoices,
+        "versus_baselines": versus_baselines(window) if window is not None else None,
+    }
+
+
 @dg.asset(
     group_name="outputs",
     deps=[
@@ -152,12 +169,9 @@ def run_summary(
     with warehouse.get_connection() as con:
         as_of, base, ledger = con.execute("SELECT * FROM run_context").fetchone()
         accounting = con.execute("SELECT * FROM ledger_accounting ORDER BY file").df()
-        model_version, paid_invoices = con.execute(
-            "SELECT model_version, model_paid_invoices FROM scoring_context"
-        ).fetchone()
         open_invoices = con.execute("SELECT count(*) FROM invoice_predictions").fetchone()[0]
+        model = serving_model(con, settings.registry)
     timings = _step_timings(context)
-    window = evaluation_table(settings.registry, model_version)
     summary = {
         "run_id": context.run_id,
         "data_dir": str(Path(settings.data_dir).resolve()),
@@ -171,12 +185,7 @@ def run_summary(
             for row in accounting.to_dict("records")
         },
         "open_invoices_scored": int(open_invoices),
-        "model": {
-            "name": settings.registry.model_name,
-            "version": model_version,
-            "paid_invoices": paid_invoices,
-            "versus_baselines": versus_baselines(window) if window is not None else None,
-        },
+        "model": model,
         "timings_seconds": timings,
         "outputs": sorted(
             {p.name for p in settings.out_path.iterdir() if not p.name.startswith(".")}
