@@ -200,8 +200,11 @@ def calibrate_p_late(
 
 @dataclass
 class PayDateModel:
-    """Trained hazard booster(s) (see ``TrainingConfig.boosters``) plus what is needed to build
-    their inputs."""
+    """Trained hazard booster(s) plus what is needed to build their inputs.
+
+    ``config`` is the recipe, which the promotion gate refits; how many boosters it gave is
+    ``len(boosters)`` (`sized_params` averages more for a small panel), as in ``meta.json``.
+    """
 
     boosters: tuple[lgb.Booster, ...]
     vocab: Vocabulary
