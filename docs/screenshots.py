@@ -101,6 +101,7 @@ def main() -> None:
             _shot(page, report.as_uri(), "cfo_report")
             _shot(page, f"{DAGSTER}/asset-groups", "dagster_groups")
             _shot(page, f"{DAGSTER}/assets/cash_forecast_13w", "dagster_asset")
+            _shot(page, f"{DAGSTER}/assets/pay_date_model?view=checks", "dagster_checks")
             _shot(page, f"{DAGSTER}/automation", "dagster_automation")
             _shot(page, f"{MLFLOW}/#/models/{registry.model_name}", "mlflow_model")
             client = MlflowClient(store)
