@@ -244,17 +244,19 @@ def project_billing(
     strata = _strata(unit_pmf)  # (n, STRATA, days)
     rate_base = units["daily_rate_base"].to_numpy()
     daily_paths = rate_base[:, None, None] * (strata @ toeplitz)
-    country = inv["country"] if "country" in inv else pd.Series(None, index=inv.index)
-    calendar, batches = _batch_days(
-        country, today - COHORT_DAYS - 2 * DELAY_DAYS, today + horizon + DELAY_DAYS + 31
+    customer = inv["customer_id"].to_numpy()
+    row_batches, batches = _batch_days(
+        inv["country"] if "country" in inv else pd.Series(None, index=inv.index),
+        today - COHORT_DAYS - 2 * DELAY_DAYS,
+        today + horizon + DELAY_DAYS + 31,
     )
-    row_batches = calendar.country_index(country)
-    lags = _batch_lag_pmf(
-        inv["customer_id"].to_numpy(), issue, completion, today, batches, row_batches
-    )
+    lags = _batch_lag_pmf(customer, issue, completion, today, batches, row_batches)
     units["month_end_batch"] = units["customer_id"].isin(lags.index).to_numpy()
-    unit_batches = calendar.country_index(
-        units["customer_id"].map(country.groupby(inv["customer_id"].to_numpy()).first())
+    first_rows = ~pd.Series(customer).duplicated().to_numpy()
+    unit_batches = (
+        pd.Series(row_batches[first_rows], index=customer[first_rows])
+        .reindex(units["customer_id"])
+        .to_numpy()
     )
     for k in np.unique(unit_batches[units["month_end_batch"].to_numpy()]):
         on_batch = units["month_end_batch"].to_numpy() & (unit_batches == k)
@@ -406,12 +408,16 @@ def _shrunk(counts: np.ndarray, prior: np.ndarray, index: pd.Index) -> pd.DataFr
     return pd.DataFrame(pmf[:, :DELAY_DAYS], index=index)
 
 
-def _batch_days(country: pd.Series, first: int, last: int) -> tuple[Calendar, list[np.ndarray]]:
-    """Month-end batch days from ``first`` through the month of ``last``, per calendar of
-    ``country``: each month's last business day there, holidays included, as payment runs are
-    scheduled (Good Friday 2024 moved March's batch to Thursday the 28th in most countries)."""
-    calendar = Calendar(sorted(country.dropna().astype(str).unique()), first, last)
-    return calendar, [first + np.flatnonzero(row) for row in calendar.last_business_day]
+def _batch_days(country: pd.Series, first: int, last: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Month-end batch days from ``first`` through the month of ``last`` in each row's country:
+    each month's last business day there, holidays included, as payment runs are scheduled (Good
+    Friday 2024 moved March's batch to Thursday the 28th in most countries). Returns each row's
+    calendar and each calendar's batch days."""
+    codes, names = pd.factorize(country)  # 1M rows: 0.02 s, where mapping the strings takes 0.5 s
+    calendar = Calendar([str(name) for name in names], first, last)
+    # a row without a country (code -1) takes the last entry: the weekends-only calendar
+    lookup = np.append(calendar.country_index(pd.Series(names, dtype=object)), len(calendar.codes))
+    return lookup[codes], [first + np.flatnonzero(row) for row in calendar.last_business_day]
 
 
 def _batch_lag_pmf(
