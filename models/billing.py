@@ -251,15 +251,16 @@ def project_billing(
         today + horizon + DELAY_DAYS + 31,
     )
     lags = _batch_lag_pmf(customer, issue, completion, today, batches, row_batches)
-    units["month_end_batch"] = units["customer_id"].isin(lags.index).to_numpy()
+    batch_payer = units["customer_id"].isin(lags.index).to_numpy()
+    units["month_end_batch"] = batch_payer
     first_rows = ~pd.Series(customer).duplicated().to_numpy()
     unit_batches = (
         pd.Series(row_batches[first_rows], index=customer[first_rows])
         .reindex(units["customer_id"])
         .to_numpy()
     )
-    for k in np.unique(unit_batches[units["month_end_batch"].to_numpy()]):
-        on_batch = units["month_end_batch"].to_numpy() & (unit_batches == k)
+    for k in np.unique(unit_batches[batch_payer]):
+        on_batch = batch_payer & (unit_batches == k)
         lag = lags.reindex(units.loc[on_batch, "customer_id"]).to_numpy()
         batch_map = _batch_map(batches[k], today, future)
         daily_paths[on_batch] = rate_base[on_batch, None, None] * (_strata(lag) @ batch_map)
