@@ -112,8 +112,8 @@ def _serve(work, settings, show: Callable[[Path], None]) -> None:
 
 
 def _print_model_notes(model: dict) -> None:
-    """Warn, whatever the command, when the serving model's numbers rest on little evidence or
-    did worse than the spreadsheet method on its latest backtest window."""
+    """Warn, whatever the command, when the serving model's numbers rest on little evidence, or
+    its latest backtest window did not show it better than the spreadsheet method."""
     paid = model.get("paid_invoices")
     if paid is not None and paid < THIN_HISTORY_PAYMENTS:
         console.print(
@@ -121,11 +121,20 @@ def _print_model_notes(model: dict) -> None:
             f"{THIN_HISTORY_PAYMENTS} its dates and risks rest on little evidence.[/yellow]"
         )
     versus = model.get("versus_baselines")
-    if versus and not versus["beats_baselines"]:
+    if not versus:
+        return
+    if versus["behind"]:
         console.print(
             "[yellow]Note: on its latest backtest window the model did worse than the "
-            f"spreadsheet method ({'; '.join(versus['behind'])}); on this ledger its dates and "
-            "risks are no better than the customer's own average delay yet.[/yellow]"
+            f"spreadsheet method ({'; '.join(versus['behind'])}); on this ledger the "
+            "customer's own average delay is the better forecast for now.[/yellow]"
+        )
+    elif versus["level"]:
+        console.print(
+            "[yellow]Note: its latest backtest window cannot tell the model from the "
+            f"spreadsheet method ({'; '.join(versus['level'])}); on this ledger its dates and "
+            "risks are not yet measurably better than the customer's own average delay."
+            "[/yellow]"
         )
 
 

@@ -73,6 +73,8 @@ class ReportData:
     model_accuracy: pd.DataFrame | None = None
     """method, mae_p50, pit_coverage, auc_late30, brier_late30 on the gate's backtest window."""
     accuracy_window: str = ""
+    accuracy_verdict: str = ""
+    """The model against the spreadsheet methods on that window, in one sentence."""
     forecast_accuracy: pd.DataFrame | None = None
     """horizon_week, wape, coverage, forecasts: how past runs' cash forecasts did."""
 

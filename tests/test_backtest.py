@@ -23,8 +23,10 @@ from models.backtest import (
     baselines,
     choose_cutoffs,
     cutoffs_with_history,
+    describe_versus,
     expected_calibration_error,
     metrics_table,
+    paired_se,
     refit_dates,
     run_backtest,
     score,
@@ -95,6 +97,39 @@ def test_point_forecasts_have_no_interval_and_segments_split_on_due() -> None:
     assert table.loc[("pooled", "not_yet_due"), "n_open"] == 3
 
 
+def test_paired_se_counts_customers_not_invoices() -> None:
+    """Each customer's invoices move together: three invoices a customer are one draw, not
+    three. The gaps below have mean 0 and a customer-level spread of 1 each side."""
+    gap = np.array([1.0, 1.0, 1.0, -1.0, -1.0, -1.0, np.nan])
+    customer = np.array(["a", "a", "a", "b", "b", "b", "c"])
+    # deviations summed per customer: 3 and -3; sqrt(2 / 1 * 18) / 6 invoices
+    assert paired_se(gap, customer) == pytest.approx(1.0)
+    assert gap[:6].std(ddof=1) / np.sqrt(6) == pytest.approx(0.447, abs=1e-3)  # invoices alone
+    # one customer: its invoices count one by one (spread 0 here); one invoice: no spread at all
+    assert paired_se(gap[:3], customer[:3]) == 0.0
+    assert paired_se(np.array([0.5, 1.5]), np.array(["a", "a"])) == pytest.approx(0.5)
+    assert np.isnan(paired_se(gap[:1], customer[:1]))
+
+
+def test_baselines_gaps_to_the_model_get_standard_errors() -> None:
+    toy = _toy().assign(invoice_id=list("abcde"), customer_id=["x", "x", "y", "z", "z"])
+    model = toy.assign(method="model")
+    later = toy.assign(method="customer_mean", p50=toy["p50"] + 2.0, p_late=0.5)
+    table = metrics_table(pd.concat([model, later], ignore_index=True).assign(cutoff="c"))
+    pooled = table[(table["cutoff"] == "pooled") & (table["segment"] == "all")].set_index("method")
+    assert pooled.loc["model", ["mae_p50_gap_se", "brier_late30_gap_se"]].isna().all()
+    # p50 two days later: a's error stays 1 (104 -> 106 against 105), b's goes 30 -> 28, d's p50
+    # is beyond the horizon either way. Gaps 0, -2 (customer x) and 0 (z), mean -2/3: the
+    # customers' summed deviations are -2/3 and 2/3, so sqrt(2 / 1 * 8 / 9) / 3 paid invoices
+    assert pooled.loc["customer_mean", "mae_p50_gap_se"] == pytest.approx(4 / 9)
+    gaps = (0.5 - np.array([0, 1, 1, 1])) ** 2 - (
+        np.array([0.7, 0.6, 0.9, 1.0]) - [0, 1, 1, 1]
+    ) ** 2
+    sums = np.array([gaps[0] + gaps[1], gaps[2], gaps[3]]) - np.array([2, 1, 1]) * gaps.mean()
+    expected = np.sqrt(3 / 2 * np.sum(sums**2)) / 4
+    assert pooled.loc["customer_mean", "brier_late30_gap_se"] == pytest.approx(expected)
+
+
 def test_expected_calibration_error() -> None:
     p = np.array([0.05, 0.15, 0.15, 0.95, 1.0])
     y = np.array([0.0, 1.0, 0.0, 1.0, 1.0])
@@ -162,7 +197,11 @@ def test_versus_baselines_names_where_the_model_falls_behind() -> None:
         return pd.concat([frame.assign(segment="all"), other], ignore_index=True)
 
     ahead = versus_baselines(table(8.0, 0.08))
-    assert ahead["beats_baselines"] and ahead["behind"] == []
+    assert ahead["beats_baselines"] and ahead["behind"] == ahead["level"] == []
+    assert describe_versus(ahead) == (
+        "Ahead of the spreadsheet method on the backtest window: p50 MAE 8.00 days against the "
+        "customer median's 8.50; late-30 Brier 0.080 against the customer mean's 0.100."
+    )
     assert ahead["scores"]["customer_median"] == {"mae_p50": 8.5, "brier_late30": 0.10}
     assert "due_date" not in ahead["scores"]
 
@@ -174,6 +213,25 @@ def test_versus_baselines_names_where_the_model_falls_behind() -> None:
     assert versus_baselines(table(8.0, 0.12))["behind"] == [
         "late-30 Brier 0.120 against the customer mean's 0.100"
     ]
+    # with the gaps' standard errors, a gap within two of them is level, not behind
+    noisy = table(9.5, 0.08).assign(mae_p50_gap_se=0.6, brier_late30_gap_se=0.02)
+    level = versus_baselines(noisy)
+    assert level["beats_baselines"] and level["behind"] == []
+    assert level["level"] == [
+        "p50 MAE 9.50 days against the customer median's 8.50, within the window's noise of "
+        "±1.20 days"
+    ]
+    assert level["scores"]["customer_median"]["mae_p50_gap_se"] == 0.6
+    assert describe_versus(level).startswith("Level with the spreadsheet method on the backtest")
+    assert level["ahead"] == [
+        "late-30 Brier 0.080 against the customer mean's 0.100, within the window's noise of ±0.040"
+    ]
+    clear = versus_baselines(noisy.assign(mae_p50_gap_se=0.4))
+    assert clear["behind"] == [
+        "p50 MAE 9.50 days against the customer median's 8.50, beyond the window's noise of "
+        "±0.80 days"
+    ]
+    assert clear["level"] == [] and not clear["beats_baselines"]
 
 
 def test_choose_cutoffs_leave_13_weeks_of_outcomes() -> None:

@@ -176,19 +176,22 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
 ) -> None:
     from arcast.cli import _print_model_notes
 
+    gap = "p50 MAE 11.27 days against the customer median's 8.46"
     model = {
         "name": "m",
         "version": "1",
         "paid_invoices": 500,
-        "versus_baselines": {
-            "scores": {},
-            "behind": ["p50 MAE 11.27 days against the customer median's 8.46"],
-            "beats_baselines": False,
-        },
+        "versus_baselines": {"scores": {}, "behind": [gap], "level": [], "beats_baselines": False},
     }
     _print_model_notes(model)
     said = " ".join(capsys.readouterr().err.split())
-    assert "worse than the spreadsheet method (p50 MAE 11.27 days against the customer" in said
-    model["versus_baselines"] |= {"behind": [], "beats_baselines": True}
+    assert f"did worse than the spreadsheet method ({gap}); on this ledger the" in said
+    level = f"{gap}, within the window's noise of ±3.10 days"
+    model["versus_baselines"] |= {"behind": [], "level": [level], "beats_baselines": True}
+    _print_model_notes(model)
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"cannot tell the model from the spreadsheet method ({level})" in said
+    assert "worse" not in said
+    model["versus_baselines"] |= {"level": []}
     _print_model_notes(model)
     assert "spreadsheet" not in capsys.readouterr().err

@@ -7,6 +7,7 @@ import email.policy
 import json
 import math
 from datetime import timedelta
+from html import unescape
 from pathlib import Path
 
 import dagster as dg
@@ -269,6 +270,7 @@ def test_contract_checks_ran_and_passed(first_run) -> None:
         for metric, value in scores.items():
             if math.isfinite(value):  # the check's metadata leaves out what could not be scored
                 assert check.metadata[f"{method}_{metric}"].value == pytest.approx(value)
+    assert check.description in unescape((out / "cfo_report.html").read_text())  # one verdict
 
 
 def test_same_seed_same_outputs(first_run, small_ledger_dir: Path, tmp_path: Path) -> None:

@@ -111,6 +111,7 @@ def _data(with_optional: bool = True) -> ReportData:
             }
         )
         data.accuracy_window = "2025-04-01 → 2025-06-30"
+        data.accuracy_verdict = "Beats the customer mean and median delay on the backtest window."
     return data
 
 
@@ -124,6 +125,7 @@ def test_report_is_self_contained_and_every_section_names_its_source() -> None:
     for asset in ("cash_forecast_13w", "ar_kpis", "kpi_forecast", "scenario_forecast"):
         assert f"<code>{asset}</code>" in html
     assert "Acme &lt;Ltd&gt;" in html  # ledger text is escaped
+    assert '<p id="accuracy-verdict">Beats the customer mean and median' in html
 
 
 def test_optional_sections_are_left_out_when_not_produced() -> None:

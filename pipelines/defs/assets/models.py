@@ -14,7 +14,7 @@ from pydantic import Field
 
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
-from models.backtest import BacktestResult, model_scores, versus_baselines
+from models.backtest import BacktestResult, describe_versus, model_scores, versus_baselines
 from models.paydate import TrainingConfig, train_pay_date_model
 from models.plots import backtest_figures
 from models.promotion import GATE_METRICS, challenger_window
@@ -102,9 +102,11 @@ def fingerprint(con) -> dict:
         dg.AssetCheckSpec(
             "beats_baselines",
             asset="pay_date_model",
-            description="On its backtest window the challenger beats the spreadsheet method (due "
-            "date + the customer's mean or median delay) on p50 MAE and p_late_30 Brier. Warns "
-            "only: a small or young ledger may not give the model enough to learn from.",
+            description="On its backtest window the challenger is not behind the spreadsheet "
+            "method (due date + the customer's mean or median delay) on p50 MAE or p_late_30 "
+            "Brier by more than the window's noise (two standard errors of the gap, clustered by "
+            "customer). Warns only: a small or young ledger may not give the model enough to "
+            "learn from.",
         )
     ],
 )
@@ -168,14 +170,11 @@ def _baseline_check(window: BacktestResult | None, fold_days: int) -> dg.AssetCh
             "as-of date), so nothing shows that the model beats the customer's own average delay.",
         )
     verdict = versus_baselines(window.metrics)
-    behind = "; ".join(verdict["behind"])
     return dg.AssetCheckResult(
         check_name="beats_baselines",
         passed=verdict["beats_baselines"],
         severity=dg.AssetCheckSeverity.WARN,
-        description="Beats the customer mean and median delay on the backtest window."
-        if verdict["beats_baselines"]
-        else f"Behind the spreadsheet method on the backtest window: {behind}.",
+        description=describe_versus(verdict),
         metadata={
             f"{method}_{metric}": value
             for method, values in verdict["scores"].items()

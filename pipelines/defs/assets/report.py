@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_atomic
 from arcast.report import ReportData, render
+from models.backtest import describe_versus, versus_baselines
 from models.tracking import evaluation_table
 from pipelines.defs.resources import ArcastSettings
 
@@ -32,14 +33,16 @@ LIMIT $n
 """
 
 
-def _model_accuracy(settings: ArcastSettings, version: str) -> tuple[pd.DataFrame | None, str]:
-    """The promotion gate's backtest window for the serving model: model vs spreadsheet methods."""
+def _model_accuracy(settings: ArcastSettings, version: str) -> tuple[pd.DataFrame | None, str, str]:
+    """The promotion gate's backtest window for the serving model: model vs spreadsheet methods,
+    the window's first day and the verdict in one sentence."""
     table = evaluation_table(settings.registry, version)
     if table is None:
-        return None, ""
+        return None, "", ""
     window = table[(table["segment"] == "all") & (table["cutoff"] != "pooled")]
+    verdict = describe_versus(versus_baselines(window))
     window = window[[c for c in ACCURACY_COLUMNS if c in window]]
-    return window.reset_index(drop=True), str(table["cutoff"].iloc[0])
+    return window.reset_index(drop=True), str(table["cutoff"].iloc[0]), verdict
 
 
 @dg.asset(
@@ -63,7 +66,7 @@ def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Materi
         version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
         cash = con.execute("SELECT * FROM cash_forecast_13w ORDER BY line, week").df()
         top = con.execute(TOP_CUSTOMERS_SQL, {"n": TOP_CUSTOMERS}).df()
-    accuracy, window = _model_accuracy(settings, version)
+    accuracy, window, verdict = _model_accuracy(settings, version)
     scenarios = summary = None
     if settings.scenario_file:
         scenarios = pd.read_csv(out / "scenario_forecast.csv", parse_dates=["week_start"])
@@ -81,6 +84,7 @@ def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Materi
         scenario_summary=summary,
         model_accuracy=accuracy,
         accuracy_window=f"invoices open at {window}, outcomes to {as_of}" if window else "",
+        accuracy_verdict=verdict,
         forecast_accuracy=history if len(history) else None,
     )
     html, charts = render(data)
