@@ -83,6 +83,11 @@ class NoPaymentHistoryError(ValueError):
     as-of date before the ledger's first payment, or a ledger without payments)."""
 
 
+class LookAheadError(ValueError):
+    """A model trained on data after the scoring date: its forecasts would rest on outcomes
+    that were not known then (a past as-of date replayed with today's model)."""
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Hyper-parameters and panel sizes; fixed defaults keep training repeatable."""
@@ -670,8 +675,15 @@ def predict_open_invoices(
     """Score every invoice open at the end of ``as_of``, conditional on it being unpaid then.
 
     Evaluations may score only the open invoices ``keep`` selects, and at most ``max_invoices``
-    of them (a seeded sample, in ledger order): scoring is the expensive part.
+    of them (a seeded sample, in ledger order): scoring is the expensive part. A model trained
+    through a later date is refused (`LookAheadError`).
     """
+    if model.trained_through > as_of:
+        raise LookAheadError(
+            f"the model was trained on data through {model.trained_through}, after the as-of "
+            f"date {as_of}: its forecasts would rest on outcomes not known then; train a model "
+            f"as of {as_of} first"
+        )
     build_scoring_keys(con, as_of)
     known = knowledge_features(con)
     chosen = np.flatnonzero(keep(known)) if keep is not None else np.arange(len(known))

@@ -90,7 +90,7 @@ def promotion_gate(
 
     ``window`` is the metrics table of `challenger_window` for a challenger trained through
     ``as_of`` (None if it had no fold). With no champion yet the challenger passes, and so does
-    the champion's own recipe refit on newer data: the gate judges recipes, and a window would
+    the champion's own recipe refit on other data: the gate judges recipes, and a window would
     score the same recipe against itself. Without a window another recipe cannot be judged, so
     the champion stays.
     """
@@ -99,7 +99,7 @@ def promotion_gate(
         if champion is None:
             verdict = "the first model becomes champion"
         elif champion == challenger:
-            verdict = "the champion's recipe, refit on newer data, replaces it"
+            verdict = "the champion's recipe, refit as of this date, replaces it"
         else:
             verdict = "another recipe cannot be judged, so the champion stays"
         reason = f"no backtest window (no calibration fold at {start}); {verdict}"

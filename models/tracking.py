@@ -15,6 +15,7 @@ import re
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,23 @@ def alias_version(registry: Registry, alias: str) -> str | None:
         return None
 
 
+def _run_params(registry: Registry, alias: str) -> dict[str, str] | None:
+    """The logged parameters of the run behind ``alias`` (None if there is no such model)."""
+    version = alias_version(registry, alias)
+    if version is None:
+        return None
+    client, _ = _client(registry.home)
+    run_id = client.get_model_version(registry.model_name, version).run_id
+    return client.get_run(run_id).data.params
+
+
+def trained_through(registry: Registry, alias: str = CHAMPION) -> date | None:
+    """The last day of data the model behind ``alias`` learnt from (None if there is none), from
+    its run's parameters: cheap enough to ask before every scoring job."""
+    params = _run_params(registry, alias)
+    return None if params is None else date.fromisoformat(params["trained_through"])
+
+
 def promote(registry: Registry, version: str, alias: str = CHAMPION) -> None:
     """Point ``alias`` at ``version``: one registry update, so serving never sees a half state."""
     client, _ = _client(registry.home)
@@ -207,12 +225,9 @@ def load_recipe(registry: Registry, alias: str = CHAMPION) -> TrainingConfig | N
     rather than loading the model keeps a champion comparable after a release that changes the
     feature set, when its booster can no longer score and the challenger must replace it.
     """
-    version = alias_version(registry, alias)
-    if version is None:
+    params = _run_params(registry, alias)
+    if params is None:
         return None
-    client, _ = _client(registry.home)
-    run_id = client.get_model_version(registry.model_name, version).run_id
-    params = client.get_run(run_id).data.params
     types = {f.name: int if f.type in ("int", int) else float for f in fields(TrainingConfig)}
     return TrainingConfig(
         **{

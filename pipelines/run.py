@@ -12,8 +12,9 @@ from typing import ClassVar
 import dagster as dg
 from dagster._utils.error import SerializableErrorInfo
 
-from models.tracking import CHAMPION, alias_version
+from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
+from pipelines.defs.assets.models import PayDateModelConfig
 from pipelines.defs.assets.outputs import serving_model
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings, warehouse_resource
 
@@ -180,13 +181,19 @@ def _serve(
     progress: ProgressCallback | None,
     instance: dg.DagsterInstance | None,
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
-    """Run a scoring job with the serving model: a champion is trained first only if there is
-    none yet. Returns the runs' results and the gate's refusal reason, if it refused."""
+    """Run a scoring job with the serving model. A champion is trained first if there is none
+    yet, or if it learnt from data after the as-of date: a replay of a past date must not see
+    what happened since, so the champion's recipe is refit as of then, as `arcast run --as-of`
+    would. Returns the runs' results and the gate's refusal reason, if it refused."""
     instance = instance or dagster_instance(settings)
     tags = {INVOCATION_TAG: str(uuid.uuid4())}
     results, refusal = [], None
-    if alias_version(settings.registry, CHAMPION) is None:
-        retrain, refusal = _retrain(settings, progress, None, instance, tags)
+    through, as_of, training = trained_through(settings.registry), settings.as_of_date(), None
+    if through is not None and as_of is not None and through > as_of:
+        recipe = load_recipe(settings.registry)
+        training = {name: getattr(recipe, name) for name in PayDateModelConfig.model_fields}
+    if through is None or training is not None:
+        retrain, refusal = _retrain(settings, progress, training, instance, tags)
         results.append(retrain)
     served = execute(settings, job_name, None, progress, None, instance, tags)
     if not served.success:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import duckdb
 import numpy as np
+import pytest
 
 from features.matrix import model_matrix
 from features.warehouse import to_day
@@ -14,6 +16,7 @@ from models.explain import representative_days, shap_values
 from models.paydate import (
     MIN_LEAVES,
     LateCalibration,
+    LookAheadError,
     PayDateModel,
     TrainingConfig,
     predict_open_invoices,
@@ -33,6 +36,16 @@ def test_training_is_deterministic(warehouse: duckdb.DuckDBPyConnection, trained
     ]
     repeat = predict_open_invoices(warehouse, again, CUTOFF, calendar)
     np.testing.assert_array_equal(repeat.pmf, prediction.pmf)
+
+
+def test_a_model_never_scores_a_date_before_its_training_data_ends(
+    warehouse: duckdb.DuckDBPyConnection, trained
+) -> None:
+    model, _, calendar = trained
+    with pytest.raises(LookAheadError, match=f"through {CUTOFF}, after the as-of date"):
+        predict_open_invoices(warehouse, model, CUTOFF - timedelta(days=1), calendar)
+    later = predict_open_invoices(warehouse, model, CUTOFF + timedelta(days=7), calendar)
+    assert len(later.known) > 0  # a model may serve a while after it was trained
 
 
 def test_distribution_is_coherent(trained) -> None:

@@ -6,7 +6,8 @@ import email
 import email.policy
 import json
 import math
-from datetime import timedelta
+import shutil
+from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from typer.testing import CliRunner
 
 from arcast.accuracy import HISTORY_FILE
 from arcast.cli import app
+from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
-from pipelines.run import execute, run_pipeline, run_whatif
+from pipelines.run import execute, run_pipeline, run_whatif, run_worklist, served_model
 from tests.conftest import FAST_TRAINING
 
 OUTPUTS = {
@@ -438,6 +440,35 @@ def test_cli_worklist_reuses_the_champion(
     )
     runs = dg.DagsterInstance.from_config(str(home / "dagster")).get_runs()
     assert [r.job_name for r in runs] == ["worklist_job"]
+
+
+def test_a_replay_of_an_earlier_date_refits_the_champions_recipe_as_of_then(
+    first_run, small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    """Scoring a past date with a champion trained on later data would read the outcomes it
+    forecasts; the worklist refits the champion's recipe as of that date first."""
+    out, _ = first_run
+    home = tmp_path / "home"
+    shutil.copytree(out.parent / "home", home)
+    as_of = date.fromisoformat(json.loads((out / "run_summary.json").read_text())["as_of"])
+    earlier = as_of - timedelta(days=30)
+    settings = ArcastSettings(
+        data_dir=str(small_ledger_dir),
+        out_dir=str(tmp_path / "wl"),
+        home=str(home),
+        seed=5,
+        as_of=earlier.isoformat(),
+    )
+    champion = load_recipe(settings.registry)
+    results, refusal = run_worklist(settings, instance=dg.DagsterInstance.ephemeral())
+    assert refusal is None
+    assert [r.dagster_run.job_name for r in results] == ["retrain_job", "worklist_job"]
+    assert trained_through(settings.registry) == earlier
+    assert load_recipe(settings.registry) == champion
+    assert (
+        served_model(settings)["version"]
+        != json.loads((out / "run_summary.json").read_text())["model"]["version"]
+    )
 
 
 def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(

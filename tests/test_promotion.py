@@ -70,7 +70,7 @@ def test_gate_without_a_window_keeps_a_champion_of_another_recipe(
     # a young ledger's first model must not serve for good: its own recipe refit on more
     # payments replaces it, and the first model of all becomes champion
     refit = promotion_gate(warehouse, calendar, good, good, None, AS_OF)
-    assert refit.passed and "refit on newer data" in refit.reason
+    assert refit.passed and "refit as of this date" in refit.reason
     assert promotion_gate(warehouse, calendar, None, good, None, AS_OF).passed
 
 
