@@ -103,8 +103,9 @@ def _run_with_progress(work, steps: int):
 
 def _serve(work, settings, show: Callable[[Path], None]) -> None:
     """Run a `pipelines.run` entry point under the progress bar, report a refused challenger
-    (the champion keeps serving), then show what was written and what to know of the model."""
-    from pipelines.run import served_model
+    (the champion keeps serving), then show what was written and what to know of the ledger and
+    the model."""
+    from pipelines.run import ledger_notes, served_model
 
     started = time.perf_counter()
     _, refusal = _run_with_progress(
@@ -113,6 +114,7 @@ def _serve(work, settings, show: Callable[[Path], None]) -> None:
     if refusal:
         console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
     show(Path(settings.out_dir))
+    _print_ledger_notes(ledger_notes(settings), Path(settings.out_dir))
     _print_model_notes(served_model(settings))
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
@@ -177,20 +179,38 @@ def _settings(
     )
 
 
-def _print_outputs(out: Path) -> None:
-    summary = json.loads((out / "run_summary.json").read_text())
-    table = Table(title=f"arcast run — as of {summary['as_of']}", show_lines=False)
+def _print_accounting(rows: dict[str, dict[str, int]], title: str) -> None:
+    """Rows in = accepted + quarantined, per file, and those dated after the as-of date."""
+    table = Table(title=title, show_lines=False)
     for col in ("file", "rows in", "accepted", "quarantined", "after as-of"):
         table.add_column(col, justify="right" if col != "file" else "left")
-    for name, r in summary["rows"].items():
-        table.add_row(
-            name,
-            str(r["rows_in"]),
-            str(r["accepted"]),
-            str(r["quarantined"]),
-            str(r["after_as_of"]),
-        )
+    for name, r in rows.items():
+        counts = (r["rows_in"], r["accepted"], r["quarantined"], r["after_as_of"])
+        table.add_row(name, *(f"{c:,}" for c in counts))
     console.print(table)
+
+
+def _print_ledger_notes(notes: dict, out: Path) -> None:
+    """The loader's warnings and, in one line, what was quarantined: every command that reads
+    the ledger says so, not only the one that prints the accounting table."""
+    for warning in notes["warnings"]:
+        console.print(f"[yellow]Warning: {warning}.[/yellow]", soft_wrap=True)
+    quarantined = [
+        f"{name} {r['quarantined']:,} of {r['rows_in']:,}"
+        for name, r in notes["rows"].items()
+        if r["quarantined"]
+    ]
+    if quarantined:
+        console.print(
+            f"[yellow]Quarantined rows: {'; '.join(quarantined)} (reasons in "
+            f"{out.resolve() / 'quarantine.csv'}).[/yellow]",
+            soft_wrap=True,
+        )
+
+
+def _print_outputs(out: Path) -> None:
+    summary = json.loads((out / "run_summary.json").read_text())
+    _print_accounting(summary["rows"], f"arcast run — as of {summary['as_of']}")
     console.print(
         f"Scored {summary['open_invoices_scored']} open invoices with model "
         f"{summary['model']['name']} v{summary['model']['version']}."
@@ -257,7 +277,7 @@ def validate(
     from pipelines.defs.assets.ledger import LEDGER_ASSETS
 
     settings = _settings(data, out, None, base_currency)
-    from pipelines.run import execute, raise_failure
+    from pipelines.run import execute, ledger_notes, raise_failure
 
     def work(on_step):
         result = execute(settings, selection=LEDGER_ASSETS, progress=on_step)
@@ -276,10 +296,10 @@ def validate(
             "[green]yes[/green]" if evaluation.passed else "[red]no[/red]",
         )
     console.print(table)
-    quarantine = out.resolve() / "quarantine.csv"
-    rows = max(sum(1 for _ in quarantine.open()) - 1, 0)
-    if rows:
-        console.print(f"{rows} row(s) quarantined: see {quarantine}")
+    notes = ledger_notes(settings)
+    _print_accounting(notes["rows"], "Rows")
+    _print_ledger_notes(notes, out)
+    if any(r["quarantined"] for r in notes["rows"].values()):
         raise typer.Exit(1)
     console.print("All rows accepted.")
 

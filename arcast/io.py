@@ -14,6 +14,18 @@ from typing import Any
 import pandas as pd
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+"""Read once, at import: temp files and folders are created private (0600 / 0700), and an
+output should get the permissions any other file written here would."""
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it over ``path`` on success.
@@ -27,6 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -51,6 +64,7 @@ def write_dir_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         writer(fresh)
+        os.chmod(fresh, 0o777 & ~_UMASK)
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))

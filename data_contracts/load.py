@@ -17,6 +17,7 @@ which equals the line number unless a quoted value spans lines.
 from __future__ import annotations
 
 import csv
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,13 @@ def _select_columns(file: str, names: list[str], table: Table, warnings: list[st
         raise LedgerFileError(message)
     unknown = [n.strip() or "(blank)" for n, c in zip(names, canonical, strict=True) if not c]
     if unknown:
-        warnings.append(f"{file}: ignored unknown column(s) {', '.join(unknown)}")
+        absent = [c for c in table.column_names if c not in canonical]
+        named = []
+        for name in unknown:
+            key = re.sub(r"[\s-]+", "_", name.lower())
+            close = difflib.get_close_matches(key, absent, n=1, cutoff=0.6)
+            named.append(f"'{name}' (did you mean '{close[0]}'?)" if close else f"'{name}'")
+        warnings.append(f"{file}: ignored unknown column(s) {', '.join(named)}")
     return canonical
 
 

@@ -223,3 +223,17 @@ def served_model(settings: ArcastSettings) -> dict:
     """After a scoring job: the model that scored, as `serving_model` describes it."""
     with warehouse_resource(settings).get_connection() as con:
         return serving_model(con, settings.registry)
+
+
+def ledger_notes(settings: ArcastSettings) -> dict:
+    """After any job that read the ledger: rows in, accepted, quarantined and after as-of per
+    file, and the loader's warnings (columns it ignored, blank lines it skipped), which every
+    command shows: a misspelt optional column is otherwise read as absent without a word."""
+    with warehouse_resource(settings).get_connection() as con:
+        accounting = con.execute("SELECT * FROM ledger_accounting").df()
+        warnings = [w for (w,) in con.execute("SELECT warning FROM ledger_warnings").fetchall()]
+    rows = {
+        r.pop("file"): {k: int(v) for k, v in r.items()}
+        for r in accounting.to_dict(orient="records")
+    }
+    return {"rows": rows, "warnings": warnings}

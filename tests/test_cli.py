@@ -54,9 +54,48 @@ def test_validate_reports_quarantined_rows(small_ledger_dir: Path, tmp_path: Pat
     out = tmp_path / "out"
     result = runner.invoke(app, ["validate", "--data", str(ledger), "--out", str(out)])
     assert result.exit_code == 1, result.output
+    assert f"Quarantined rows: invoices.csv 1 of {len(invoices):,}" in result.output
     quarantine = pd.read_csv(out / "quarantine.csv")
     row = quarantine[quarantine["file"] == "invoices.csv"]
     assert row["row"].tolist()[:1] == [5] and row["column"].tolist()[:1] == ["amount"]
+
+
+def test_validate_names_a_misspelt_column_and_counts_every_row(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    """An optional column under another name is read as absent (every invoice in the base
+    currency): the user must hear of it, with the column it probably meant."""
+    ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
+    invoices = pd.read_csv(ledger / "invoices.csv", dtype=str)
+    invoices.rename(columns={"currency": "Currency Code"}).to_csv(ledger / "invoices.csv")
+    result = runner.invoke(app, ["validate", "--data", str(ledger), "--out", str(tmp_path / "o")])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert (
+        "Warning: invoices.csv: ignored unknown column(s) '(blank)', 'Currency Code' (did you "
+        "mean 'currency'?)" in output
+    )
+    assert f"│ invoices.csv │ {len(invoices):,} │ {len(invoices):,} │ 0 │" in output
+
+
+def test_a_ledger_without_an_accepted_invoice_exits_2_and_says_why(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
+    invoices = pd.read_csv(ledger / "invoices.csv", dtype=str)
+    invoices["issue_date"] = pd.to_datetime(invoices["issue_date"]).dt.strftime("%m/%d/%Y")
+    invoices.to_csv(ledger / "invoices.csv", index=False)
+    out = tmp_path / "out"
+    for command in ("validate", "run"):
+        result = runner.invoke(app, [command, "--data", str(ledger), "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert (
+            f"error: invoices.csv: no row was accepted ({len(invoices)} of {len(invoices)} "
+            "quarantined" in " ".join(result.output.split())
+        )
+        quarantine = pd.read_csv(out / "quarantine.csv")
+        assert (quarantine[quarantine["file"] == "invoices.csv"]["column"] == "issue_date").all()
 
 
 def test_validate_accepts_a_clean_ledger(small_ledger_dir: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv
-from data_contracts.load import load_ledger
+from data_contracts.load import LedgerFileError, LoadedLedger, load_ledger
 from data_contracts.schema import TABLES
 from data_contracts.suites import validate_tables
 from features.warehouse import load_tables, save_tables
@@ -23,8 +23,16 @@ DATE_COLUMNS = {
 }
 
 
-def _resolve_as_of(tables: dict[str, pd.DataFrame], requested: date | None) -> date:
-    """The requested as-of date, or the latest activity date in the ledger."""
+def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
+    """The requested as-of date, or the latest activity date in the ledger. A ledger without an
+    accepted invoice is refused here, once its quarantine says why."""
+    tables = loaded.tables
+    if not len(tables["invoices"]):
+        counts = loaded.accounting.get("invoices.csv", {})
+        raise LedgerFileError(
+            f"invoices.csv: no row was accepted ({counts.get('quarantined', 0)} of "
+            f"{counts.get('rows_in', 0)} quarantined; quarantine.csv says why): nothing to forecast"
+        )
     if requested is not None:
         return requested
     latest = [
@@ -32,8 +40,6 @@ def _resolve_as_of(tables: dict[str, pd.DataFrame], requested: date | None) -> d
         for name, col in (("invoices", "issue_date"), ("payments", "payment_date"))
         if len(tables[name])
     ]
-    if not latest:
-        raise ValueError("invoices.csv has no accepted rows: nothing to forecast")
     return max(latest).date()
 
 
@@ -85,7 +91,8 @@ def _after_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, int]
 def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource):
     """Read the ledger folder, quarantine bad rows, load the rest into the warehouse."""
     loaded = load_ledger(settings.data_dir, base_currency=settings.base_currency)
-    as_of = _resolve_as_of(loaded.tables, settings.as_of_date())
+    write_csv(loaded.quarantine, settings.out_path / "quarantine.csv")
+    as_of = _resolve_as_of(loaded, settings.as_of_date())
     after = _after_as_of(loaded.tables, as_of)
     with warehouse.get_connection() as con:
         load_tables(con, loaded.tables)
@@ -98,10 +105,17 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
             [{"file": f, **counts} for f, counts in loaded.accounting.items()]
         )
         accounting["after_as_of"] = accounting["file"].map(lambda f: after.get(f.split(".")[0], 0))
-        save_tables(con, {"ledger_accounting": accounting, "ledger_quarantine": loaded.quarantine})
+        warnings = pd.DataFrame({"warning": pd.Series(loaded.warnings, dtype="string")})
+        save_tables(
+            con,
+            {
+                "ledger_accounting": accounting,
+                "ledger_quarantine": loaded.quarantine,
+                "ledger_warnings": warnings,
+            },
+        )
     for warning in loaded.warnings:
         context.log.warning(warning)
-    write_csv(loaded.quarantine, settings.out_path / "quarantine.csv")
 
     contract = validate_tables(loaded.tables)
     for name in LEDGER_TABLES:
