@@ -581,11 +581,12 @@ def whatif(
     segment: Annotated[list[str] | None, typer.Option(help="Inline: this segment.")] = None,
     country: Annotated[list[str] | None, typer.Option(help="Inline: this country.")] = None,
     currency: Annotated[list[str] | None, typer.Option(help="Inline: this currency.")] = None,
-    delay: Annotated[int, typer.Option(help="Inline: pay this many days later.")] = 0,
-    slower: Annotated[float, typer.Option(help="Inline: wait to payment X% longer.")] = 0.0,
+    delay: Annotated[int | None, typer.Option(help="Inline: pay this many days later.")] = None,
+    slower: Annotated[float | None, typer.Option(help="Inline: wait to payment X% longer.")] = None,
     never_paid: Annotated[
-        float, typer.Option(help="Inline: share of the selected invoices never paid (0-1).")
-    ] = 0.0,
+        float | None,
+        typer.Option(help="Inline: share of the selected invoices never paid (0-1)."),
+    ] = None,
     disputes_resolved_by: Annotated[
         str | None, typer.Option(help="Inline: every open dispute settled on this date.")
     ] = None,
@@ -623,12 +624,13 @@ def whatif(
         "never_paid_share": never_paid,
         "disputes_resolved_by": disputes_resolved_by,
     }
-    if any(effects.values()):
-        rule = {"where": {k: v for k, v in where.items() if v}} | {
-            k: v for k, v in effects.items() if v
+    if any(v is not None for v in effects.values()):
+        rule = {"where": {k: v for k, v in where.items() if v is not None}} | {
+            k: v for k, v in effects.items() if v is not None
         }
+        _check_inline(rule)
         documents.append({"name": name or "inline", "rules": [rule]})
-    elif any(where.values()):
+    elif any(v is not None for v in where.values()):
         raise _fail("inline scenario: say what changes (--delay, --slower, --never-paid, …)")
     if not documents:
         raise _fail("no scenario: give --scenario FILE or inline flags such as --top 10 --delay 5")
@@ -644,6 +646,36 @@ def whatif(
         data, out, _parse_date(as_of), base_currency, seed, effective, ledger_name=ledger_name
     )
     _serve(run_whatif, settings, _print_scenarios)
+
+
+INLINE_FLAGS = {
+    "top_customers": "--top",
+    "customers": "--customer",
+    "segments": "--segment",
+    "countries": "--country",
+    "currencies": "--currency",
+    "delay_days": "--delay",
+    "slower_pct": "--slower",
+    "never_paid_share": "--never-paid",
+    "disputes_resolved_by": "--disputes-resolved-by",
+}
+"""The `models.scenarios.Rule` field behind each inline `whatif` flag."""
+
+
+def _check_inline(rule: dict) -> None:
+    """Validate the inline scenario's rule, naming the flag (not the rule's field) at fault."""
+    from pydantic import ValidationError
+
+    from models.scenarios import Rule
+
+    try:
+        Rule.model_validate(rule)
+    except ValidationError as exc:
+        problems = [
+            f"{INLINE_FLAGS.get(str(err['loc'][-1]), str(err['loc'][-1]))}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise _fail(f"inline scenario: {'; '.join(problems)}") from None
 
 
 def _print_scenarios(out: Path) -> None:

@@ -284,11 +284,16 @@ def apply_scenario(
     pmf = book.pmf.copy()
     for i, rule in enumerate(scenario.rules, start=1):
         where = f"{source}: scenario '{scenario.name}' rule {i}"
+        settle = rule.settlement(book.as_of)
+        if rule.disputes_resolved_by is not None and rule.disputes_resolved_by <= book.as_of:
+            raise ScenarioError(
+                f"{where}: disputes_resolved_by {rule.disputes_resolved_by} is not after the "
+                f"as-of date {book.as_of}; a settlement can only change what is still to come"
+            )
         rows = np.flatnonzero(book.select(rule.where, where))
         if rows.size == 0:
             continue
         sub = pmf[rows]
-        settle = rule.settlement(book.as_of)
         if settle is not None:
             disputed = book.invoices["disputed"].to_numpy(dtype=bool)[rows]
             if disputed.any():

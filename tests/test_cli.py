@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from arcast.cli import app
@@ -171,6 +172,38 @@ def test_whatif_with_a_bad_scenario_file_exits_2_naming_it(
 
 class _Stop(Exception):
     pass
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--top", "0", "--delay", "5"], "inline scenario: --top: Input should be greater than"),
+        (["--never-paid", "1.5"], "inline scenario: --never-paid: Input should be less than"),
+        (["--disputes-resolved-by", "15/01/2026"], "inline scenario: --disputes-resolved-by:"),
+    ],
+)
+def test_inline_whatif_errors_name_the_flag(
+    flags: list[str], message: str, small_ledger_dir: Path
+) -> None:
+    result = runner.invoke(app, ["whatif", "--data", str(small_ledger_dir), *flags])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_a_zero_inline_effect_is_a_scenario_not_a_missing_flag(
+    small_ledger_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`--delay 0` asks for the sanity check "nothing changes", not for no scenario."""
+
+    def capture(settings, **_):
+        raise _Stop
+
+    monkeypatch.setattr("pipelines.run.run_whatif", capture)
+    out = tmp_path / "out"
+    args = ["whatif", "--data", str(small_ledger_dir), "--out", str(out), "--top", "3"]
+    assert isinstance(runner.invoke(app, [*args, "--delay", "0"]).exception, _Stop)
+    (rule,) = yaml.safe_load((out / "scenarios.yaml").read_text())["scenarios"][0]["rules"]
+    assert rule == {"where": {"top_customers": 3}, "delay_days": 0}
 
 
 @pytest.mark.parametrize(

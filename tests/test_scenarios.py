@@ -192,6 +192,14 @@ def test_settlement_dates_are_exclusive_and_relative_days_count_from_as_of() -> 
     assert Rule(disputes_resolved_in_days=14).settlement(AS_OF) == AS_OF + timedelta(days=14)
 
 
+@pytest.mark.parametrize("days", [0, -30])
+def test_a_settlement_on_or_before_the_as_of_date_is_refused(days: int) -> None:
+    """The past cannot be settled: splicing would start before tomorrow's column."""
+    on = AS_OF + timedelta(days=days)
+    with pytest.raises(ScenarioError, match=f"rule 1: disputes_resolved_by {on} is not after"):
+        apply_scenario(_scenario(disputes_resolved_by=on), _book(), None, "plan.yaml")
+
+
 def test_splicing_hazards_switches_behaviour_at_the_settlement_day() -> None:
     book = _book(n=20)
     other = _book(n=20, seed=5).pmf
