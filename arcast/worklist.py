@@ -32,8 +32,9 @@ days overdue        p_late_30 < 0.5                p_late_30 ≥ 0.5
 Every tier but ``monitor`` *needs contact*. Disputed invoices go to the ``dispute`` queue with
 action ``resolve dispute``: dunning a customer over an amount it contests damages the
 relationship and collects nothing until the dispute is settled. The dispute queue is ranked after
-the whole dunning queue, by the same priority. Ranks run 1..n over the combined list; ties are
-broken by ``invoice_id``. Every open invoice is in exactly one queue.
+the whole dunning queue, by the same priority. Ranks run 1..n within each queue (a dispute
+handler's list starts at 1, like a collector's); ties are broken by ``invoice_id``. Every open
+invoice is in exactly one queue.
 
 **Tone** comes from the customer's record as known at the as-of date (paid invoices only, from
 ``customer_history``) and its rank by today's open AR (base currency, disputed included):
@@ -439,7 +440,7 @@ def build_worklist(
         key=lambda col: col.map(QUEUE_ORDER) if col.name == "queue" else col,
         kind="stable",
     ).reset_index(drop=True)
-    lines.insert(0, "rank", np.arange(1, len(lines) + 1))
+    lines.insert(0, "rank", lines.groupby("queue", sort=False).cumcount() + 1)
 
     view = _customer_view(lines, customers)
     needs_contact = (lines["queue"] == "dunning") & (lines["action"] != MONITOR)

@@ -221,6 +221,11 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
     "recency": (("days_since_customer_payment",), _recency),
     "terms": (("terms_days", "customer_terms_days"), _terms),
 }
+USUAL_AMOUNT = (2 / 3, 1.5)
+"""Invoice amount ÷ the customer's median within this range is its usual size: on the demo
+ledger "invoice is 1.0× the customer's usual amount" filled 205 of the worklist's reason slots,
+a group whose pull comes from the invoice's absolute size or from sitting near the average,
+and that reads as no reason at all."""
 MIN_REASON_LOG_ODDS = 0.01
 """A group holding the hazard down by less than this (under a 1% change in the odds of payment on
 the day) is no reason. Without the floor, on the demo ledger "no partial payment received yet"
@@ -234,9 +239,13 @@ FAVOURABLE: dict[str, Callable[[Mapping[str, Any], date], bool]] = {
         _num(row, "hist_share_late") == 0 and _num(row, "hist_share_late30") < 0.05
     ),
     "trend": lambda row, as_of: not _num(row, "trend_late_per_30d") > 0,
+    "amount": lambda row, as_of: (
+        USUAL_AMOUNT[0] <= _num(row, "amount_vs_customer_median") <= USUAL_AMOUNT[1]
+    ),
 }
 """Facts that give a collector no cause to expect lateness (paying early, never late, payments
-getting earlier or no trend to see), so never given as a reason for it. A group's SHAP value is
+getting earlier or no trend to see, an invoice of the customer's usual size), so never given as
+a reason for it. A group's SHAP value is
 relative to an average invoice: a customer paying 2 days early, or one whose payments are
 getting earlier more slowly than most, can still hold a hazard down, but "this customer's
 payments are getting earlier" would read as the opposite of a risk."""

@@ -146,6 +146,8 @@ def test_facts_that_speak_for_paying_on_time_are_no_reason_for_lateness() -> Non
             "25% of this customer's paid invoices were more than 30 days late",
         ]
     ]
+    usual = reasons(_known(amount_vs_customer_median=1.0), _contributions(amount=-0.5), AS_OF)
+    assert "usual amount" not in " ".join(usual[0])  # an invoice of its usual size is no cause
     past_habit = _known(last6_mean_late=-3.0, due_day=to_day(AS_OF) - 20)
     assert reasons(past_habit, _contributions(late_history=-1.0), AS_OF) == [
         [

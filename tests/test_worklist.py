@@ -115,10 +115,12 @@ def test_ranking_queues_and_columns() -> None:
     assert list(out.columns) == OUTPUT_COLUMNS
     assert list(worklist.disputes.columns) == DISPUTE_COLUMNS
     assert list(worklist.customers.columns) == CUSTOMER_COLUMNS
-    assert out["rank"].tolist() == list(range(1, len(df) + 1))
     assert sorted(out["invoice_id"]) == sorted(df["invoice_id"])
     n_dunning = int((~df["disputed"]).sum())
     assert 0 < n_dunning < len(df)
+    # each queue is its own list, ranked from 1
+    assert out["rank"].tolist() == [*range(1, n_dunning + 1), *range(1, len(df) - n_dunning + 1)]
+    assert worklist.disputes["rank"].tolist() == list(range(1, len(df) - n_dunning + 1))
     assert (out["queue"].iloc[:n_dunning] == "dunning").all()
     assert (out["queue"].iloc[n_dunning:] == "dispute").all()
     disputed = out["queue"] == "dispute"
