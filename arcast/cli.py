@@ -708,7 +708,9 @@ def _print_scenarios(out: Path) -> None:
         console.print(f"  [bold]{name}[/bold]: {s['description']}", soft_wrap=True)
     console.print(
         f"Outputs in [bold]{out}[/bold]: scenario_forecast.csv, scenario_summary.json, "
-        "scenario_forecast.png, scenarios.yaml"
+        "scenario_forecast.png, scenarios.yaml; and what they start from: predictions.csv, "
+        "projected_billing.csv, kpis.json, quarantine.csv",
+        soft_wrap=True,
     )
 
 

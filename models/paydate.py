@@ -640,7 +640,9 @@ class PayDatePrediction:
         return calibrate_p_late(self.late_calibration, raw, to_day(self.as_of) - due)
 
     def frame(self) -> pd.DataFrame:
-        """Per-invoice summary: quantile dates, expected date, late risk."""
+        """Per-invoice summary: quantile dates, late risk, and the expected days to pay *given*
+        payment within the horizon, next to the probability of that (``p_paid_in_horizon``):
+        the one without the other reads a long-lost invoice as due in a few months."""
 
         def dates(offsets: np.ndarray) -> pd.Series:
             days = np.where(offsets > 0, to_day(self.as_of) + offsets, np.nan)
