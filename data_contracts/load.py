@@ -389,7 +389,15 @@ def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) ->
                 f"fx_rates.csv to convert them to the base currency {base}"
             )
         return
-    rated = pd.concat([fx.typed.loc[fx.ok, "currency"], pd.Series([base], dtype="str")])
+    rates = fx.typed.loc[fx.ok]
+    own = rates.loc[rates["currency"] == base, "rate_to_base"]
+    if (own.sub(1.0).abs() > 1e-9).any():
+        raise LedgerFileError(
+            f"{fx.file}: gives {base}, the base currency, rates other than 1 (e.g. "
+            f"{own[own.sub(1.0).abs() > 1e-9].iloc[0]:g}), so its rates are to another currency; "
+            f"run with that one as --base-currency, or give rates to {base}"
+        )
+    rated = pd.concat([rates["currency"], pd.Series([base], dtype="str")])
     unrated = currency[~_isin(currency, rated)]
     invoices.flag(unrated.index, "currency", "currency " + unrated + f" has no rate in {fx.file}")
 

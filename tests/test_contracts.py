@@ -298,6 +298,17 @@ def test_several_currencies_without_fx_rates_is_a_file_error(tmp_path: Path) -> 
         load_ledger(folder)
 
 
+def test_rates_to_another_base_are_a_file_error_not_a_quarantine(tmp_path: Path) -> None:
+    """GOOD's rates are to USD; read with EUR as the base they would turn every USD invoice
+    into a quarantined row "without a rate" and the rest into wrong money."""
+    folder = write_ledger(tmp_path)
+    with pytest.raises(LedgerFileError, match=r"^fx_rates.csv: gives EUR, the base currency, rat"):
+        load_ledger(folder, base_currency="EUR")
+    ones = "date,currency,rate_to_base\n2024-01-01,EUR,1\n2024-01-01,USD,0.9\n"
+    loaded = load_ledger(write_ledger(tmp_path / "ones", {"fx_rates.csv": ones}), "EUR")
+    assert loaded.accounting["invoices.csv"]["quarantined"] == 0  # a base listed at 1 is fine
+
+
 def test_single_foreign_currency_needs_rates_unless_it_is_the_base(tmp_path: Path) -> None:
     invoices = (
         "invoice_id,customer_id,issue_date,due_date,amount,currency\n"

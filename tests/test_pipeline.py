@@ -531,3 +531,22 @@ def test_the_instance_queues_runs_one_at_a_time(tmp_path: Path, monkeypatch) -> 
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+
+
+def test_an_as_of_long_after_the_ledger_is_warned_of() -> None:
+    from data_contracts.load import LoadedLedger
+    from pipelines.defs.assets.ledger import _resolve_as_of
+
+    tables = {
+        "invoices": pd.DataFrame({"issue_date": pd.to_datetime(["2025-11-03"])}),
+        "payments": pd.DataFrame({"payment_date": pd.to_datetime(["2025-12-31"])}),
+    }
+    loaded = LoadedLedger(tables, pd.DataFrame(), {}, "USD")
+    assert _resolve_as_of(loaded, None) == date(2025, 12, 31) and not loaded.warnings
+    assert _resolve_as_of(loaded, date(2026, 1, 31)) == date(2026, 1, 31)
+    assert not loaded.warnings  # a month on is an ordinary as-of date
+    _resolve_as_of(loaded, date(2030, 1, 1))
+    assert loaded.warnings == [
+        "the as-of date 2030-01-01 is 1,462 days after the ledger's last invoice or payment "
+        "(2025-12-31): every open invoice is scored as if nothing had been paid since"
+    ]

@@ -23,9 +23,15 @@ DATE_COLUMNS = {
 }
 
 
+STALE_AS_OF_DAYS = 31
+"""An as-of date this long after the ledger's last invoice or payment is worth a warning: every
+open invoice is then scored as if nothing had been paid since the export."""
+
+
 def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
     """The requested as-of date, or the latest activity date in the ledger. A ledger without an
-    accepted invoice is refused here, once its quarantine says why."""
+    accepted invoice is refused here, once its quarantine says why; a requested date long after
+    the ledger's last activity is added to its warnings."""
     tables = loaded.tables
     if not len(tables["invoices"]):
         counts = loaded.accounting.get("invoices.csv", {})
@@ -33,14 +39,20 @@ def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
             f"invoices.csv: no row was accepted ({counts.get('quarantined', 0)} of "
             f"{counts.get('rows_in', 0)} quarantined; quarantine.csv says why): nothing to forecast"
         )
-    if requested is not None:
-        return requested
-    latest = [
+    latest = max(
         pd.to_datetime(tables[name][col]).max()
         for name, col in (("invoices", "issue_date"), ("payments", "payment_date"))
         if len(tables[name])
-    ]
-    return max(latest).date()
+    ).date()
+    if requested is None:
+        return latest
+    if (requested - latest).days > STALE_AS_OF_DAYS:
+        loaded.warnings.append(
+            f"the as-of date {requested} is {(requested - latest).days:,} days after the "
+            f"ledger's last invoice or payment ({latest}): every open invoice is scored as if "
+            "nothing had been paid since"
+        )
+    return requested
 
 
 def _after_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, int]:
