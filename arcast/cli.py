@@ -33,6 +33,7 @@ app = typer.Typer(
     help="AR pay-date forecasting, 13-week cash-in forecasts and collections worklists.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # a docstring's wrapped lines make one paragraph
 )
 console = Console(stderr=True)
 

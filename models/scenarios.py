@@ -91,6 +91,11 @@ class Where(_Strict):
         return " and ".join(parts) or "all customers"
 
 
+MAX_LISTED_VALUES = 12
+"""An unknown segment, country or currency is named with the ones open invoices do have (values
+match exactly, so "smb" is not "SMB"); a ledger's hundreds of customer ids are not listed."""
+
+
 class Rule(_Strict):
     """Effects applied to the invoices ``where`` selects (see the module docstring for order)."""
 
@@ -223,7 +228,11 @@ class OpenBook:
             present = set(inv[column].dropna().astype(str))
             unknown = sorted(set(values) - present)
             if unknown:
-                raise ScenarioError(f"{source}: no open invoice has {column} {', '.join(unknown)}")
+                known = f" (open invoices have {', '.join(sorted(present))})"
+                raise ScenarioError(
+                    f"{source}: no open invoice has {column} {', '.join(unknown)}"
+                    + (known if len(present) <= MAX_LISTED_VALUES else "")
+                )
             mask &= inv[column].astype(str).isin(values).to_numpy()
         if where.disputed is not None:
             mask &= inv["disputed"].to_numpy(dtype=bool) == where.disputed

@@ -137,10 +137,12 @@ def test_rules_act_only_on_what_they_select() -> None:
 
 
 def test_unknown_names_are_errors_that_name_the_file() -> None:
-    with pytest.raises(ScenarioError, match=r"plan.yaml: scenario 's' rule 1: .*customer_id C99"):
+    with pytest.raises(ScenarioError, match=r"plan.yaml: scenario 's' rule 1: .*customer_id C99$"):
         apply_scenario(
             _scenario(where={"customers": ["C99"]}, delay_days=1), _book(), None, "plan.yaml"
         )
+    with pytest.raises(ScenarioError, match=r"segment smb \(open invoices have Enterprise, SMB\)$"):
+        apply_scenario(_scenario(where={"segments": ["smb"]}, delay_days=1), _book())
 
 
 @pytest.mark.parametrize(
