@@ -94,9 +94,26 @@ def signed_money(value: float | None) -> str:
 
 
 def days(value: float | None, signed: bool = False) -> str:
+    """Days to one decimal; a signed change reads +1.5 / −1.5 / 0.0, never −0.0."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{value:+.1f}" if signed else f"{value:.1f}"
+    if not signed:
+        return f"{value:.1f}"
+    return f"{value:+.1f}".replace("-", "−") if round(value, 1) else "0.0"
+
+
+def count(value: int | float | None) -> str:
+    """A count with thousands separators."""
+    return "—" if value is None else f"{int(value):,}"
+
+
+METHOD_LABELS = {
+    "model": "arcast model",
+    "due_date": "Pays on the due date",
+    "customer_mean": "Customer's mean delay",
+    "customer_median": "Customer's median delay",
+}
+"""The accuracy table's methods, as a CFO would name them."""
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -146,6 +163,8 @@ def render(
     )
     env.filters["money"] = money
     env.filters["days"] = days
+    env.filters["count"] = count
+    env.filters["method"] = lambda name: METHOD_LABELS.get(name, name)
     env.filters["signed_money"] = signed_money
     images = {name: base64.b64encode(png).decode() for name, png in charts.items()}
     totals = {line: float(frame["expected"].sum()) for line, frame in data.cash.groupby("line")}

@@ -15,6 +15,7 @@ from arcast.report import (
     HEADLESS_CHROMIUM_FLAGS,
     ReportData,
     chromium_path,
+    days,
     render,
     signed_money,
     weekly_table,
@@ -126,6 +127,7 @@ def test_report_is_self_contained_and_every_section_names_its_source() -> None:
         assert f"<code>{asset}</code>" in html
     assert "Acme &lt;Ltd&gt;" in html  # ledger text is escaped
     assert '<p id="accuracy-verdict">Beats the customer mean and median' in html
+    assert "<tr><td>Customer&#39;s mean delay</td>" in html  # methods as a CFO names them
 
 
 def test_optional_sections_are_left_out_when_not_produced() -> None:
@@ -141,6 +143,8 @@ def test_weekly_table_sums_the_main_line() -> None:
     np.testing.assert_allclose(table["cumulative"], np.cumsum(total))
     assert list(table.columns[:4]) == ["week_start", "open_ar", "projected_billing", "total"]
     assert signed_money(-1234.4) == "−1,234" and signed_money(0.2) == "0"
+    assert days(-1.46, signed=True) == "−1.5" and days(-0.04, signed=True) == "0.0"  # no −0.0
+    assert days(2.0, signed=True) == "+2.0" and days(2.0) == "2.0"
 
 
 def _chromium() -> str:
