@@ -210,10 +210,21 @@ def _print_ledger_notes(notes: dict, out: Path) -> None:
 
 
 def _print_outputs(out: Path) -> None:
+    import pandas as pd
+
     summary = json.loads((out / "run_summary.json").read_text())
     _print_accounting(summary["rows"], f"arcast run — as of {summary['as_of']}")
+    cash = pd.read_csv(out / "cash_forecast.csv").groupby("line")["expected"].sum()
+    dso = pd.read_csv(out / "kpi_forecast.csv").set_index("week")["dso"]
     console.print(
-        f"Scored {summary['open_invoices_scored']} open invoices with model "
+        f"Cash in the next 13 weeks ({summary['base_currency']}, expected): "
+        f"{cash['open_ar']:,.0f} from open invoices + {cash['projected_billing']:,.0f} from "
+        f"invoices not yet issued = [bold]{cash['total']:,.0f}[/bold]. DSO {dso.iloc[0]:.1f} "
+        f"days today, {dso.iloc[-1]:.1f} expected in {dso.index[-1]} weeks.",
+        soft_wrap=True,
+    )
+    console.print(
+        f"Scored {summary['open_invoices_scored']:,} open invoices with model "
         f"{summary['model']['name']} v{summary['model']['version']}."
     )
     console.print(f"Outputs in [bold]{out}[/bold]:")

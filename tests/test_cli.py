@@ -150,6 +150,8 @@ def test_a_model_from_few_paid_invoices_is_flagged_by_every_scoring_command(
     note = re.search(r"the model learnt from only (\d+) paid invoices", output)
     payments = len(pd.read_csv(young / "payments.csv"))  # an invoice is paid by one or more
     assert note is not None and 0 < int(note.group(1)) <= payments
+    # the full run ends on its headline figures
+    assert ("Cash in the next 13 weeks (USD, expected)" in output) == (command[0] == "run")
 
 
 def test_whatif_without_a_scenario_exits_2(small_ledger_dir: Path) -> None:
