@@ -222,10 +222,11 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[pd.Series, date], str]]] = {
     "terms": (("terms_days", "customer_terms_days"), _terms),
 }
 USUAL_AMOUNT = (2 / 3, 1.5)
-"""Invoice amount ÷ the customer's median within this range is its usual size: on the demo
-ledger "invoice is 1.0× the customer's usual amount" filled 205 of the worklist's reason slots,
-a group whose pull comes from the invoice's absolute size or from sitting near the average,
-and that reads as no reason at all."""
+"""Invoice amount ÷ the customer's median within this range is its usual size, no reason for
+lateness. The group's pull then comes from the invoice's absolute size, or from its sitting
+near the average; "invoice is 1.0× the customer's usual amount" reads as no reason at all. On
+the demo ledger 1,168 of the worklist's 11,251 reasons said so (205 of them "1.0×"); without
+them 492 lines give another reason instead and 676 slots stay empty."""
 MIN_REASON_LOG_ODDS = 0.01
 """A group holding the hazard down by less than this (under a 1% change in the odds of payment on
 the day) is no reason. Without the floor, on the demo ledger "no partial payment received yet"
