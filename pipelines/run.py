@@ -23,10 +23,12 @@ ProgressCallback = Callable[[str, str], None]
 
 
 def dagster_instance(settings: ArcastSettings) -> dg.DagsterInstance:
-    """The instance `dagster dev` shows: $DAGSTER_HOME, else ./dagster.yaml, else under home."""
+    """The instance `dagster dev` shows: $DAGSTER_HOME, else ./dagster.yaml when the state
+    directory is ./.arcast (where that file keeps its storage), else one under the home: runs
+    against another home must not be logged next to the repository's own."""
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
-    if Path("dagster.yaml").exists():
+    if Path("dagster.yaml").exists() and settings.home_path == (Path.cwd() / ".arcast").resolve():
         return dg.DagsterInstance.from_config(str(Path.cwd()))
     home = settings.home_path / "dagster"
     home.mkdir(parents=True, exist_ok=True)

@@ -557,3 +557,19 @@ def test_an_as_of_long_after_the_ledger_is_warned_of() -> None:
         "the as-of date 2030-01-01 is 1,462 days after the ledger's last invoice or payment "
         "(2025-12-31): every open invoice is scored as if nothing had been paid since"
     ]
+
+
+def test_runs_are_logged_next_to_the_state_they_change(tmp_path: Path, monkeypatch) -> None:
+    """The repository's dagster.yaml keeps its run storage in ./.arcast: a run against another
+    state directory is logged under that one, or the Dagster UI would show runs whose models
+    it cannot find."""
+    from pipelines.run import dagster_instance
+
+    (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for home in (tmp_path / ".arcast", tmp_path / "elsewhere"):
+        settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(home))
+        instance = dagster_instance(settings)
+        assert Path(instance.root_directory).resolve() == (home / "dagster").resolve()
+        instance.dispose()
