@@ -636,7 +636,7 @@ NOISE_Z = 2.0
 def versus_baselines(metrics: pd.DataFrame, segment: str = "all") -> dict:
     """The model against the spreadsheet methods on one evaluation (e.g. a backtest window).
 
-    On the demo ledger the model beats them comfortably, but a small or young ledger gives the
+    On the demo ledger the model is ahead of them, but a small or young ledger gives the
     trees little to learn from, and there the customer's own average delay can be the better
     forecast; a user should be told so rather than find out. A window of a few hundred invoices
     is a noisy judge, though, and a warning on every run that rests on a gap of a few tenths of a

@@ -246,10 +246,10 @@ FAVOURABLE: dict[str, Callable[[Mapping[str, Any], date], bool]] = {
 }
 """Facts that give a collector no cause to expect lateness (paying early, never late, payments
 getting earlier or no trend to see, an invoice of the customer's usual size), so never given as
-a reason for it. A group's SHAP value is
-relative to an average invoice: a customer paying 2 days early, or one whose payments are
-getting earlier more slowly than most, can still hold a hazard down, but "this customer's
-payments are getting earlier" would read as the opposite of a risk."""
+a reason for it. A group's SHAP value is relative to an average invoice: a customer paying 2
+days early, or one whose payments are getting earlier more slowly than most, can still hold a
+hazard down, but "this customer's payments are getting earlier" would read as the opposite of
+a risk."""
 CONTEXT_FEATURES = frozenset(
     {
         "lead_days",
