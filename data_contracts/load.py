@@ -391,10 +391,11 @@ def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) ->
         return
     rates = fx.typed.loc[fx.ok]
     own = rates.loc[rates["currency"] == base, "rate_to_base"]
-    if (own.sub(1.0).abs() > 1e-9).any():
+    other = own[own.sub(1.0).abs() > 1e-9]
+    if len(other):
         raise LedgerFileError(
             f"{fx.file}: gives {base}, the base currency, rates other than 1 (e.g. "
-            f"{own[own.sub(1.0).abs() > 1e-9].iloc[0]:g}), so its rates are to another currency; "
+            f"{other.iloc[0]:g}), so its rates are to another currency; "
             f"run with that one as --base-currency, or give rates to {base}"
         )
     rated = pd.concat([rates["currency"], pd.Series([base], dtype="str")])

@@ -14,6 +14,7 @@ from dagster._utils.error import SerializableErrorInfo
 
 from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
+from pipelines.defs.assets.ledger import ledger_rows, ledger_warnings
 from pipelines.defs.assets.models import PayDateModelConfig
 from pipelines.defs.assets.outputs import serving_model
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings, warehouse_resource
@@ -232,10 +233,4 @@ def ledger_notes(settings: ArcastSettings) -> dict:
     file, and the loader's warnings (columns it ignored, blank lines it skipped), which every
     command shows: a misspelt optional column is otherwise read as absent without a word."""
     with warehouse_resource(settings).get_connection() as con:
-        accounting = con.execute("SELECT * FROM ledger_accounting").df()
-        warnings = [w for (w,) in con.execute("SELECT warning FROM ledger_warnings").fetchall()]
-    rows = {
-        r.pop("file"): {k: int(v) for k, v in r.items()}
-        for r in accounting.to_dict(orient="records")
-    }
-    return {"rows": rows, "warnings": warnings}
+        return {"rows": ledger_rows(con), "warnings": ledger_warnings(con)}

@@ -3,6 +3,7 @@
 from datetime import date
 
 import dagster as dg
+import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
@@ -53,6 +54,20 @@ def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
             "nothing had been paid since"
         )
     return requested
+
+
+def ledger_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """Per file, as the ledger asset stored it: rows in, accepted, quarantined, after as-of."""
+    accounting = con.execute("SELECT * FROM ledger_accounting ORDER BY file").df()
+    return {
+        row["file"]: {k: int(row[k]) for k in ("rows_in", "accepted", "quarantined", "after_as_of")}
+        for row in accounting.to_dict("records")
+    }
+
+
+def ledger_warnings(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What the loader ignored (columns, blank lines) and an as-of long after the data."""
+    return [w for (w,) in con.execute("SELECT warning FROM ledger_warnings").fetchall()]
 
 
 def _after_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, int]:

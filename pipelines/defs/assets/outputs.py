@@ -15,6 +15,7 @@ from arcast.worklist import build_worklist
 from features.warehouse import customer_standing, open_disputes
 from models.backtest import versus_baselines
 from models.tracking import Registry, evaluation_table
+from pipelines.defs.assets.ledger import ledger_rows
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
@@ -168,7 +169,7 @@ def run_summary(
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of, base, ledger = con.execute("SELECT * FROM run_context").fetchone()
-        accounting = con.execute("SELECT * FROM ledger_accounting ORDER BY file").df()
+        rows = ledger_rows(con)
         open_invoices = con.execute("SELECT count(*) FROM invoice_predictions").fetchone()[0]
         model = serving_model(con, settings.registry)
     timings = _step_timings(context)
@@ -178,12 +179,7 @@ def run_summary(
         "ledger": ledger,
         "as_of": as_of.isoformat(),
         "base_currency": base,
-        "rows": {
-            row["file"]: {
-                k: int(row[k]) for k in ("rows_in", "accepted", "quarantined", "after_as_of")
-            }
-            for row in accounting.to_dict("records")
-        },
+        "rows": rows,
         "open_invoices_scored": int(open_invoices),
         "model": model,
         "timings_seconds": timings,
