@@ -102,20 +102,30 @@ def _run_with_progress(work, steps: int):
             raise
 
 
-def _serve(work, settings, show: Callable[[Path], None]) -> None:
+def _serve(
+    work, settings, show: Callable[[Path], None], prepare: Callable[[], None] | None = None
+) -> None:
     """Run a `pipelines.run` entry point under the progress bar, report a refused challenger
     (the champion keeps serving), then show what was written and what to know of the ledger and
-    the model."""
+    the model. ``prepare`` writes what the run reads from the output folder (a what-if's
+    scenarios). A run that fails leaves the folder as it was, but for the quarantine report
+    that says why: no mix of two runs' files."""
+    from arcast.io import restore_on_failure
+    from pipelines.defs.assets.ledger import QUARANTINE_FILE
     from pipelines.run import ledger_notes, served_model
 
     started = time.perf_counter()
-    _, refusal = _run_with_progress(
-        lambda on_step: work(settings, progress=on_step), steps=len(STAGE_LABELS)
-    )
+    out = Path(settings.out_dir)
+    with restore_on_failure(out, keep=(QUARANTINE_FILE,)):
+        if prepare:
+            prepare()
+        _, refusal = _run_with_progress(
+            lambda on_step: work(settings, progress=on_step), steps=len(STAGE_LABELS)
+        )
     if refusal:
         console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
-    show(Path(settings.out_dir))
-    _print_ledger_notes(ledger_notes(settings), Path(settings.out_dir))
+    show(out)
+    _print_ledger_notes(ledger_notes(settings), out)
     _print_model_notes(served_model(settings))
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
@@ -650,14 +660,17 @@ def whatif(
         parse_scenarios({"scenarios": documents}, "inline scenario")
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
-    out.mkdir(parents=True, exist_ok=True)
     effective = out / "scenarios.yaml"  # what was run, kept with its results
     text = yaml.safe_dump({"scenarios": documents}, sort_keys=False, allow_unicode=True)
-    write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8"))
     settings = _settings(
         data, out, _parse_date(as_of), base_currency, seed, effective, ledger_name=ledger_name
     )
-    _serve(run_whatif, settings, _print_scenarios)
+    _serve(
+        run_whatif,
+        settings,
+        _print_scenarios,
+        prepare=lambda: write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8")),
+    )
 
 
 INLINE_FLAGS = {

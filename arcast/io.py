@@ -77,6 +77,75 @@ def write_dir_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
     return target
 
 
+def _files(folder: Path) -> dict[Path, tuple[int, int, int]]:
+    """Every visible file under ``folder`` (temp files and folders start with a dot) with its
+    inode, time and size: arcast replaces a file rather than rewriting it, so a changed
+    identity means a new file."""
+    found = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.startswith("."):
+                path = Path(root, name)
+                stat = path.stat()
+                found[path.relative_to(folder)] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def _link(source: Path, target: Path) -> None:
+    """A second name for ``source`` (a copy where the file system has no hard links)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@contextmanager
+def restore_on_failure(folder: str | Path, keep: tuple[str, ...] = ()) -> Iterator[None]:
+    """Run the block; if it raises, put back every file of ``folder`` it replaced, added or
+    removed, so a failed run leaves the previous run's outputs, not a mix of two runs.
+
+    The files of the folder are hard-linked aside first (no data is copied), and only the files
+    the block changed are touched on the way back: anything else the folder holds is left as
+    it is. Files named in ``keep`` (at the folder's top) stay as the block left them, e.g. a
+    quarantine report that says why the run failed.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    before = _files(folder)
+    aside = Path(tempfile.mkdtemp(prefix=".before.", dir=folder))
+    try:
+        for relative in before:
+            _link(folder / relative, aside / relative)
+        yield
+    except BaseException:
+        after = _files(folder)
+        for relative, identity in after.items():
+            if str(relative) not in keep and before.get(relative) != identity:
+                (folder / relative).unlink()
+        for relative, identity in before.items():
+            if str(relative) not in keep and after.get(relative) != identity:
+                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(aside / relative, folder / relative)
+        _remove_empty_folders(folder, set(before))
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_empty_folders(folder: Path, files: set[Path]) -> None:
+    """Remove the visible folders under ``folder`` that are empty now and held none of
+    ``files`` before (bottom-up, so a folder emptied of empty folders goes too)."""
+    held = {parent for relative in files for parent in relative.parents}
+    for root, _, _ in os.walk(folder, topdown=False):
+        path = Path(root)
+        relative = path.relative_to(folder)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if path != folder and not hidden and relative not in held and not any(path.iterdir()):
+            path.rmdir()
+
+
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as CSV (ISO dates, no index) atomically."""
     return write_atomic(path, lambda p: df.to_csv(p, index=False, date_format="%Y-%m-%d"))

@@ -197,15 +197,19 @@ def test_a_zero_inline_effect_is_a_scenario_not_a_missing_flag(
 ) -> None:
     """`--delay 0` asks for the sanity check "nothing changes", not for no scenario."""
 
+    run = []
+
     def capture(settings, **_):
+        run.append(yaml.safe_load(Path(settings.scenario_file).read_text()))
         raise _Stop
 
     monkeypatch.setattr("pipelines.run.run_whatif", capture)
     out = tmp_path / "out"
     args = ["whatif", "--data", str(small_ledger_dir), "--out", str(out), "--top", "3"]
     assert isinstance(runner.invoke(app, [*args, "--delay", "0"]).exception, _Stop)
-    (rule,) = yaml.safe_load((out / "scenarios.yaml").read_text())["scenarios"][0]["rules"]
+    (rule,) = run[0]["scenarios"][0]["rules"]
     assert rule == {"where": {"top_customers": 3}, "delay_days": 0}
+    assert not (out / "scenarios.yaml").exists()  # the run failed: it leaves no file behind
 
 
 @pytest.mark.parametrize(

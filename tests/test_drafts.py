@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import email
-import os
-import stat
 from datetime import date
 from email import policy
 from pathlib import Path
@@ -24,7 +22,6 @@ from arcast.drafts import (
     render_drafts,
     write_drafts,
 )
-from arcast.io import write_atomic, write_dir_atomic
 from arcast.workbook import TIER_COLOURS, write_workbook
 from arcast.worklist import build_worklist
 
@@ -243,35 +240,6 @@ def test_workbook_has_four_formatted_sheets(worklist, drafts, tmp_path: Path) ->
     assert np.isclose(
         sum(c.value for c in wb["Customers"]["L"][1:]), LEDGER["amount_open_base"].sum()
     )
-
-
-def test_folder_is_replaced_whole(tmp_path: Path) -> None:
-    target = tmp_path / "drafts"
-    write_dir_atomic(target, lambda d: (d / "old.eml").write_text("old"))
-    write_dir_atomic(target, lambda d: (d / "new.eml").write_text("new"))
-    assert [p.name for p in target.iterdir()] == ["new.eml"]
-
-    def fail(d: Path) -> None:
-        (d / "half.eml").write_text("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        write_dir_atomic(target, fail)
-    assert [p.name for p in target.iterdir()] == ["new.eml"]
-    assert [p.name for p in tmp_path.iterdir()] == ["drafts"]  # no temp folder left behind
-
-
-def test_outputs_get_the_permissions_of_any_other_file(tmp_path: Path) -> None:
-    """Temp files are created private; a report meant for a shared folder must not stay so."""
-    mask = os.umask(0)
-    os.umask(mask)
-    plain = tmp_path / "plain.csv"
-    plain.write_text("x")
-    written = write_atomic(tmp_path / "out.csv", lambda p: p.write_text("x"))
-    folder = write_dir_atomic(tmp_path / "drafts", lambda d: (d / "a.eml").write_text("x"))
-    mode = stat.S_IMODE(written.stat().st_mode)
-    assert mode == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~mask
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
 
 
 def test_only_overdue_amounts_are_demanded() -> None:

@@ -449,6 +449,35 @@ def test_cli_worklist_reuses_the_champion(
     assert [r.job_name for r in runs] == ["worklist_job"]
 
 
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_failed_whatif_leaves_the_previous_outputs(
+    first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown customer is found only after scoring has rewritten the predictions and KPIs:
+    the failed run must put the folder back as it was, not leave a mix of two runs' files."""
+    out, _ = first_run
+    folder, home = tmp_path / "out", tmp_path / "home"
+    shutil.copytree(out, folder)
+    shutil.copytree(out.parent / "home", home)
+    (folder / "scenarios.yaml").write_text("scenarios: []  # the previous what-if\n")
+    before = _contents(folder)
+    monkeypatch.setenv("ARCAST_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    as_of = json.loads((out / "run_summary.json").read_text())["as_of"]
+    args = ["--data", str(small_ledger_dir), "--out", str(folder), "--as-of", as_of]
+    result = CliRunner().invoke(app, ["whatif", *args, "--customer", "NOPE", "--delay", "5"])
+    assert result.exit_code == 2, result.output
+    assert "no open invoice has customer_id NOPE" in result.output
+    runs = dg.DagsterInstance.from_config(str(home / "dagster")).get_runs()
+    assert [r.job_name for r in runs] == ["whatif_job"]  # it did score before failing
+    assert _contents(folder) == before
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nothing set aside
+
+
 def test_a_replay_of_an_earlier_date_refits_the_champions_recipe_as_of_then(
     first_run, small_ledger_dir: Path, tmp_path: Path
 ) -> None:

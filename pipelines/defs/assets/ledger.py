@@ -24,6 +24,10 @@ DATE_COLUMNS = {
 }
 
 
+QUARANTINE_FILE = "quarantine.csv"
+"""The rows refused and why; written before anything else, so that it also explains a run that
+stops on the ledger."""
+
 STALE_AS_OF_DAYS = 31
 """An as-of date this long after the ledger's last invoice or payment is worth a warning: every
 open invoice is then scored as if nothing had been paid since the export."""
@@ -38,7 +42,8 @@ def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
         counts = loaded.accounting.get("invoices.csv", {})
         raise LedgerFileError(
             f"invoices.csv: no row was accepted ({counts.get('quarantined', 0)} of "
-            f"{counts.get('rows_in', 0)} quarantined; quarantine.csv says why): nothing to forecast"
+            f"{counts.get('rows_in', 0)} quarantined; {QUARANTINE_FILE} says why): nothing to "
+            "forecast"
         )
     latest = max(
         pd.to_datetime(tables[name][col]).max()
@@ -118,7 +123,7 @@ def _after_as_of(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, int]
 def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource):
     """Read the ledger folder, quarantine bad rows, load the rest into the warehouse."""
     loaded = load_ledger(settings.data_dir, base_currency=settings.base_currency)
-    write_csv(loaded.quarantine, settings.out_path / "quarantine.csv")
+    write_csv(loaded.quarantine, settings.out_path / QUARANTINE_FILE)
     as_of = _resolve_as_of(loaded, settings.as_of_date())
     after = _after_as_of(loaded.tables, as_of)
     with warehouse.get_connection() as con:

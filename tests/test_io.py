@@ -1,0 +1,107 @@
+"""Atomic output: files and folders are replaced whole, and a failed run is undone."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from arcast.io import restore_on_failure, write_atomic, write_csv, write_dir_atomic
+
+
+def test_folder_is_replaced_whole(tmp_path: Path) -> None:
+    target = tmp_path / "drafts"
+    write_dir_atomic(target, lambda d: (d / "old.eml").write_text("old"))
+    write_dir_atomic(target, lambda d: (d / "new.eml").write_text("new"))
+    assert [p.name for p in target.iterdir()] == ["new.eml"]
+
+    def fail(d: Path) -> None:
+        (d / "half.eml").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_dir_atomic(target, fail)
+    assert [p.name for p in target.iterdir()] == ["new.eml"]
+    assert [p.name for p in tmp_path.iterdir()] == ["drafts"]  # no temp folder left behind
+
+
+def test_outputs_get_the_permissions_of_any_other_file(tmp_path: Path) -> None:
+    """Temp files are created private; a report meant for a shared folder must not stay so."""
+    mask = os.umask(0)
+    os.umask(mask)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("x")
+    written = write_atomic(tmp_path / "out.csv", lambda p: p.write_text("x"))
+    folder = write_dir_atomic(tmp_path / "drafts", lambda d: (d / "a.eml").write_text("x"))
+    mode = stat.S_IMODE(written.stat().st_mode)
+    assert mode == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+
+def _previous_run(out: Path) -> dict[str, str]:
+    write_atomic(out / "predictions.csv", lambda p: p.write_text("old predictions"))
+    write_atomic(out / "kpis.json", lambda p: p.write_text("old kpis"))
+    write_atomic(out / "quarantine.csv", lambda p: p.write_text("old quarantine"))
+    write_dir_atomic(out / "drafts", lambda d: (d / "A.eml").write_text("old draft"))
+    (out / "notes.txt").write_text("the user's own file")
+    return _contents(out)
+
+
+def _half_run(out: Path) -> None:
+    """What a run that stops midway leaves: some files replaced, some added, one removed."""
+    write_atomic(out / "predictions.csv", lambda p: p.write_text("new predictions"))
+    write_atomic(out / "quarantine.csv", lambda p: p.write_text("why it failed"))
+    write_dir_atomic(out / "drafts", lambda d: (d / "B.eml").write_text("new draft"))
+    write_csv(pd.DataFrame({"a": [1]}), out / "report" / "chart.csv")
+    (out / "kpis.json").unlink()
+
+
+def test_a_failed_block_puts_back_every_file_it_changed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    before = _previous_run(out)
+    with pytest.raises(RuntimeError), restore_on_failure(out, keep=("quarantine.csv",)):
+        _half_run(out)
+        raise RuntimeError("step failed")
+    assert _contents(out) == before | {"quarantine.csv": "why it failed"}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "drafts",
+        "kpis.json",
+        "notes.txt",
+        "predictions.csv",
+        "quarantine.csv",
+    ]  # the folder the run added is gone, and nothing set aside is left
+
+
+def test_an_interrupt_is_undone_too_and_success_keeps_the_new_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    before = _previous_run(out)
+    with pytest.raises(KeyboardInterrupt), restore_on_failure(out):
+        _half_run(out)
+        raise KeyboardInterrupt
+    assert _contents(out) == before
+    with restore_on_failure(out):
+        _half_run(out)
+    assert _contents(out) == {
+        "predictions.csv": "new predictions",
+        "quarantine.csv": "why it failed",
+        "drafts/B.eml": "new draft",
+        "report/chart.csv": "a\n1\n",
+        "notes.txt": "the user's own file",
+    }
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_first_run_that_fails_leaves_only_what_it_keeps(tmp_path: Path) -> None:
+    out = tmp_path / "new"
+    with pytest.raises(RuntimeError), restore_on_failure(out, keep=("quarantine.csv",)):
+        write_atomic(out / "quarantine.csv", lambda p: p.write_text("every row refused"))
+        write_atomic(out / "predictions.csv", lambda p: p.write_text("half"))
+        raise RuntimeError("no accepted invoice")
+    assert _contents(out) == {"quarantine.csv": "every row refused"}
