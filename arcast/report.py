@@ -132,7 +132,7 @@ def figures(data: ReportData) -> dict[str, plt.Figure]:
     if data.scenarios is not None:
         out["scenarios"] = scenario_figure(data.scenarios)
     if data.model_accuracy is not None and not data.model_accuracy.empty:
-        out["model_accuracy"] = model_accuracy_figure(data.model_accuracy)
+        out["model_accuracy"] = model_accuracy_figure(data.model_accuracy, METHOD_LABELS)
     return out
 
 

@@ -213,12 +213,16 @@ def aging_figure(aging: Mapping[str, Mapping[str, Any]], currency: str) -> plt.F
     return fig
 
 
-def model_accuracy_figure(model_accuracy: pd.DataFrame) -> plt.Figure:
-    """p50 pay-date error of the model against the spreadsheet methods on the backtest window."""
+def model_accuracy_figure(
+    model_accuracy: pd.DataFrame, labels: Mapping[str, str] | None = None
+) -> plt.Figure:
+    """p50 pay-date error of the model against the spreadsheet methods on the backtest window;
+    ``labels`` names the methods for the reader (e.g. "Customer's median delay")."""
     frame = model_accuracy.dropna(subset=["mae_p50"])
+    names = frame["method"].map(lambda m: (labels or {}).get(m, m))
     fig, ax = plt.subplots(figsize=(6, 3.2))
     colours = ["#2f6f9f" if m == "model" else "#b0b0b0" for m in frame["method"]]
-    ax.barh(frame["method"][::-1], frame["mae_p50"][::-1], color=colours[::-1])
+    ax.barh(names[::-1], frame["mae_p50"][::-1], color=colours[::-1])
     ax.set_xlabel("mean absolute error of the predicted pay date (days)")
     ax.set_title("Pay-date accuracy on the latest backtest window")
     ax.grid(alpha=0.3, axis="x")

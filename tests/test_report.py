@@ -16,6 +16,7 @@ from arcast.report import (
     ReportData,
     chromium_path,
     days,
+    figures,
     render,
     signed_money,
     weekly_table,
@@ -128,6 +129,12 @@ def test_report_is_self_contained_and_every_section_names_its_source() -> None:
     assert "Acme &lt;Ltd&gt;" in html  # ledger text is escaped
     assert '<p id="accuracy-verdict">Beats the customer mean and median' in html
     assert "<tr><td>Customer&#39;s mean delay</td>" in html  # methods as a CFO names them
+    bars = figures(_data())["model_accuracy"].axes[0].get_yticklabels()
+    assert [t.get_text() for t in bars] == [
+        "Pays on the due date",
+        "Customer's mean delay",
+        "arcast model",
+    ]  # the chart too
 
 
 def test_optional_sections_are_left_out_when_not_produced() -> None:
