@@ -51,20 +51,25 @@ def _days(count: float) -> str:
     return f"{count:.0f} {'day' if round(count) in (1, -1) else 'days'}"
 
 
-def _late_history(row: Mapping[str, Any], as_of: date) -> str:
+def _late_habit(row: Mapping[str, Any]) -> str:
+    """How late the customer has been paying: its last six invoices, or its first one."""
     n, last6, mean = _num(row, "hist_n"), _num(row, "last6_mean_late"), _num(row, "hist_mean_late")
     if np.isnan(n) or n == 0:
         return "no payment history yet for this customer"
     last = "last invoice was paid" if n == 1 else f"last {_invoices(min(n, 6))} were paid"
     average = "" if n == 1 else " on average"
     if last6 >= 0.5:
-        habit = f"this customer's {last} {_days(last6)} late{average}"
-    elif last6 <= -0.5:
-        habit = f"this customer's {last} {_days(-last6)} early{average}"
-    else:
-        habit = f"this customer usually pays on the due date (average {mean:+.0f} days)"
+        return f"this customer's {last} {_days(last6)} late{average}"
+    if last6 <= -0.5:
+        return f"this customer's {last} {_days(-last6)} early{average}"
+    return f"this customer usually pays on the due date (average {mean:+.0f} days)"
+
+
+def _late_history(row: Mapping[str, Any], as_of: date) -> str:
+    """The customer's habit and, once this invoice is well past it, by how much."""
+    habit = _late_habit(row)
     past = _days_past_usual(row, as_of)
-    if past >= PAST_USUAL_DAYS:
+    if _num(row, "hist_n") > 0 and past >= PAST_USUAL_DAYS:
         return f"{habit}; this one is {_days(past)} past that"
     return habit
 
@@ -310,7 +315,8 @@ def reasons(
     Only groups that push payment later, by at least `MIN_REASON_LOG_ODDS`, are reasons, and
     neither a not-yet-due invoice's timing nor a `FAVOURABLE` fact is one; an invoice with none
     gets the one group that speeds it up most, so every line still says why the model sees it as
-    it does. Customer-wide amounts are in ``base_currency``, which labels them.
+    it does. Customer-wide amounts are in ``base_currency``, which labels them. Next to "invoice
+    is already 718 days overdue", the customer's habit does not add "711 days past that".
     """
     values = contributions.to_numpy().copy()
     names = list(contributions.columns)
@@ -329,6 +335,13 @@ def reasons(
             if values[i, j] < -MIN_REASON_LOG_ODDS
             and not (names[j] in FAVOURABLE and FAVOURABLE[names[j]](facts, as_of))
         ]
-        chosen = delaying[:top] or [order[i, -1]]
-        out.append([GROUPS[names[j]][1](facts, as_of) for j in chosen])
+        chosen = [names[j] for j in delaying[:top] or [order[i, -1]]]
+        out.append(
+            [
+                _late_habit(facts)  # the days overdue are said next to it: no sum to read
+                if name == "late_history" and "overdue" in chosen
+                else GROUPS[name][1](facts, as_of)
+                for name in chosen
+            ]
+        )
     return out

@@ -95,6 +95,13 @@ def test_an_invoice_far_past_the_customers_habit_says_so() -> None:
             "this one is 42 days past that"
         ]
     ]
+    both = _contributions(late_history=-1.0, overdue=-0.5)
+    assert reasons(long_overdue, both, AS_OF) == [
+        [
+            "this customer's last 6 invoices were paid 18 days late on average",
+            "invoice is already 60 days overdue",
+        ]
+    ]  # not "42 days past that" next to "60 days overdue": one says it
 
 
 def test_a_not_yet_due_invoice_is_not_late_because_of_its_due_date() -> None:
