@@ -293,12 +293,18 @@ def validate(
     out: Annotated[Path, typer.Option("--out", help="Where quarantine.csv is written.")] = Path(
         "out"
     ),
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="ISO date: also count the rows a run as of that date would not see."
+        ),
+    ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
 ) -> None:
     """Check a ledger against the data contract; exit 1 if any row was quarantined."""
     from pipelines.defs.assets.ledger import LEDGER_ASSETS
 
-    settings = _settings(data, out, None, base_currency)
+    settings = _settings(data, out, _parse_date(as_of), base_currency)
     from pipelines.run import execute, ledger_notes, raise_failure
 
     def work(on_step):

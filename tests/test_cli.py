@@ -61,6 +61,21 @@ def test_validate_reports_quarantined_rows(small_ledger_dir: Path, tmp_path: Pat
     assert row["row"].tolist()[:1] == [5] and row["column"].tolist()[:1] == ["amount"]
 
 
+def test_validate_as_of_counts_what_a_run_then_would_not_see(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    invoices = pd.read_csv(small_ledger_dir / "invoices.csv", parse_dates=["issue_date"])
+    as_of = invoices["issue_date"].quantile(0.75).date()
+    later = int((invoices["issue_date"] > pd.Timestamp(as_of)).sum())
+    args = ["validate", "--data", str(small_ledger_dir), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*args, "--as-of", as_of.isoformat()])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert f"│ invoices.csv │ {len(invoices):,} │ {len(invoices):,} │ 0 │ {later:,} │" in output
+    result = runner.invoke(app, [*args, "--as-of", "2031-01-01"])
+    assert "Warning: the as-of date 2031-01-01 is" in result.output
+
+
 def test_validate_names_a_misspelt_column_and_counts_every_row(
     small_ledger_dir: Path, tmp_path: Path
 ) -> None:
