@@ -800,6 +800,13 @@ def worklist(
     _serve(run_worklist, settings, _print_worklist)
 
 
+MIN_WHY_WIDTH = 24
+"""The worklist table shows each line's first reason when the terminal leaves this many columns
+for it; at 80 columns it does not, and the table keeps to the terminal's width."""
+WIDE_CUSTOMER = 20
+"""Characters of the customer's name shown when there is room for the reason too (else 14)."""
+
+
 def _print_worklist(out: Path) -> None:
     import pandas as pd
 
@@ -826,19 +833,29 @@ def _print_worklist(out: Path) -> None:
     table = Table(
         title=f"Top of the worklist (open amounts in base currency, {len(dunning)} lines)",
         box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    widths = {"#": 2, "invoice": 10, "customer": 0, "open": 10, "days": 4, "p_late": 6}
-    for label, width in (widths | {"action": 8, "contact": 10}).items():
+    widths = {"#": 2, "invoice": 10, "customer": 14, "open": 10, "days": 4, "p_late": 6}
+    widths |= {"action": 8, "contact": 10}
+    spare = console.width - sum(widths.values()) - 2 * len(widths)  # two spaces between columns
+    why = spare >= MIN_WHY_WIDTH
+    wider = WIDE_CUSTOMER - widths["customer"]
+    if why and spare >= MIN_WHY_WIDTH + wider:
+        widths["customer"], spare = WIDE_CUSTOMER, spare - wider
+    for label, width in widths.items():
         table.add_column(
             label,
             justify="right" if label in ("#", "open", "days", "p_late") else "left",
             no_wrap=True,
             overflow="ellipsis",
-            min_width=width or None,
-            max_width=None if width else 14,
+            min_width=None if label == "customer" else width,
+            max_width=width if label == "customer" else None,
         )
+    if why:
+        table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=spare - 1)
     for row in dunning.head(10).itertuples(index=False):
-        table.add_row(
+        cells = [
             str(row.rank),
             str(row.invoice_id),
             str(row.customer_name or row.customer_id),
@@ -847,7 +864,8 @@ def _print_worklist(out: Path) -> None:
             f"{row.p_late_30:.0%}",
             row.action.split(" ")[0],  # friendly / firm / call / escalate
             str(row.next_contact),
-        )
+        ]
+        table.add_row(*cells, *([str(row.reason_1)] if why else []))
     console.print(table)
     console.print(f"Outputs in [bold]{out}[/bold]:")
     for name in ("worklist.xlsx", "worklist.csv", "dispute_queue.csv", "customer_view.csv"):

@@ -449,6 +449,29 @@ def test_cli_worklist_reuses_the_champion(
     assert [r.job_name for r in runs] == ["worklist_job"]
 
 
+@pytest.mark.parametrize("width", [80, 140])
+def test_the_worklist_table_fits_the_terminal(
+    first_run, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every column whole at 80 columns (the next-contact date was cut to its year); a wider
+    terminal also shows each line's first reason."""
+    from rich.console import Console
+
+    import arcast.cli
+
+    out, _ = first_run
+    console = Console(width=width, record=True)
+    monkeypatch.setattr(arcast.cli, "console", console)
+    arcast.cli._print_worklist(out)
+    text = console.export_text()
+    table = text[text.index("Top of the worklist") : text.index("Outputs in")].splitlines()
+    assert max(len(line.rstrip()) for line in table) <= width
+    top = pd.read_csv(out / "worklist.csv").query("queue == 'dunning'").iloc[0]
+    first = next(line for line in table if f" {top['invoice_id']} " in line)
+    assert str(top["next_contact"]) in first
+    assert (top["reason_1"][:20] in first) == (width == 140)
+
+
 def _contents(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
