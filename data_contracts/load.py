@@ -378,6 +378,34 @@ class _TableLoad:
 # --- the ledger ---------------------------------------------------------------------------------
 
 
+def _at_one(rates: pd.Series) -> bool:
+    return bool(rates.sub(1.0).abs().le(1e-9).all())
+
+
+def _rebase_rates(fx: _TableLoad, base: str, warnings: list[str]) -> None:
+    """Rates given to another currency are divided by ``base``'s own rate to it on each date
+    (the latest one on or before, else the first), when the file names that currency by
+    listing it at 1: a ledger exported in USD can be reported in EUR. Without that anchor the
+    file's currency is unknown, and `_check_currencies` refuses it."""
+    rates = fx.typed.loc[fx.ok, ["date", "currency", "rate_to_base"]]
+    own = rates[rates["currency"] == base]
+    if own.empty or _at_one(own["rate_to_base"]):
+        return
+    anchors = [c for c, r in rates.groupby("currency")["rate_to_base"] if _at_one(r)]
+    if len(anchors) != 1:
+        return
+    keyed = rates.reset_index().sort_values("date", kind="stable")
+    base_rates = own.sort_values("date")[["date", "rate_to_base"]]
+    divisor = pd.merge_asof(keyed, base_rates, on="date", suffixes=("", "_base"))
+    first = base_rates["rate_to_base"].iloc[0]
+    divisor = divisor.set_index("index")["rate_to_base_base"].fillna(first)
+    fx.typed.loc[divisor.index, "rate_to_base"] = rates["rate_to_base"] / divisor
+    warnings.append(
+        f"{fx.file}: its rates are to {anchors[0]} (listed at 1); read as rates to {base} "
+        f"through {base}'s own rate on each date"
+    )
+
+
 def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) -> None:
     """Never sum unlike money: every non-base currency needs a rate in fx_rates."""
     currency = invoices.typed.loc[invoices.ok, "currency"]
@@ -395,8 +423,8 @@ def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) ->
     if len(other):
         raise LedgerFileError(
             f"{fx.file}: gives {base}, the base currency, rates other than 1 (e.g. "
-            f"{other.iloc[0]:g}), so its rates are to another currency; "
-            f"run with that one as --base-currency, or give rates to {base}"
+            f"{other.iloc[0]:g}), so its rates are to another currency; list that one at rate "
+            f"1 to have them read as rates to {base}, or run with it as --base-currency"
         )
     rated = pd.concat([rates["currency"], pd.Series([base], dtype="str")])
     unrated = currency[~_isin(currency, rated)]
@@ -448,6 +476,8 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         load.apply_rules()
     if customers is not None:
         invoices.check_reference("customer_id", customers, "customer_id")
+    if fx is not None:
+        _rebase_rates(fx, base_currency, warnings)
     _check_currencies(invoices, fx, base_currency)
     payments.check_reference("invoice_id", invoices, "invoice_id")
     _check_payment_customers(payments, invoices)

@@ -309,6 +309,34 @@ def test_rates_to_another_base_are_a_file_error_not_a_quarantine(tmp_path: Path)
     assert loaded.accounting["invoices.csv"]["quarantined"] == 0  # a base listed at 1 is fine
 
 
+def test_rates_to_a_currency_listed_at_one_are_read_as_rates_to_the_base(tmp_path: Path) -> None:
+    """A USD ledger reported in EUR: each rate is divided by EUR's own rate to USD, the latest
+    on or before its date (the first one before EUR has any)."""
+    rates = (
+        "date,currency,rate_to_base\n"
+        "2023-12-01,GBP,1.25\n"
+        "2024-01-01,EUR,1.10\n2024-01-01,USD,1\n2024-01-01,GBP,1.27\n"
+        "2024-02-01,EUR,1.08\n2024-02-15,GBP,1.26\n"
+    )
+    loaded = load_ledger(write_ledger(tmp_path, {"fx_rates.csv": rates}), "EUR")
+    fx = loaded.tables["fx_rates"]
+    assert fx["rate_to_base"].tolist() == pytest.approx(
+        [1.25 / 1.10, 1.0, 1 / 1.10, 1.27 / 1.10, 1.0, 1.26 / 1.08]
+    )
+    assert loaded.quarantine.empty
+    assert loaded.warnings == [
+        "fx_rates.csv: its rates are to USD (listed at 1); read as rates to EUR through EUR's "
+        "own rate on each date"
+    ]
+    assert (
+        load_ledger(loaded.files["fx_rates"].parent)
+        .tables["fx_rates"]
+        .equals(
+            pd.read_csv(loaded.files["fx_rates"], parse_dates=["date"]).astype(fx.dtypes.to_dict())
+        )
+    )  # read with USD as the base, the file is taken as it is
+
+
 def test_single_foreign_currency_needs_rates_unless_it_is_the_base(tmp_path: Path) -> None:
     invoices = (
         "invoice_id,customer_id,issue_date,due_date,amount,currency\n"
