@@ -112,7 +112,7 @@ def _serve(
     that says why: no mix of two runs' files."""
     from arcast.io import restore_on_failure
     from pipelines.defs.assets.ledger import QUARANTINE_FILE
-    from pipelines.run import ledger_notes, served_model
+    from pipelines.run import ledger_notes, replay_settings, served_model
 
     started = time.perf_counter()
     out = Path(settings.out_dir)
@@ -125,8 +125,16 @@ def _serve(
     if refusal:
         console.print(f"[yellow]Challenger not promoted:[/yellow] {refusal}", soft_wrap=True)
     show(out)
-    _print_ledger_notes(ledger_notes(settings), out)
-    _print_model_notes(served_model(settings))
+    replay = replay_settings(settings)
+    _print_ledger_notes(ledger_notes(replay), out)
+    _print_model_notes(served_model(replay))
+    if replay is not settings:
+        console.print(
+            f"Replay of {settings.as_of}: scored by a model fitted as of that date and kept "
+            f"apart ({replay.registry.model_name}); the ledger's champion, trained on later "
+            "data, is untouched.",
+            soft_wrap=True,
+        )
     console.print(f"Done in {time.perf_counter() - started:.0f} s.")
 
 

@@ -683,8 +683,8 @@ def predict_open_invoices(
     if model.trained_through > as_of:
         raise LookAheadError(
             f"the model was trained on data through {model.trained_through}, after the as-of "
-            f"date {as_of}: its forecasts would rest on outcomes not known then; train a model "
-            f"as of {as_of} first"
+            f"date {as_of}: its forecasts would rest on outcomes not known then; give --as-of "
+            f"{as_of} to replay that date with a model fitted as of then"
         )
     build_scoring_keys(con, as_of)
     known = knowledge_features(con)

@@ -158,6 +158,26 @@ def _retrain(
     return retrain, refusal
 
 
+def replay_settings(settings: ArcastSettings) -> ArcastSettings:
+    """The settings a run really uses. An as-of date before the end of the data the ledger's
+    champion learnt from is a replay: its models and warehouse are kept apart, as a line of
+    their own (`ArcastSettings.replay_as_of`), so that looking back never replaces the model
+    that serves today."""
+    through, as_of = trained_through(settings.registry), settings.as_of_date()
+    if through is None or as_of is None or through <= as_of:
+        return settings
+    fields = {name: getattr(settings, name) for name in ArcastSettings.model_fields}
+    return ArcastSettings(**fields | {"replay_as_of": as_of.isoformat()})
+
+
+def _replay_recipe(settings: ArcastSettings, replay: ArcastSettings) -> dict | None:
+    """A replay line's first model is fitted with the ledger champion's recipe, as of then."""
+    if replay is settings or trained_through(replay.registry) is not None:
+        return None
+    recipe = load_recipe(settings.registry)
+    return {name: getattr(recipe, name) for name in PayDateModelConfig.model_fields}
+
+
 def run_pipeline(
     settings: ArcastSettings,
     progress: ProgressCallback | None = None,
@@ -166,13 +186,16 @@ def run_pipeline(
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
     """Retrain (challenger, gate, champion), then score with whichever model is champion.
 
-    A refused challenger does not stop scoring: the champion keeps serving. Returns both runs'
-    results and the gate's refusal reason (None if the challenger was promoted).
+    A refused challenger does not stop scoring: the champion keeps serving. A replay of a past
+    date runs on its own ledger line (`replay_settings`). Returns both runs' results and the
+    gate's refusal reason (None if the challenger was promoted).
     """
     instance = instance or dagster_instance(settings)
+    replay = replay_settings(settings)
+    training = training or _replay_recipe(settings, replay)
     tags = {INVOCATION_TAG: str(uuid.uuid4())}
-    retrain, refusal = _retrain(settings, progress, training, instance, tags)
-    score = execute(settings, "arcast_job", SCORING_ASSETS, progress, None, instance, tags)
+    retrain, refusal = _retrain(replay, progress, training, instance, tags)
+    score = execute(replay, "arcast_job", SCORING_ASSETS, progress, None, instance, tags)
     if not score.success:
         raise_failure(score)
     return [retrain, score], refusal
@@ -184,21 +207,19 @@ def _serve(
     progress: ProgressCallback | None,
     instance: dg.DagsterInstance | None,
 ) -> tuple[list[dg.ExecuteInProcessResult], str | None]:
-    """Run a scoring job with the serving model. A champion is trained first if there is none
-    yet, or if it learnt from data after the as-of date: a replay of a past date must not see
-    what happened since, so the champion's recipe is refit as of then, as `arcast run --as-of`
-    would. Returns the runs' results and the gate's refusal reason, if it refused."""
+    """Run a scoring job with the serving model, training one first if there is none yet. A
+    past date the champion learnt beyond is a replay (`replay_settings`): its own line's model,
+    fitted as of then with the champion's recipe on first use, scores it. Returns the runs'
+    results and the gate's refusal reason, if it refused."""
     instance = instance or dagster_instance(settings)
+    replay = replay_settings(settings)
     tags = {INVOCATION_TAG: str(uuid.uuid4())}
     results, refusal = [], None
-    through, as_of, training = trained_through(settings.registry), settings.as_of_date(), None
-    if through is not None and as_of is not None and through > as_of:
-        recipe = load_recipe(settings.registry)
-        training = {name: getattr(recipe, name) for name in PayDateModelConfig.model_fields}
-    if through is None or training is not None:
-        retrain, refusal = _retrain(settings, progress, training, instance, tags)
+    if trained_through(replay.registry) is None:
+        training = _replay_recipe(settings, replay)
+        retrain, refusal = _retrain(replay, progress, training, instance, tags)
         results.append(retrain)
-    served = execute(settings, job_name, None, progress, None, instance, tags)
+    served = execute(replay, job_name, None, progress, None, instance, tags)
     if not served.success:
         raise_failure(served)
     return [*results, served], refusal

@@ -22,7 +22,14 @@ from arcast.cli import app
 from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
-from pipelines.run import execute, run_pipeline, run_whatif, run_worklist, served_model
+from pipelines.run import (
+    execute,
+    replay_settings,
+    run_pipeline,
+    run_whatif,
+    run_worklist,
+    served_model,
+)
 from tests.conftest import FAST_TRAINING
 
 OUTPUTS = {
@@ -496,20 +503,22 @@ def test_a_failed_whatif_leaves_the_previous_outputs(
     assert result.exit_code == 2, result.output
     assert "no open invoice has customer_id NOPE" in result.output
     runs = dg.DagsterInstance.from_config(str(home / "dagster")).get_runs()
-    assert [r.job_name for r in runs] == ["whatif_job"]  # it did score before failing
+    assert runs[0].job_name == "whatif_job"  # it did score before failing
     assert _contents(folder) == before
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nothing set aside
 
 
-def test_a_replay_of_an_earlier_date_refits_the_champions_recipe_as_of_then(
+def test_a_replay_of_an_earlier_date_fits_the_champions_recipe_as_of_then_and_apart(
     first_run, small_ledger_dir: Path, tmp_path: Path
 ) -> None:
     """Scoring a past date with a champion trained on later data would read the outcomes it
-    forecasts; the worklist refits the champion's recipe as of that date first."""
+    forecasts; the worklist fits the champion's recipe as of that date instead, keeps that model
+    apart (today's champion still serves today) and reuses it for the next replay of the date."""
     out, _ = first_run
     home = tmp_path / "home"
     shutil.copytree(out.parent / "home", home)
-    as_of = date.fromisoformat(json.loads((out / "run_summary.json").read_text())["as_of"])
+    summary = json.loads((out / "run_summary.json").read_text())
+    as_of = date.fromisoformat(summary["as_of"])
     earlier = as_of - timedelta(days=30)
     settings = ArcastSettings(
         data_dir=str(small_ledger_dir),
@@ -522,12 +531,16 @@ def test_a_replay_of_an_earlier_date_refits_the_champions_recipe_as_of_then(
     results, refusal = run_worklist(settings, instance=dg.DagsterInstance.ephemeral())
     assert refusal is None
     assert [r.dagster_run.job_name for r in results] == ["retrain_job", "worklist_job"]
-    assert trained_through(settings.registry) == earlier
-    assert load_recipe(settings.registry) == champion
-    assert (
-        served_model(settings)["version"]
-        != json.loads((out / "run_summary.json").read_text())["model"]["version"]
-    )
+    replay = replay_settings(settings)
+    assert replay.replay_as_of == earlier.isoformat()
+    assert trained_through(replay.registry) == earlier
+    assert load_recipe(replay.registry) == champion
+    assert trained_through(settings.registry) == as_of  # today's champion is untouched
+    assert served_model(settings)["version"] == summary["model"]["version"]
+    served = served_model(replay)
+    assert served["name"] == replay.registry.model_name != summary["model"]["name"]
+    again, _ = run_worklist(settings, instance=dg.DagsterInstance.ephemeral())
+    assert [r.dagster_run.job_name for r in again] == ["worklist_job"]
 
 
 def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(

@@ -43,6 +43,13 @@ class ArcastSettings(dg.ConfigurableResource):
         "kept under. Empty: the folder's path, so every folder is a ledger of its own; name it "
         "when each export lands in a new folder, or the folder moves.",
     )
+    replay_as_of: str = Field(
+        default="",
+        description="Set on a replay (an as-of date before the end of the data the ledger's "
+        "champion learnt from, see `pipelines.run.replay_settings`): its models and warehouse "
+        "are a line of their own, fitted as of this date, so looking back never replaces the "
+        "model that serves today. Its forecasts join the ledger's forecast history.",
+    )
     out_dir: str = Field(description="Folder the run's output files are written to.")
     home: str = Field(
         default_factory=default_home,
@@ -83,7 +90,8 @@ class ArcastSettings(dg.ConfigurableResource):
 
     @property
     def registry(self) -> Registry:
-        return Registry(self.home_path, self.ledger_key)
+        replay = f" as of {self.replay_as_of}" if self.replay_as_of else ""
+        return Registry(self.home_path, self.ledger_key + replay)
 
     @property
     def out_path(self) -> Path:
