@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from data_contracts.schema import DEFAULT_BASE_CURRENCY, TABLES, Column, Table
@@ -169,14 +171,18 @@ def _text(s: pd.Series) -> pd.Series:
     return text.str.strip().replace("", np.nan)
 
 
-def _read_csv(path: Path, table: Table, warnings: list[str]) -> pd.DataFrame:
-    """Canonical columns as stripped strings (empty -> NaN), indexed by record number.
+def _read_csv(
+    path: Path, table: Table, warnings: list[str]
+) -> tuple[pd.DataFrame, dict[int, tuple[str, str]]]:
+    """Canonical columns as stripped strings (empty -> NaN), indexed by record number, and the
+    rows with too few fields (record number -> first missing column and why, `_short_rows`).
 
     Every column is read, not just the known ones, so a line with extra fields is an error
     instead of being silently cut. Blank lines keep their record number and are then dropped,
     so the index still gives each row's line number.
     """
-    columns = _select_columns(path.name, _read_header(path), table, warnings)
+    header = _read_header(path)
+    columns = _select_columns(path.name, header, table, warnings)
     try:
         df = pd.read_csv(
             path,
@@ -203,10 +209,68 @@ def _read_csv(path: Path, table: Table, warnings: list[str]) -> pd.DataFrame:
     if blank.any():
         warnings.append(f"{path.name}: skipped {int(blank.sum())} blank line(s)")
         df = df[~blank]
-    return df
+    if _unterminated(path):
+        warnings.append(
+            f"{path.name}: its last line has no line ending; if the file was copied while still "
+            "being written, its last row may be cut short"
+        )
+    short = {
+        row: (
+            next((c for c in columns[fields:] if c), header[fields].strip()),
+            f"line has {fields} of the header's {len(header)} fields (cut short?)",
+        )
+        for row, fields in _short_rows(path, header).items()
+        if row in df.index
+    }
+    return df, short
 
 
-def _read_parquet(path: Path, table: Table, warnings: list[str]) -> pd.DataFrame:
+def _unterminated(path: Path) -> bool:
+    """Whether the file's last byte is not a line ending (an empty tail is fine)."""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, 2)
+        return fh.read(1) not in (b"\n", b"\r")
+
+
+def _short_rows(path: Path, header: list[str]) -> dict[int, int]:
+    """Record number -> fields, for the lines with fewer fields than the header: a row cut
+    short (a file copied while still being written) would otherwise be read with its last
+    cells empty, e.g. an invoice's currency as the base currency. Pandas fills them in without
+    a word, so the file is scanned once more by Arrow, which counts them (0.7 s a million
+    rows); a file Arrow cannot parse is left to pandas, which has read it."""
+    short: dict[int, int] = {}
+
+    def note(row: pa_csv.InvalidRow) -> str:
+        if row.actual_columns < row.expected_columns and row.number is not None:
+            short[row.number - FIRST_DATA_LINE] = row.actual_columns
+        return "skip"
+
+    try:
+        _scan(path, header[0], note)
+    except pa.ArrowInvalid:
+        return {}
+    return short
+
+
+def _scan(path: Path, column: str, invalid: Callable[[pa_csv.InvalidRow], str]) -> None:
+    pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(use_threads=False, encoding="utf8"),
+        parse_options=pa_csv.ParseOptions(
+            newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=invalid
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            include_columns=[column], column_types={column: pa.string()}
+        ),
+    )
+
+
+def _read_parquet(
+    path: Path, table: Table, warnings: list[str]
+) -> tuple[pd.DataFrame, dict[int, tuple[str, str]]]:
     """Canonical columns with their Parquet types; text columns normalised like CSV cells."""
     try:
         names = pq.read_schema(path).names
@@ -220,7 +284,7 @@ def _read_parquet(path: Path, table: Table, warnings: list[str]) -> pd.DataFrame
     for column in df.columns:
         if df[column].dtype == object or pd.api.types.is_string_dtype(df[column]):
             df[column] = _text(df[column])
-    return df.reset_index(drop=True)
+    return df.reset_index(drop=True), {}  # Parquet rows cannot be cut short
 
 
 # --- type parsing -------------------------------------------------------------------------------
@@ -286,9 +350,14 @@ class _TableLoad:
         self.table = table
         self.file = path.name
         read = _read_parquet if path.suffix == ".parquet" else _read_csv
-        self.raw = read(path, table, warnings).reindex(columns=table.column_names)
+        raw, short = read(path, table, warnings)
+        self.raw = raw.reindex(columns=table.column_names)
         self._problems: list[pd.DataFrame] = []
         self._flagged = pd.Series(False, index=self.raw.index)
+        for (column, reason), rows in pd.Series(short, dtype=object).groupby(
+            lambda row: short[row]
+        ):
+            self.flag(rows.index, column, reason)
         typed = {}
         for column in table.columns:
             values, bad = _parse_column(self.raw[column.name], column)

@@ -196,6 +196,22 @@ def test_blank_lines_and_extra_columns_are_reported_not_counted(tmp_path: Path) 
     assert any("blank line" in w for w in ledger.warnings)
 
 
+def test_a_row_cut_short_is_quarantined_not_read_with_empty_cells(tmp_path: Path) -> None:
+    """A file copied while still being written: I2 lost its currency and disputed flag, and
+    would have been read as a USD invoice; its last line has no line ending either."""
+    invoices = GOOD["invoices.csv"].replace("200,EUR,Yes\n", "200\n") + "I4,C1,2024-03-01,2024-0"
+    ledger = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
+    assert_accounting(ledger)
+    rows = ledger.quarantine[ledger.quarantine["file"] == "invoices.csv"]
+    assert rows[["row", "column", "reason"]].values.tolist() == [
+        [3, "currency", "line has 5 of the header's 7 fields (cut short?)"],
+        [5, "amount", "line has 4 of the header's 7 fields (cut short?)"],
+    ]
+    assert ledger.tables["invoices"]["invoice_id"].tolist() == ["I1", "I3"]
+    assert "invoices.csv: its last line has no line ending" in " ".join(ledger.warnings)
+    assert not any("line ending" in w for w in load_ledger(write_ledger(tmp_path / "ok")).warnings)
+
+
 def test_optional_files_absent_give_empty_canonical_tables(tmp_path: Path) -> None:
     invoices = "invoice_id,customer_id,issue_date,due_date,amount\nI1,C9,2024-01-01,2024-01-31,5\n"
     folder = write_ledger(
