@@ -103,20 +103,24 @@ def _run_with_progress(work, steps: int):
 
 
 def _serve(
-    work, settings, show: Callable[[Path], None], prepare: Callable[[], None] | None = None
+    work,
+    settings,
+    show: Callable[[Path], None],
+    prepare: Callable[[], None] | None = None,
+    inputs: tuple[str, ...] = (),
 ) -> None:
     """Run a `pipelines.run` entry point under the progress bar, report a refused challenger
     (the champion keeps serving), then show what was written and what to know of the ledger and
-    the model. ``prepare`` writes what the run reads from the output folder (a what-if's
-    scenarios). A run that fails leaves the folder as it was, but for the quarantine report
-    that says why: no mix of two runs' files."""
+    the model. ``prepare`` writes ``inputs``, files the run reads from the output folder (a
+    what-if's scenarios). A run that fails leaves the folder as it was, but for those and the
+    quarantine report, which say why: no mix of two runs' results."""
     from arcast.io import restore_on_failure
     from pipelines.defs.assets.ledger import QUARANTINE_FILE
     from pipelines.run import ledger_notes, replay_settings, served_model
 
     started = time.perf_counter()
     out = Path(settings.out_dir)
-    with restore_on_failure(out, keep=(QUARANTINE_FILE,)):
+    with restore_on_failure(out, keep=(QUARANTINE_FILE, *inputs)):
         if prepare:
             prepare()
         _, refusal = _run_with_progress(
@@ -684,6 +688,7 @@ def whatif(
         settings,
         _print_scenarios,
         prepare=lambda: write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8")),
+        inputs=(effective.name,),
     )
 
 

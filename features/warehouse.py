@@ -154,6 +154,19 @@ def receivables(con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str)
     ).df()
 
 
+def open_invoices(con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str) -> pd.DataFrame:
+    """The invoices open at the end of ``as_of`` with what a what-if selects them by: customer,
+    segment, country, currency, an open dispute, the open amount in base currency."""
+    book = receivables(con, as_of, base_currency)
+    book = book.loc[book["amount_open"] > 0, ["invoice_id", "customer_id", "currency"]].assign(
+        amount_open_base=book["amount_open_base"]
+    )
+    facts = con.execute("SELECT invoice_id, segment, country FROM invoice_facts").df()
+    disputed = con.execute(read_sql("open_disputes"), {"as_of": as_of}).df()["invoice_id"]
+    book = book.merge(facts, on="invoice_id", how="left")
+    return book.assign(disputed=book["invoice_id"].isin(disputed)).reset_index(drop=True)
+
+
 def fx_rates_at(
     con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str
 ) -> dict[str, float]:

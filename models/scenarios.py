@@ -101,7 +101,7 @@ class Rule(_Strict):
 
     where: Where = Where()
     disputes_resolved_by: date | None = None
-    disputes_resolved_in_days: Annotated[int, Field(ge=0)] | None = None
+    disputes_resolved_in_days: Annotated[int, Field(ge=1)] | None = None
     slower_pct: Annotated[float, Field(gt=-100)] = 0.0
     delay_days: int = 0
     never_paid_share: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -283,6 +283,36 @@ def _hazards(pmf: np.ndarray) -> np.ndarray:
         return np.where(left > 1e-12, np.clip(pmf / left, 0.0, 1.0), 0.0)
 
 
+def rule_rows(rule: Rule, book: OpenBook, where: str) -> np.ndarray:
+    """The open invoices a rule acts on. A rule that could change nothing is an error, not a
+    silent zero: a settlement on or before the as-of date, names no open invoice has, a
+    combination of them no invoice has, or settling disputes among invoices none of which is
+    disputed."""
+    if rule.disputes_resolved_by is not None and rule.disputes_resolved_by <= book.as_of:
+        raise ScenarioError(
+            f"{where}: disputes_resolved_by {rule.disputes_resolved_by} is not after the "
+            f"as-of date {book.as_of}; a settlement can only change what is still to come"
+        )
+    rows = np.flatnonzero(book.select(rule.where, where))
+    if rows.size == 0:
+        raise ScenarioError(f"{where}: no open invoice matches {rule.where.describe()}")
+    settles = rule.settlement(book.as_of) is not None
+    if settles and not book.invoices["disputed"].to_numpy(dtype=bool)[rows].any():
+        raise ScenarioError(
+            f"{where}: none of the {rows.size} open invoices it selects is in dispute, so "
+            "settling disputes changes nothing"
+        )
+    return rows
+
+
+def check_scenarios(scenarios: list[Scenario], book: OpenBook, source: str) -> None:
+    """Every rule's selection (`rule_rows`) against the open invoices, before anything is
+    trained or scored: a misspelt name fails in seconds and leaves nothing changed."""
+    for scenario in scenarios:
+        for i, rule in enumerate(scenario.rules, start=1):
+            rule_rows(rule, book, f"{source}: scenario '{scenario.name}' rule {i}")
+
+
 def apply_scenario(
     scenario: Scenario,
     book: OpenBook,
@@ -293,24 +323,20 @@ def apply_scenario(
     pmf = book.pmf.copy()
     for i, rule in enumerate(scenario.rules, start=1):
         where = f"{source}: scenario '{scenario.name}' rule {i}"
+        rows = rule_rows(rule, book, where)
         settle = rule.settlement(book.as_of)
-        if rule.disputes_resolved_by is not None and rule.disputes_resolved_by <= book.as_of:
-            raise ScenarioError(
-                f"{where}: disputes_resolved_by {rule.disputes_resolved_by} is not after the "
-                f"as-of date {book.as_of}; a settlement can only change what is still to come"
-            )
-        rows = np.flatnonzero(book.select(rule.where, where))
-        if rows.size == 0:
-            continue
         sub = pmf[rows]
         if settle is not None:
-            disputed = book.invoices["disputed"].to_numpy(dtype=bool)[rows]
-            if disputed.any():
-                if resolved_pmf is None:
-                    raise ScenarioError(f"{where}: settling disputes needs the pay-date model")
-                hit = np.flatnonzero(disputed)
-                first_column = (settle - book.as_of).days - 1
-                sub[hit] = splice_hazard(sub[hit], resolved_pmf(rows[hit], settle), first_column)
+            first_column = (settle - book.as_of).days - 1
+            if first_column >= pmf.shape[1]:
+                raise ScenarioError(
+                    f"{where}: disputes settled on {settle}, after the forecast's "
+                    f"{pmf.shape[1]}-day horizon, change nothing it can show"
+                )
+            if resolved_pmf is None:
+                raise ScenarioError(f"{where}: settling disputes needs the pay-date model")
+            hit = np.flatnonzero(book.invoices["disputed"].to_numpy(dtype=bool)[rows])
+            sub[hit] = splice_hazard(sub[hit], resolved_pmf(rows[hit], settle), first_column)
         if rule.slower_pct:
             sub = stretch_wait(sub, rule.slower_pct)
         if rule.delay_days:

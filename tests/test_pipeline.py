@@ -23,6 +23,7 @@ from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import (
+    PipelineError,
     execute,
     replay_settings,
     run_pipeline,
@@ -486,8 +487,8 @@ def _contents(folder: Path) -> dict[str, bytes]:
 def test_a_failed_whatif_leaves_the_previous_outputs(
     first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An unknown customer is found only after scoring has rewritten the predictions and KPIs:
-    the failed run must put the folder back as it was, not leave a mix of two runs' files."""
+    """A what-if that fails (here on an unknown customer) puts the folder back as it was, but
+    for the scenarios the error names: no mix of two runs' results."""
     out, _ = first_run
     folder, home = tmp_path / "out", tmp_path / "home"
     shutil.copytree(out, folder)
@@ -502,10 +503,32 @@ def test_a_failed_whatif_leaves_the_previous_outputs(
     result = CliRunner().invoke(app, ["whatif", *args, "--customer", "NOPE", "--delay", "5"])
     assert result.exit_code == 2, result.output
     assert "no open invoice has customer_id NOPE" in result.output
-    runs = dg.DagsterInstance.from_config(str(home / "dagster")).get_runs()
-    assert runs[0].job_name == "whatif_job"  # it did score before failing
-    assert _contents(folder) == before
+    failed = (folder / "scenarios.yaml").read_bytes()
+    assert b"- NOPE" in failed  # the scenario the error names is there to read
+    assert _contents(folder) == before | {"scenarios.yaml": failed}
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nothing set aside
+
+
+def test_a_scenario_naming_no_open_invoice_fails_before_anything_is_trained(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    """`arcast run --scenario` with a misspelt customer used to train, promote and score for a
+    minute before failing; the scenario check on the fact tables stops it first."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "scenarios:\n  - {name: typo, rules: [{where: {customers: NOPE}, delay_days: 5}]}\n"
+    )
+    settings = ArcastSettings(
+        data_dir=str(small_ledger_dir),
+        out_dir=str(tmp_path / "out"),
+        home=str(tmp_path / "home"),
+        scenario_file=str(plan),
+    )
+    with pytest.raises(PipelineError) as failure:
+        run_pipeline(settings, training=FAST_TRAINING, instance=dg.DagsterInstance.ephemeral())
+    assert failure.value.error_class == "ScenarioError"
+    assert "scenario 'typo' rule 1: no open invoice has customer_id NOPE" in str(failure.value)
+    assert trained_through(settings.registry) is None  # no model, no champion
 
 
 def test_a_replay_of_an_earlier_date_fits_the_champions_recipe_as_of_then_and_apart(

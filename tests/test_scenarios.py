@@ -145,6 +145,25 @@ def test_unknown_names_are_errors_that_name_the_file() -> None:
         apply_scenario(_scenario(where={"segments": ["smb"]}, delay_days=1), _book())
 
 
+def test_a_rule_that_could_change_nothing_is_an_error_not_a_silent_zero() -> None:
+    """Names that exist one by one but not together, a settlement among undisputed invoices or
+    after the horizon: the analyst would read "no change" as an answer."""
+    book = _book()
+    book.invoices.loc[book.invoices["currency"] == "EUR", "country"] = "DE"
+    book.invoices.loc[book.invoices["currency"] == "USD", "country"] = "US"
+    nowhere = _scenario(where={"countries": "US", "currencies": "EUR"}, delay_days=5)
+    with pytest.raises(ScenarioError, match=r"matches country US and currency EUR$"):
+        apply_scenario(nowhere, book)
+    undisputed = _scenario(where={"disputed": False}, disputes_resolved_in_days=7)
+    with pytest.raises(ScenarioError, match=r"none of the \d+ open invoices .* is in dispute"):
+        apply_scenario(undisputed, book, lambda rows, day: book.pmf[rows])
+    late = _scenario(disputes_resolved_in_days=H + 1)
+    with pytest.raises(ScenarioError, match=r"after the forecast's 182-day horizon"):
+        apply_scenario(late, book, lambda rows, day: book.pmf[rows])
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Rule(disputes_resolved_in_days=0)  # on the as-of date, as disputes_resolved_by refuses
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -10,10 +10,11 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_atomic, write_csv, write_json
 from features.matrix import ledger_calendar
+from features.warehouse import open_invoices
 from models.cash_lines import CashLines, simulate_lines
 from models.paydate import settled_dispute_pmf
 from models.plots import scenario_figure
-from models.scenarios import OpenBook, load_scenarios, run_scenarios
+from models.scenarios import OpenBook, check_scenarios, load_scenarios, run_scenarios
 from models.tracking import CHAMPION, load_model
 from pipelines.defs.assets.forecasts import N_SIMS, PMF_FILE, WEEKS
 from pipelines.defs.metadata import markdown_table, png_markdown
@@ -26,6 +27,28 @@ FROM invoice_predictions AS p
 JOIN invoice_facts AS f USING (invoice_id)
 ORDER BY p.rowid
 """
+
+
+@dg.asset_check(
+    asset="invoice_facts",
+    blocking=True,
+    description="Each rule of the settings' scenario file selects open invoices at the as-of "
+    "date (names they have, a combination some invoice has, disputes to settle), checked before "
+    "anything is trained or scored: a misspelt customer fails in seconds and changes nothing.",
+)
+def scenario_selections(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    if not settings.scenario_file:
+        return dg.AssetCheckResult(passed=True, metadata={"note": "no scenario file"})
+    scenarios = load_scenarios(settings.scenario_file)
+    with warehouse.get_connection() as con:
+        as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+        invoices = open_invoices(con, as_of, base)
+    book = OpenBook(invoices, np.zeros((len(invoices), 0)), as_of)
+    check_scenarios(scenarios, book, settings.scenario_file)
+    return dg.AssetCheckResult(
+        passed=True,
+        metadata={"scenarios": len(scenarios), "open_invoices": len(invoices)},
+    )
 
 
 @dg.asset(
