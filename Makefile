@@ -33,7 +33,7 @@ dagster: install  ## Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
 mlflow: install  ## MLflow UI on http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.arcast/mlflow.db -h 127.0.0.1 -p 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(or $(ARCAST_HOME),.arcast))/mlflow.db -h 127.0.0.1 -p 5000
 
 screenshots: install browser  ## re-take the README tour's screenshots (after make demo)
 	$(BIN)/python docs/screenshots.py

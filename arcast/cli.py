@@ -25,7 +25,12 @@ from rich.text import Text
 
 from arcast.drafts import DEFAULT_SENDER, DraftTemplateError
 from data_contracts.load import LedgerFileError
-from models.paydate import THIN_HISTORY_PAYMENTS, LookAheadError, NoPaymentHistoryError
+from models.paydate import (
+    THIN_HISTORY_PAYMENTS,
+    LookAheadError,
+    ModelVersionError,
+    NoPaymentHistoryError,
+)
 from models.scenarios import ScenarioError
 from pipelines.defs.resources import DEMO_CUSTOMERS, DEMO_OUT, DEMO_SEED, demo_ledger_dir
 
@@ -96,6 +101,7 @@ def _run_with_progress(work, steps: int):
                 DraftTemplateError,
                 NoPaymentHistoryError,
                 LookAheadError,
+                ModelVersionError,
             )
             if exc.error_class in {e.__name__ for e in one_line}:
                 raise _fail(exc.error_message) from None

@@ -83,6 +83,11 @@ class NoPaymentHistoryError(ValueError):
     as-of date before the ledger's first payment, or a ledger without payments)."""
 
 
+class ModelVersionError(ValueError):
+    """A stored model from another feature set (an older arcast): it cannot score today's
+    features, and the fix is to train one."""
+
+
 class LookAheadError(ValueError):
     """A model trained on data after the scoring date: its forecasts would rest on outcomes
     that were not known then (a past as-of date replayed with today's model)."""
@@ -263,7 +268,7 @@ class PayDateModel:
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
         if meta["features"] != list(FEATURES):
-            raise ValueError(
+            raise ModelVersionError(
                 f"{directory}: model was trained on a different feature set; retrain "
                 "(`arcast run`, or the retrain job) to get a champion for this version"
             )

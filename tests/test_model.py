@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from models.paydate import (
     MIN_LEAVES,
     LateCalibration,
     LookAheadError,
+    ModelVersionError,
     PayDateModel,
     TrainingConfig,
     predict_open_invoices,
@@ -90,6 +92,11 @@ def test_save_and_load_round_trip(tmp_path, trained) -> None:
     ]
     assert loaded.vocab.values == model.vocab.values
     assert loaded.config == model.config
+    meta = tmp_path / "m" / "meta.json"
+    older = json.loads(meta.read_text())
+    meta.write_text(json.dumps(older | {"features": older["features"][:-1]}))
+    with pytest.raises(ModelVersionError, match="different feature set; retrain"):
+        PayDateModel.load(tmp_path / "m")  # an older arcast's model: one line in the CLI
 
 
 def test_platt_calibration_repairs_an_overconfident_forecast() -> None:

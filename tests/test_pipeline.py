@@ -6,7 +6,9 @@ import email
 import email.policy
 import json
 import math
+import os
 import shutil
+import time
 from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
@@ -22,6 +24,7 @@ from arcast.cli import app
 from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
+from pipelines.defs.schedules import SETTLE_SECONDS
 from pipelines.run import (
     PipelineError,
     execute,
@@ -600,11 +603,17 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
     assert (tmp_path / "whatif" / "scenario_forecast.png").stat().st_size > 10_000
 
 
-def test_sensor_requests_a_rescore_only_when_a_new_export_lands(tmp_path: Path) -> None:
-    (tmp_path / "invoices.csv").write_text("invoice_id,customer_id\n")
+def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(tmp_path: Path) -> None:
+    """Not while a file is missing or still being written, not for a file touched unchanged."""
     settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("new_ledger_export")
+    settled = time.time() - SETTLE_SECONDS - 5
+
+    def land(name: str, text: str, when: float | None = settled) -> None:
+        (tmp_path / name).write_text(text)
+        if when is not None:
+            os.utime(tmp_path / name, (when, when))
 
     def evaluate(cursor: str | None):
         context = dg.build_sensor_context(
@@ -612,11 +621,19 @@ def test_sensor_requests_a_rescore_only_when_a_new_export_lands(tmp_path: Path) 
         )
         return sensor.evaluate_tick(context)
 
+    land("invoices.csv", "invoice_id,customer_id\n")
+    assert "waiting for payments" in evaluate(None).skip_message
+    land("payments.csv", "payment_id\n", when=None)  # just written
+    assert "waiting until they settle" in evaluate(None).skip_message
+    land("payments.csv", "payment_id\n")
     first = evaluate(None)
     assert len(first.run_requests) == 1 and first.cursor
     assert not evaluate(first.cursor).run_requests
-    (tmp_path / "payments.csv").write_text("payment_id\n")
-    assert len(evaluate(first.cursor).run_requests) == 1
+    land("payments.csv", "payment_id\n", when=settled + 1)  # touched, same bytes
+    touched = evaluate(first.cursor)
+    assert not touched.run_requests and "content unchanged" in touched.skip_message
+    land("payments.csv", "payment_id\nP1\n")
+    assert len(evaluate(touched.cursor).run_requests) == 1
 
 
 def test_the_instance_queues_runs_one_at_a_time(tmp_path: Path, monkeypatch) -> None:

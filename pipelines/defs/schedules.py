@@ -5,6 +5,8 @@ forecast: the rescore job always scores with whatever model is champion.
 """
 
 import hashlib
+import json
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -53,34 +55,74 @@ weekly_retrain = dg.ScheduleDefinition(
     name="weekly_retrain",
     job=retrain_job,
     cron_schedule="0 5 * * 1",
-    description="Every Monday 05:00: train a challenger on the latest ledger.",
+    execution_timezone="UTC",
+    description="Every Monday 05:00 UTC: train a challenger on the latest ledger.",
 )
 daily_rescore = dg.ScheduleDefinition(
     name="daily_rescore",
     job=rescore_job,
     cron_schedule="0 6 * * *",
-    description="Every day 06:00: fresh forecasts and worklist from the latest ledger.",
+    execution_timezone="UTC",
+    description="Every day 06:00 UTC: fresh forecasts and worklist from the latest ledger.",
 )
 
 
+SETTLE_SECONDS = 120
+"""An export has landed once no ledger file has changed for this long: a folder being copied
+into fires once, when the copy is done, not on its first file or a half-written one."""
+REQUIRED_FILES = ("invoices", "payments")
+
+
+def _ledger_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".parquet"))
+
+
 def export_fingerprint(folder: Path) -> str:
-    """Names, sizes and modification times of the ledger files: changes when an export lands."""
-    files = sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".parquet"))
+    """Names, sizes and modification times of the ledger files: cheap, asked every minute."""
+    files = _ledger_files(folder) if folder.is_dir() else []
     text = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
     return hashlib.sha256(text.encode()).hexdigest()[:16] if files else ""
+
+
+def export_content(folder: Path) -> str:
+    """Names and bytes of the ledger files: asked only when the fingerprint moves, so that a
+    file touched or copied again unchanged does not rescore."""
+    digest = hashlib.sha256()
+    for path in _ledger_files(folder):
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 @dg.sensor(
     job=rescore_job,
     minimum_interval_seconds=60,
-    description="Rescore when a new ledger export lands in the watched folder (the data_dir).",
+    description="Rescore when a new ledger export has landed in the watched folder (the "
+    f"data_dir): invoices and payments present, no file changed for {SETTLE_SECONDS} s, and "
+    "their content new.",
 )
 def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSettings):
     folder = Path(settings.data_dir)
-    fingerprint = export_fingerprint(folder) if folder.is_dir() else ""
+    fingerprint = export_fingerprint(folder)
     if not fingerprint:
         return dg.SkipReason(f"no ledger files in {folder}")
-    if fingerprint == context.cursor:
+    try:
+        seen = json.loads(context.cursor or "{}")
+    except json.JSONDecodeError:
+        seen = {}
+    if fingerprint == seen.get("files"):
         return dg.SkipReason("no new export since the last run")
-    context.update_cursor(fingerprint)
-    return dg.RunRequest(run_key=fingerprint, tags={"arcast/export": fingerprint})
+    stems = {p.stem for p in _ledger_files(folder)}
+    missing = [name for name in REQUIRED_FILES if name not in stems]
+    if missing:
+        return dg.SkipReason(f"waiting for {', '.join(missing)} in {folder}")
+    quiet = time.time() - max(p.stat().st_mtime for p in _ledger_files(folder))
+    if quiet < SETTLE_SECONDS:
+        return dg.SkipReason(f"files changed {quiet:.0f} s ago; waiting until they settle")
+    content = export_content(folder)
+    context.update_cursor(json.dumps({"files": fingerprint, "content": content}))
+    if content == seen.get("content"):
+        return dg.SkipReason("files touched, content unchanged")
+    return dg.RunRequest(run_key=fingerprint, tags={"arcast/export": content})
