@@ -9,6 +9,7 @@ training code's state.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -33,6 +34,7 @@ EXPERIMENT = "arcast"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 WINDOW_TABLE = "window_metrics"
+FINGERPRINT_FILE = "data_fingerprint.json"
 """The promotion gate's window backtest (model vs baselines), attached to each model's run."""
 
 logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -111,7 +113,7 @@ def log_and_register(
         mlflow.log_param("trained_through", model.trained_through.isoformat())
         mlflow.set_tag("arcast.ledger", registry.ledger)
         mlflow.log_metrics(model.metrics)
-        mlflow.log_dict(fingerprint, "data_fingerprint.json")
+        mlflow.log_dict(fingerprint, FINGERPRINT_FILE)
         mlflow.log_dict({"features": model.boosters[0].feature_name()}, "features.json")
         for name, fig in (figures or {}).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
@@ -190,6 +192,19 @@ def _run_params(registry: Registry, alias: str) -> dict[str, str] | None:
     client, _ = _client(registry.home)
     run_id = client.get_model_version(registry.model_name, version).run_id
     return client.get_run(run_id).data.params
+
+
+def data_fingerprint(registry: Registry, alias: str = CHAMPION) -> dict | None:
+    """The ledger fingerprint logged with the model behind ``alias`` (None if there is none)."""
+    version = alias_version(registry, alias)
+    if version is None:
+        return None
+    client, _ = _client(registry.home)
+    run_id = client.get_model_version(registry.model_name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(
+            Path(client.download_artifacts(run_id, FINGERPRINT_FILE, tmp)).read_text()
+        )
 
 
 def trained_through(registry: Registry, alias: str = CHAMPION) -> date | None:

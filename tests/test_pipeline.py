@@ -7,6 +7,7 @@ import email.policy
 import json
 import math
 import os
+import re
 import shutil
 import time
 from datetime import date, timedelta
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 from arcast.accuracy import HISTORY_FILE
 from arcast.cli import app
-from models.tracking import load_recipe, trained_through
+from models.tracking import CHAMPION, alias_version, load_recipe, trained_through
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
 from pipelines.defs.schedules import SETTLE_SECONDS
@@ -510,6 +511,37 @@ def test_a_failed_whatif_leaves_the_previous_outputs(
     assert b"- NOPE" in failed  # the scenario the error names is there to read
     assert _contents(folder) == before | {"scenarios.yaml": failed}
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nothing set aside
+
+
+def test_an_export_cut_short_is_refused_before_training(
+    first_run, small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    """The payments file copied while still being written: every remaining row is valid, but
+    the months the champion learnt from have lost payments, so nothing is trained or scored."""
+    out, _ = first_run
+    home = tmp_path / "home"
+    shutil.copytree(out.parent / "home", home)
+    export = tmp_path / "export"
+    shutil.copytree(small_ledger_dir, export)
+    lines = (export / "payments.csv").read_text().splitlines(keepends=True)
+    (export / "payments.csv").write_text("".join(lines[: len(lines) * 6 // 10]))
+    summary = json.loads((out / "run_summary.json").read_text())
+    settings = ArcastSettings(
+        data_dir=str(export),
+        ledger_name=summary["ledger"],
+        out_dir=str(tmp_path / "out"),
+        home=str(home),
+        as_of=summary["as_of"],
+        seed=5,
+    )
+    champion = served_model(settings)["version"]
+    with pytest.raises(PipelineError) as failure:
+        run_pipeline(settings, training=FAST_TRAINING, instance=dg.DagsterInstance.ephemeral())
+    assert failure.value.error_class == "LedgerFileError"
+    assert re.search(
+        r"payments\.csv: \d{4}-\d{2} holds [\d,]+ payments, the export before", str(failure.value)
+    )
+    assert alias_version(settings.registry, CHAMPION) == champion  # nothing trained or promoted
 
 
 def test_a_scenario_naming_no_open_invoice_fails_before_anything_is_trained(

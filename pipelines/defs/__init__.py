@@ -13,7 +13,7 @@ from pipelines.defs.assets.forecasts import (
     kpi_forecast,
     projected_billing,
 )
-from pipelines.defs.assets.ledger import ledger
+from pipelines.defs.assets.ledger import ledger, ledger_continuity
 from pipelines.defs.assets.models import champion_model, pay_date_model, promotion_gate
 from pipelines.defs.assets.outputs import collections_worklist, run_summary
 from pipelines.defs.assets.report import cfo_report
@@ -52,7 +52,7 @@ def build_definitions(settings: ArcastSettings) -> dg.Definitions:
     """One graph; only the settings (which ledger, which as-of, where to write) differ."""
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=[promotion_gate, scenario_selections],
+        asset_checks=[ledger_continuity, promotion_gate, scenario_selections],
         jobs=[arcast_job, retrain_job, rescore_job, whatif_job, worklist_job],
         schedules=[weekly_retrain, daily_rescore],
         sensors=[new_ledger_export],

@@ -8,10 +8,12 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv
+from data_contracts.continuity import monthly_counts, vanished_rows
 from data_contracts.load import LedgerFileError, LoadedLedger, load_ledger
 from data_contracts.schema import TABLES
 from data_contracts.suites import validate_tables
 from features.warehouse import load_tables, save_tables
+from models.tracking import data_fingerprint, trained_through
 from pipelines.defs.resources import ArcastSettings
 
 LEDGER_TABLES = [t.name for t in TABLES]
@@ -189,4 +191,28 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
                 metadata={"files": len(loaded.accounting)},
             )
         ],
+    )
+
+
+@dg.asset_check(
+    asset="payments",
+    blocking=True,
+    description="The export still holds the rows the serving model learnt from: no month that "
+    "the champion's ledger held in full (after both exports' first month) lost more than "
+    "10% of its invoices or payments, as a file cut short or copied while still being "
+    "written would. Blocks training and scoring on such an export.",
+)
+def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    before, through = data_fingerprint(settings.registry), trained_through(settings.registry)
+    if before is None or through is None:
+        return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
+    with warehouse.get_connection() as con:
+        problems = vanished_rows(before, monthly_counts(con), through)
+    if problems:
+        raise LedgerFileError(
+            f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows the champion "
+            "learnt from are missing (a file cut short, or copied while still being written?)"
+        )
+    return dg.AssetCheckResult(
+        passed=True, metadata={"compared_with": f"the champion's ledger, as of {through}"}
     )

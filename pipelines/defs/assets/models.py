@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from data_contracts.continuity import monthly_counts
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.backtest import BacktestResult, describe_versus, model_scores, versus_baselines
@@ -75,7 +76,8 @@ def _importance_figure(model) -> plt.Figure:
 
 
 def fingerprint(con) -> dict:
-    """Row counts, date range and an order-independent content hash of the ledger."""
+    """Row counts, date range, an order-independent content hash of the ledger and its rows by
+    month (which the next export is checked against: `ledger_continuity`)."""
     inv = con.execute(
         "SELECT count(*), min(issue_date), max(issue_date), "
         "bit_xor(hash(invoice_id, customer_id, issue_date, due_date, amount)) FROM invoices"
@@ -89,6 +91,7 @@ def fingerprint(con) -> dict:
         "issue_date_max": str(inv[2]),
         "payments": pay[0],
         "hash": f"{inv[3]:016x}{pay[1]:016x}" if inv[3] is not None and pay[1] is not None else "",
+        **monthly_counts(con),
     }
 
 

@@ -1,0 +1,79 @@
+"""Continuity between two exports of one ledger: rows the serving model learnt from must not
+vanish from the next export.
+
+A file copied while still being written, or an export cut short, is valid row by row: the
+contract accepts what is there, and the missing payments turn paid invoices back into open ones
+(on one such export DSO went from 70 to 247 days, and the model trained on it was promoted).
+What gives it away is a month the earlier export held in full now holding fewer rows. Exports
+that keep a rolling window (dropping their oldest months, and with them the payments of those
+months' invoices) are compared only on invoices issued after the later of the two first
+months.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+DROP_SHARE = 0.1
+"""A month holding this much less than in the earlier export is missing rows..."""
+DROP_ROWS = 5
+"""...and at least this many: a handful of corrections (a payment reversed) is not a cut file."""
+
+MONTHLY_SQL = """
+SELECT strftime(issue_date, '%Y-%m') AS issued, NULL AS paid, count(*) AS n
+FROM invoices GROUP BY ALL
+UNION ALL
+SELECT strftime(i.issue_date, '%Y-%m'), strftime(p.payment_date, '%Y-%m'), count(*)
+FROM payments AS p JOIN invoices AS i USING (invoice_id) GROUP BY ALL
+"""
+
+
+def monthly_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """Invoices by issue month, and payments by (issue month of their invoice | payment month):
+    logged with every model, so the next export can be compared with the one it learnt from."""
+    counts: dict[str, dict[str, int]] = {"invoices_by_month": {}, "payments_by_month": {}}
+    for issued, paid, n in con.execute(MONTHLY_SQL).fetchall():
+        if paid is None:
+            counts["invoices_by_month"][issued] = int(n)
+        else:
+            counts["payments_by_month"][f"{issued}|{paid}"] = int(n)
+    return counts
+
+
+def vanished_rows(before: dict, now: dict, before_as_of: date) -> list[str]:
+    """The months the earlier export held in full whose rows have gone missing, as sentences.
+
+    Compared: issue (and payment) months after the later of the two exports' first issue months
+    and before the earlier export's as-of month, so that neither a rolling window's start nor a
+    month still being filled counts.
+    """
+    if not before.get("invoices_by_month") or not now.get("invoices_by_month"):
+        return []
+    start = max(min(before["invoices_by_month"]), min(now["invoices_by_month"]))
+    end = before_as_of.strftime("%Y-%m")
+
+    def payments(counts: dict[str, int]) -> dict[str, int]:
+        by_month: dict[str, int] = {}
+        for key, n in counts.items():
+            issued, paid = key.split("|")
+            if issued > start:
+                by_month[paid] = by_month.get(paid, 0) + n
+        return by_month
+
+    problems = []
+    for file, noun, old, new in (
+        ("invoices.csv", "invoices", before["invoices_by_month"], now["invoices_by_month"]),
+        (
+            "payments.csv",
+            "payments",
+            payments(before.get("payments_by_month", {})),
+            payments(now.get("payments_by_month", {})),
+        ),
+    ):
+        for month in sorted(m for m in old if start < m < end):
+            had, has = old[month], new.get(month, 0)
+            if had - has >= DROP_ROWS and has < had * (1 - DROP_SHARE):
+                problems.append(f"{file}: {month} holds {has:,} {noun}, the export before {had:,}")
+    return problems
