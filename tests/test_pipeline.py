@@ -632,6 +632,11 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
     assert list(summary["scenarios"]) == ["baseline", "top3-late", "settled"]
     assert summary["scenarios"]["top3-late"]["cash_13w_delta"] < 0
     assert summary["scenarios"]["top3-late"]["dso_delta_days"] > 0
+    week_13 = pd.read_csv(tmp_path / "whatif" / "kpi_forecast.csv").iloc[-1]
+    late = summary["scenarios"]["top3-late"]  # the AR left open at week 13, over its sales
+    assert late["dso_delta_days"] == pytest.approx(
+        -late["cash_13w_delta"] / week_13["billed_last_period"] * 90
+    )
     assert (tmp_path / "whatif" / "scenario_forecast.png").stat().st_size > 10_000
 
 

@@ -53,7 +53,7 @@ def scenario_selections(settings: ArcastSettings, warehouse: DuckDBResource) -> 
 
 @dg.asset(
     group_name="forecasts",
-    deps=["invoice_predictions", "projected_billing", "ar_kpis"],
+    deps=["invoice_predictions", "projected_billing", "ar_kpis", "kpi_forecast"],
     kinds={"csv", "json"},
     description="What-if scenarios from the scenario file (settings.scenario_file): each rewrites "
     "the selected invoices' predicted pay-date distributions (later, slower, never paid, disputes "
@@ -97,7 +97,10 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             n_sims=N_SIMS,
         )
 
-    daily_sales = kpis["billed_last_period"] / kpis["period_days"]
+    # DSO at week 13 divides by that week's 90-day sales (projected billing included), as
+    # kpi_forecast.csv does: the scenario's DSO is then the forecast's plus this change.
+    week_13 = pd.read_csv(settings.out_path / "kpi_forecast.csv").iloc[-1]
+    daily_sales = week_13["billed_last_period"] / kpis["period_days"]
     result = run_scenarios(
         book,
         scenarios,
