@@ -730,38 +730,51 @@ def _check_inline(rule: dict) -> None:
         raise _fail(f"inline scenario: {'; '.join(problems)}") from None
 
 
+WIDE_SCENARIOS = 100
+"""Terminal width from which the what-if table also shows each scenario's lowest week."""
+
+
 def _print_scenarios(out: Path) -> None:
-    from arcast.report import signed_money
+    from arcast.report import days, signed_money
 
     summary = json.loads((out / "scenario_summary.json").read_text())
     base = summary["base_currency"]
-    table = Table(title=f"What-if — 13 weeks from {summary['as_of']} ({base})")
-    for col in (
-        "scenario",
-        "13-week cash¹",
-        "change",
-        "change p10…p90",
-        "DSO change",
-        "lowest week",
-    ):
-        table.add_column(col, justify="left" if col in ("scenario", "lowest week") else "right")
+    table = Table(
+        title=f"What-if — 13 weeks from {summary['as_of']} ({base})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("scenario", overflow="fold")
+    for col in ("13-week cash", "change", "p10", "p90", "DSO Δ"):
+        table.add_column(col, justify="right", no_wrap=True)
+    lowest = console.width >= WIDE_SCENARIOS
+    if lowest:
+        table.add_column("lowest week", no_wrap=True)
     for name, s in summary["scenarios"].items():
         dso = s["dso_delta_days"]
+        week = s["lowest_week"]
         table.add_row(
             name,
             f"{s['cash_13w_expected']:,.0f}",
             signed_money(s["cash_13w_delta"]),
-            f"{signed_money(s['cash_13w_delta_p10'])} … {signed_money(s['cash_13w_delta_p90'])}",
-            "n/a" if dso is None else f"{dso:+.1f} d",
-            f"{s['lowest_week']['week_start']} ({s['lowest_week']['expected']:,.0f})",
+            signed_money(s["cash_13w_delta_p10"]),
+            signed_money(s["cash_13w_delta_p90"]),
+            "n/a" if dso is None else f"{days(dso, signed=True)} d",
+            *([f"{week['week_start']} ({week['expected']:,.0f})"] if lowest else []),
         )
     console.print(table)
+    console.print(
+        "p10 / p90: of the change over the simulated paths. A change carried by a few invoices "
+        "can lie outside them (most paths do not move).",
+        soft_wrap=True,
+    )
     for name, s in summary["scenarios"].items():
         console.print(f"  [bold]{name}[/bold]: {s['description']}", soft_wrap=True)
     console.print(
         f"Outputs in [bold]{out}[/bold]: scenario_forecast.csv, scenario_summary.json, "
         "scenario_forecast.png, scenarios.yaml; and what they start from: predictions.csv, "
-        "projected_billing.csv, kpis.json, quarantine.csv",
+        "projected_billing.csv, kpis.json, kpi_forecast.csv, quarantine.csv",
         soft_wrap=True,
     )
 

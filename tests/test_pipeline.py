@@ -18,10 +18,13 @@ import dagster as dg
 import openpyxl
 import pandas as pd
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+import arcast.cli
 from arcast.accuracy import HISTORY_FILE
 from arcast.cli import app
+from arcast.report import signed_money
 from models.tracking import CHAMPION, alias_version, load_recipe, trained_through
 from pipelines.defs import build_definitions
 from pipelines.defs.resources import ArcastSettings
@@ -467,10 +470,6 @@ def test_the_worklist_table_fits_the_terminal(
 ) -> None:
     """Every column whole at 80 columns (the next-contact date was cut to its year); a wider
     terminal also shows each line's first reason."""
-    from rich.console import Console
-
-    import arcast.cli
-
     out, _ = first_run
     console = Console(width=width, record=True)
     monkeypatch.setattr(arcast.cli, "console", console)
@@ -602,7 +601,7 @@ def test_a_replay_of_an_earlier_date_fits_the_champions_recipe_as_of_then_and_ap
 
 
 def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
-    first_run, small_ledger_dir: Path, tmp_path: Path
+    first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out, _ = first_run
     plan = tmp_path / "plan.yaml"
@@ -638,6 +637,13 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
         -late["cash_13w_delta"] / week_13["billed_last_period"] * 90
     )
     assert (tmp_path / "whatif" / "scenario_forecast.png").stat().st_size > 10_000
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(arcast.cli, "console", console)
+    arcast.cli._print_scenarios(tmp_path / "whatif")
+    table = console.export_text().split("p10 / p90")[0].splitlines()
+    assert max(len(line.rstrip()) for line in table) <= 80
+    change = signed_money(summary["scenarios"]["top3-late"]["cash_13w_delta"])
+    assert any(line.split()[:1] == ["top3-late"] and change in line for line in table)
 
 
 def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(tmp_path: Path) -> None:
