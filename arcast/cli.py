@@ -255,7 +255,9 @@ def _print_outputs(out: Path) -> None:
     )
     console.print(
         f"Scored {summary['open_invoices_scored']:,} open invoices with model "
-        f"{summary['model']['name']} v{summary['model']['version']}."
+        f"{summary['model']['name']} v{summary['model']['version']}, trained on data through "
+        f"{summary['model']['trained_through']}.",
+        soft_wrap=True,
     )
     console.print(f"Outputs in [bold]{out}[/bold]:")
     for name in summary["outputs"]:

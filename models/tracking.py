@@ -214,6 +214,35 @@ def trained_through(registry: Registry, alias: str = CHAMPION) -> date | None:
     return None if params is None else date.fromisoformat(params["trained_through"])
 
 
+GATE_TAG = "arcast.gate"
+"""Model-version tags the promotion gate leaves: "promoted" or "refused", and its reason."""
+
+
+def record_gate(registry: Registry, version: str, passed: bool, reason: str) -> None:
+    """Tag ``version`` with the gate's verdict, so the MLflow UI and the run summary show a
+    refusal (the challenger alias then points at a version the champion alias does not)."""
+    client, _ = _client(registry.home)
+    client.set_model_version_tag(
+        registry.model_name, version, GATE_TAG, "promoted" if passed else "refused"
+    )
+    client.set_model_version_tag(registry.model_name, version, f"{GATE_TAG}_reason", reason)
+
+
+def gate_verdict(registry: Registry, alias: str = CHALLENGER) -> dict | None:
+    """The gate's verdict on the version behind ``alias``: version, verdict and reason (None
+    if there is no such version; verdict None if the gate has not judged it)."""
+    version = alias_version(registry, alias)
+    if version is None:
+        return None
+    client, _ = _client(registry.home)
+    tags = client.get_model_version(registry.model_name, version).tags
+    return {
+        "version": version,
+        "gate": tags.get(GATE_TAG),
+        "reason": tags.get(f"{GATE_TAG}_reason"),
+    }
+
+
 def promote(registry: Registry, version: str, alias: str = CHAMPION) -> None:
     """Point ``alias`` at ``version``: one registry update, so serving never sees a half state."""
     client, _ = _client(registry.home)

@@ -129,10 +129,16 @@ def execute(
 
 
 def gate_refusal(result: dg.ExecuteInProcessResult) -> str | None:
-    """The promotion gate's reason if it refused the challenger, else None."""
+    """The promotion gate's verdict if it refused the challenger (which version, which keeps
+    serving, why), else None."""
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.check_name == "promotion_gate" and not evaluation.passed:
-            return evaluation.description or "the promotion gate refused the challenger"
+            meta = {k: v.value for k, v in evaluation.metadata.items()}
+            reason = evaluation.description or "the promotion gate refused it"
+            return (
+                f"version {meta.get('challenger_version')} refused, version "
+                f"{meta.get('champion_version')} keeps serving: {reason}"
+            )
     return None
 
 

@@ -91,6 +91,14 @@ def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tm
     refusal, serving = run(settings, BAD)  # worse: refused, the champion keeps serving
     assert serving == "2"
     assert refusal is not None and "worse" in refusal
+    assert refusal.startswith("version 3 refused, version 2 keeps serving: ")
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["model"]["latest_challenger"] == {
+        "version": "3",
+        "gate": "refused",
+        "reason": refusal.split(": ", 1)[1],
+    }  # for automation, and as tags on the version in MLflow
+    assert summary["model"]["trained_through"] == summary["as_of"]
     # the gate reads the champion's recipe from its run, not from a booster that may no longer
     # fit this version's feature set
     assert load_recipe(settings.registry, CHAMPION) == load_model(settings.registry)[0].config

@@ -101,9 +101,9 @@ def invoice_predictions(
     with warehouse.get_connection() as con:
         save_tables(con, {"invoice_predictions": frame})
         con.execute(
-            "CREATE OR REPLACE TABLE scoring_context AS "
-            "SELECT $v AS model_version, $paid::BIGINT AS model_paid_invoices",
-            {"v": version, "paid": paid_invoices},
+            "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version, "
+            "$paid::BIGINT AS model_paid_invoices, $through::DATE AS model_trained_through",
+            {"v": version, "paid": paid_invoices, "through": model.trained_through},
         )
 
     def _save_pmf(path) -> None:

@@ -30,6 +30,7 @@ from models.tracking import (
     log_and_register,
     log_evaluation,
     promote,
+    record_gate,
 )
 from pipelines.defs.assets.features import FACT_TABLES
 from pipelines.defs.metadata import png_markdown
@@ -206,6 +207,7 @@ def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.As
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
         calendar = holiday_calendar(con, first, to_day(as_of) + challenger.horizon_days + 31)
         result = judge(con, calendar, champion, challenger, window, as_of)
+    record_gate(registry, challenger_version, result.passed, result.reason)
     metadata = {
         "champion_version": champion_version or "none",
         "challenger_version": challenger_version,

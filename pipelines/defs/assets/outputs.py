@@ -14,7 +14,7 @@ from arcast.workbook import write_workbook
 from arcast.worklist import build_worklist
 from features.warehouse import customer_standing, open_disputes
 from models.backtest import versus_baselines
-from models.tracking import Registry, evaluation_table
+from models.tracking import CHALLENGER, Registry, evaluation_table, gate_verdict
 from pipelines.defs.assets.ledger import ledger_rows
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
@@ -134,18 +134,21 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
 
 
 def serving_model(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
-    """The model that scored this run: its name and version, the paid invoices it learnt from
-    and how it did against the spreadsheet baselines on its backtest window — what every
-    command that scores tells its user before they act on the numbers."""
-    version, paid_invoices = con.execute(
-        "SELECT model_version, model_paid_invoices FROM scoring_context"
+    """The model that scored this run: its name and version, the last day of data and the paid
+    invoices it learnt from, how it did against the spreadsheet baselines on its backtest
+    window — what every command that scores tells its user before they act on the numbers —
+    and what the promotion gate said of the latest challenger."""
+    version, paid_invoices, through = con.execute(
+        "SELECT model_version, model_paid_invoices, model_trained_through FROM scoring_context"
     ).fetchone()
     window = evaluation_table(registry, version)
     return {
         "name": registry.model_name,
         "version": version,
+        "trained_through": str(through),
         "paid_invoices": paid_invoices,
         "versus_baselines": versus_baselines(window) if window is not None else None,
+        "latest_challenger": gate_verdict(registry, CHALLENGER),
     }
 
 
