@@ -322,11 +322,16 @@ def validate(
         ),
     ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
+    ledger_name: LedgerNameOption = "",
 ) -> None:
-    """Check a ledger against the data contract; exit 1 if any row was quarantined."""
+    """Check a ledger against the data contract; exit 1 if any row was quarantined.
+
+    With the ledger's name (or its usual folder), also against the export its champion learnt
+    from: an export cut short exits 2.
+    """
     from pipelines.defs.assets.ledger import LEDGER_ASSETS
 
-    settings = _settings(data, out, _parse_date(as_of), base_currency)
+    settings = _settings(data, out, _parse_date(as_of), base_currency, ledger_name=ledger_name)
     from pipelines.run import execute, ledger_notes, raise_failure
 
     def work(on_step):

@@ -513,7 +513,7 @@ def test_a_failed_whatif_leaves_the_previous_outputs(
 
 
 def test_an_export_cut_short_is_refused_before_training(
-    first_run, small_ledger_dir: Path, tmp_path: Path
+    first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The payments file copied while still being written: every remaining row is valid, but
     the months the champion learnt from have lost payments, so nothing is trained or scored."""
@@ -541,6 +541,12 @@ def test_an_export_cut_short_is_refused_before_training(
         r"payments\.csv: \d{4}-\d{2} holds [\d,]+ payments, the export before", str(failure.value)
     )
     assert alias_version(settings.registry, CHAMPION) == champion  # nothing trained or promoted
+    monkeypatch.setenv("ARCAST_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    named = ["--data", str(export), "--ledger-name", summary["ledger"], "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, ["validate", *named])
+    assert result.exit_code == 2 and "rows the champion learnt from are missing" in result.output
 
 
 def test_a_scenario_naming_no_open_invoice_fails_before_anything_is_trained(
