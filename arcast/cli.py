@@ -123,11 +123,14 @@ def _serve(
     what-if's scenarios). A run that fails leaves the folder as it was, but for those and the
     quarantine report, which say why: no mix of two runs' results."""
     from arcast.io import restore_on_failure
+    from models.tracking import CHAMPION, alias_version, kept_ledgers
     from pipelines.defs.assets.ledger import QUARANTINE_FILE
     from pipelines.run import ledger_notes, replay_settings, served_model
 
     started = time.perf_counter()
     out = Path(settings.out_dir)
+    new_line = alias_version(settings.registry, CHAMPION) is None
+    others = [k for k in kept_ledgers(settings.home_path) if k != settings.ledger_key]
     with restore_on_failure(out, keep=(QUARANTINE_FILE, *inputs)):
         if prepare:
             prepare()
@@ -140,6 +143,14 @@ def _serve(
     replay = replay_settings(settings)
     _print_ledger_notes(ledger_notes(replay), out)
     _print_model_notes(served_model(replay))
+    if new_line and others:
+        console.print(
+            f"[yellow]Note: '{settings.ledger_key}' is a new ledger here (its first model, no "
+            f"forecast history); this home also keeps {', '.join(map(repr, others[:3]))}"
+            f"{' …' if len(others) > 3 else ''}. If this export continues one of them, run "
+            "with --ledger-name.[/yellow]",
+            soft_wrap=True,
+        )
     if replay is not settings:
         console.print(
             f"Replay of {settings.as_of}: scored by a model fitted as of that date and kept "

@@ -111,7 +111,7 @@ def log_and_register(
         warnings.simplefilter("ignore")
         mlflow.log_params({f"train.{k}": v for k, v in asdict(model.config).items()})
         mlflow.log_param("trained_through", model.trained_through.isoformat())
-        mlflow.set_tag("arcast.ledger", registry.ledger)
+        mlflow.set_tag(LEDGER_TAG, registry.ledger)
         mlflow.log_metrics(model.metrics)
         mlflow.log_dict(fingerprint, FINGERPRINT_FILE)
         mlflow.log_dict({"features": model.boosters[0].feature_name()}, "features.json")
@@ -129,7 +129,7 @@ def log_and_register(
     except MlflowException:
         client.create_registered_model(
             registry.model_name,
-            tags={"arcast.ledger": registry.ledger},
+            tags={LEDGER_TAG: registry.ledger},
             description=f"arcast pay-date hazard model (LightGBM) of the ledger {registry.ledger}",
         )
     version = client.create_model_version(
@@ -192,6 +192,18 @@ def _run_params(registry: Registry, alias: str) -> dict[str, str] | None:
     client, _ = _client(registry.home)
     run_id = client.get_model_version(registry.model_name, version).run_id
     return client.get_run(run_id).data.params
+
+
+LEDGER_TAG = "arcast.ledger"
+REPLAY = re.compile(r" as of \d{4}-\d{2}-\d{2}$")
+"""How a replay's model line is named after its ledger (``ArcastSettings.replay_as_of``)."""
+
+
+def kept_ledgers(home: Path) -> list[str]:
+    """The ledgers this state directory keeps models for, replays of past dates left out."""
+    client, _ = _client(home)
+    names = (m.tags.get(LEDGER_TAG, "") for m in client.search_registered_models())
+    return sorted(name for name in names if name and not REPLAY.search(name))
 
 
 def data_fingerprint(registry: Registry, alias: str = CHAMPION) -> dict | None:

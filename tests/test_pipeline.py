@@ -571,6 +571,29 @@ def test_a_scenario_naming_no_open_invoice_fails_before_anything_is_trained(
     assert trained_through(settings.registry) is None  # no model, no champion
 
 
+def test_a_new_ledger_folder_in_a_home_that_keeps_another_says_so(
+    first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export in a new folder without --ledger-name starts a ledger line of its own: first
+    model, no forecast history. The user hears of it, with the ledgers the home already keeps."""
+    out, _ = first_run
+    home = tmp_path / "home"
+    shutil.copytree(out.parent / "home", home)
+    export = shutil.copytree(small_ledger_dir, tmp_path / "2025-12")
+    monkeypatch.setenv("ARCAST_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    args = ["worklist", "--data", str(export), "--out", str(tmp_path / "wl")]
+    result = CliRunner().invoke(app, args)
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    first = json.loads((out / "run_summary.json").read_text())["ledger"]
+    assert f"'{export}' is a new ledger here" in output and f"'{first}'" in output
+    assert "run with --ledger-name" in output
+    again = " ".join(CliRunner().invoke(app, args).output.split())
+    assert "is a new ledger here" not in again
+
+
 def test_a_replay_of_an_earlier_date_fits_the_champions_recipe_as_of_then_and_apart(
     first_run, small_ledger_dir: Path, tmp_path: Path
 ) -> None:
