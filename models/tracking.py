@@ -34,8 +34,13 @@ EXPERIMENT = "arcast"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 WINDOW_TABLE = "window_metrics"
-FINGERPRINT_FILE = "data_fingerprint.json"
 """The promotion gate's window backtest (model vs baselines), attached to each model's run."""
+FINGERPRINT_FILE = "data_fingerprint.json"
+LEDGER_TAG = "arcast.ledger"
+GATE_TAG = "arcast.gate"
+"""Model-version tags the promotion gate leaves: "promoted" or "refused", and its reason."""
+REPLAY = re.compile(r" as of \d{4}-\d{2}-\d{2}$")
+"""How a replay's model line is named after its ledger (`replay_ledger`)."""
 
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -194,9 +199,9 @@ def _run_params(registry: Registry, alias: str) -> dict[str, str] | None:
     return client.get_run(run_id).data.params
 
 
-LEDGER_TAG = "arcast.ledger"
-REPLAY = re.compile(r" as of \d{4}-\d{2}-\d{2}$")
-"""How a replay's model line is named after its ledger (``ArcastSettings.replay_as_of``)."""
+def replay_ledger(ledger: str, as_of: str) -> str:
+    """The model line of a replay of ``ledger`` as of an ISO date, kept apart from its own."""
+    return f"{ledger} as of {as_of}"
 
 
 def kept_ledgers(home: Path) -> list[str]:
@@ -224,10 +229,6 @@ def trained_through(registry: Registry, alias: str = CHAMPION) -> date | None:
     its run's parameters: cheap enough to ask before every scoring job."""
     params = _run_params(registry, alias)
     return None if params is None else date.fromisoformat(params["trained_through"])
-
-
-GATE_TAG = "arcast.gate"
-"""Model-version tags the promotion gate leaves: "promoted" or "refused", and its reason."""
 
 
 def record_gate(registry: Registry, version: str, passed: bool, reason: str) -> None:

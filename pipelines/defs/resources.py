@@ -12,7 +12,7 @@ from pydantic import Field
 
 from arcast.drafts import DEFAULT_SENDER
 from data_contracts.schema import DEFAULT_BASE_CURRENCY
-from models.tracking import Registry
+from models.tracking import Registry, replay_ledger
 
 
 def default_home() -> str:
@@ -90,8 +90,10 @@ class ArcastSettings(dg.ConfigurableResource):
 
     @property
     def registry(self) -> Registry:
-        replay = f" as of {self.replay_as_of}" if self.replay_as_of else ""
-        return Registry(self.home_path, self.ledger_key + replay)
+        key = self.ledger_key
+        return Registry(
+            self.home_path, replay_ledger(key, self.replay_as_of) if self.replay_as_of else key
+        )
 
     @property
     def out_path(self) -> Path:
