@@ -42,17 +42,17 @@ def monthly_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     return counts
 
 
-def vanished_rows(before: dict, now: dict, before_as_of: date) -> list[str]:
+def vanished_rows(before: dict, now: dict, before_as_of: date, now_as_of: date) -> list[str]:
     """The months the earlier export held in full whose rows have gone missing, as sentences.
 
     Compared: issue (and payment) months after the later of the two exports' first issue months
-    and before the earlier export's as-of month, so that neither a rolling window's start nor a
-    month still being filled counts.
+    and before the earlier of the two as-of months, so that neither a rolling window's start, a
+    month still being filled, nor what an older export has yet to see counts.
     """
     if not before.get("invoices_by_month") or not now.get("invoices_by_month"):
         return []
     start = max(min(before["invoices_by_month"]), min(now["invoices_by_month"]))
-    end = before_as_of.strftime("%Y-%m")
+    end = min(before_as_of, now_as_of).strftime("%Y-%m")
 
     def payments(counts: dict[str, int]) -> dict[str, int]:
         by_month: dict[str, int] = {}

@@ -22,19 +22,22 @@ def test_a_grown_export_and_a_rolling_window_are_continuous() -> None:
         BEFORE["invoices_by_month"] | {"2024-04": 58, "2024-05": 61},
         BEFORE["payments_by_month"] | {"2024-04|2024-05": 50},
     )
-    assert vanished_rows(BEFORE, grown, date(2024, 4, 20)) == []
+    assert vanished_rows(BEFORE, grown, date(2024, 4, 20), date(2024, 5, 20)) == []
     rolled = _counts(  # January dropped, with its invoices' payments
         {"2024-02": 60, "2024-03": 55, "2024-04": 58},
         {"2024-02|2024-03": 50, "2024-03|2024-04": 45},
     )
-    assert vanished_rows(BEFORE, rolled, date(2024, 4, 20)) == []
+    assert vanished_rows(BEFORE, rolled, date(2024, 4, 20), date(2024, 4, 30)) == []
     corrected = _counts(BEFORE["invoices_by_month"] | {"2024-03": 52}, BEFORE["payments_by_month"])
-    assert vanished_rows(BEFORE, corrected, date(2024, 4, 20)) == []  # 3 rows: not a cut file
+    # 3 invoices fewer: corrections, not a cut file
+    assert vanished_rows(BEFORE, corrected, date(2024, 4, 20), date(2024, 4, 20)) == []
 
 
 def test_a_cut_export_names_the_months_that_lost_rows() -> None:
     cut = _counts(BEFORE["invoices_by_month"], {"2024-02|2024-03": 50, "2024-03|2024-04": 12})
-    assert vanished_rows(BEFORE, cut, date(2024, 5, 2)) == [
+    assert vanished_rows(BEFORE, cut, date(2024, 5, 2), date(2024, 5, 2)) == [
         "payments.csv: 2024-04 holds 12 payments, the export before 45"
     ]
-    assert vanished_rows(BEFORE, cut, date(2024, 4, 20)) == []  # April was still being filled
+    assert vanished_rows(BEFORE, cut, date(2024, 4, 20), date(2024, 5, 2)) == []  # April: filling
+    older = _counts({"2024-01": 50, "2024-02": 60}, {"2024-01|2024-02": 48})
+    assert vanished_rows(BEFORE, older, date(2024, 5, 2), date(2024, 2, 29)) == []  # not yet seen

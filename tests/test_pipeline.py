@@ -549,6 +549,37 @@ def test_an_export_cut_short_is_refused_before_training(
     assert result.exit_code == 2 and "rows the champion learnt from are missing" in result.output
 
 
+def test_an_older_export_without_an_as_of_date_does_not_replace_todays_model(
+    first_run, small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    """Last month's export run again by mistake: it is whole (continuity passes, as it has not
+    yet seen the later months), but a challenger trained on it would replace today's champion
+    with an older model. The run stops and says how to replay that date instead."""
+    out, _ = first_run
+    home = tmp_path / "home"
+    shutil.copytree(out.parent / "home", home)
+    summary = json.loads((out / "run_summary.json").read_text())
+    ends = pd.Timestamp(summary["as_of"]) - pd.Timedelta(days=60)
+    export = tmp_path / "export"
+    shutil.copytree(small_ledger_dir, export)
+    for name, column in (("invoices", "issue_date"), ("payments", "payment_date")):
+        table = pd.read_csv(export / f"{name}.csv", dtype=str)
+        table[pd.to_datetime(table[column]) <= ends].to_csv(export / f"{name}.csv", index=False)
+    settings = ArcastSettings(
+        data_dir=str(export),
+        ledger_name=summary["ledger"],
+        out_dir=str(tmp_path / "out"),
+        home=str(home),
+        seed=5,
+    )
+    champion = served_model(settings)["version"]
+    with pytest.raises(PipelineError) as failure:
+        run_pipeline(settings, training=FAST_TRAINING, instance=dg.DagsterInstance.ephemeral())
+    assert failure.value.error_class == "LookAheadError"
+    assert "give --as-of" in str(failure.value) and "replace today's model" in str(failure.value)
+    assert alias_version(settings.registry, CHAMPION) == champion
+
+
 def test_a_scenario_naming_no_open_invoice_fails_before_anything_is_trained(
     small_ledger_dir: Path, tmp_path: Path
 ) -> None:

@@ -207,7 +207,8 @@ def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     if before is None or through is None:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
     with warehouse.get_connection() as con:
-        problems = vanished_rows(before, monthly_counts(con), through)
+        as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
+        problems = vanished_rows(before, monthly_counts(con), through, as_of)
     if problems:
         raise LedgerFileError(
             f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows the champion "

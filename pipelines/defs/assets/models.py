@@ -16,7 +16,7 @@ from data_contracts.continuity import monthly_counts
 from features.matrix import holiday_calendar
 from features.warehouse import to_day
 from models.backtest import BacktestResult, describe_versus, model_scores, versus_baselines
-from models.paydate import TrainingConfig, train_pay_date_model
+from models.paydate import LookAheadError, TrainingConfig, train_pay_date_model
 from models.plots import backtest_figures
 from models.promotion import GATE_METRICS, challenger_window
 from models.promotion import promotion_gate as judge
@@ -31,6 +31,7 @@ from models.tracking import (
     log_evaluation,
     promote,
     record_gate,
+    trained_through,
 )
 from pipelines.defs.assets.features import FACT_TABLES
 from pipelines.defs.metadata import png_markdown
@@ -124,6 +125,13 @@ def pay_date_model(
     registry = settings.registry
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
+        through = trained_through(registry)
+        if through is not None and through > as_of:
+            raise LookAheadError(
+                f"the ledger is seen as of {as_of}, before the end of the data the champion "
+                f"learnt from ({through}): a challenger trained on it would replace today's "
+                f"model with an older one; give --as-of {as_of} to replay that date"
+            )
         first = con.execute("SELECT min(issue_day) FROM invoice_facts").fetchone()[0]
         calendar = holiday_calendar(con, first, to_day(as_of) + training.horizon_days + 31)
         started = time.perf_counter()
