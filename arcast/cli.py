@@ -129,8 +129,9 @@ def _serve(
 
     started = time.perf_counter()
     out = Path(settings.out_dir)
-    new_line = alias_version(settings.registry, CHAMPION) is None
-    others = [k for k in kept_ledgers(settings.home_path) if k != settings.ledger_key]
+    others = []  # the ledgers a new line may have been meant to continue
+    if alias_version(settings.registry, CHAMPION) is None:
+        others = [k for k in kept_ledgers(settings.home_path) if k != settings.ledger_key]
     with restore_on_failure(out, keep=(QUARANTINE_FILE, *inputs)):
         if prepare:
             prepare()
@@ -143,7 +144,7 @@ def _serve(
     replay = replay_settings(settings)
     _print_ledger_notes(ledger_notes(replay), out)
     _print_model_notes(served_model(replay))
-    if new_line and others:
+    if others:
         console.print(
             f"[yellow]Note: '{settings.ledger_key}' is a new ledger here (its first model, no "
             f"forecast history); this home also keeps {', '.join(map(repr, others[:3]))}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,7 +218,7 @@ def _read_csv(
             next((c for c in columns[fields:] if c), header[fields].strip()),
             f"line has {fields} of the header's {len(header)} fields (cut short?)",
         )
-        for row, fields in _short_rows(path, header).items()
+        for row, fields in _short_rows(path, header, warnings).items()
         if row in df.index
     }
     return df, short
@@ -235,12 +234,12 @@ def _unterminated(path: Path) -> bool:
         return fh.read(1) not in (b"\n", b"\r")
 
 
-def _short_rows(path: Path, header: list[str]) -> dict[int, int]:
+def _short_rows(path: Path, header: list[str], warnings: list[str]) -> dict[int, int]:
     """Record number -> fields, for the lines with fewer fields than the header: a row cut
     short (a file copied while still being written) would otherwise be read with its last
     cells empty, e.g. an invoice's currency as the base currency. Pandas fills them in without
     a word, so the file is scanned once more by Arrow, which counts them (0.7 s a million
-    rows); a file Arrow cannot parse is left to pandas, which has read it."""
+    rows). A file Arrow cannot parse (pandas has read it) goes unchecked, and is warned of."""
     short: dict[int, int] = {}
 
     def note(row: pa_csv.InvalidRow) -> str:
@@ -248,24 +247,23 @@ def _short_rows(path: Path, header: list[str]) -> dict[int, int]:
             short[row.number - FIRST_DATA_LINE] = row.actual_columns
         return "skip"
 
+    column = header[0]
     try:
-        _scan(path, header[0], note)
-    except pa.ArrowInvalid:
+        pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(use_threads=False, encoding="utf8"),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=note
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=[column], column_types={column: pa.string()}
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        detail = (str(exc).strip().splitlines() or ["unreadable"])[0]
+        warnings.append(f"{path.name}: could not check for rows cut short ({detail})")
         return {}
     return short
-
-
-def _scan(path: Path, column: str, invalid: Callable[[pa_csv.InvalidRow], str]) -> None:
-    pa_csv.read_csv(
-        path,
-        read_options=pa_csv.ReadOptions(use_threads=False, encoding="utf8"),
-        parse_options=pa_csv.ParseOptions(
-            newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=invalid
-        ),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=[column], column_types={column: pa.string()}
-        ),
-    )
 
 
 def _read_parquet(

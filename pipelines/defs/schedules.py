@@ -74,21 +74,22 @@ REQUIRED_FILES = ("invoices", "payments")
 
 
 def _ledger_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
     return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".parquet"))
 
 
-def export_fingerprint(folder: Path) -> str:
+def export_fingerprint(files: list[Path]) -> str:
     """Names, sizes and modification times of the ledger files: cheap, asked every minute."""
-    files = _ledger_files(folder) if folder.is_dir() else []
     text = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    return hashlib.sha256(text.encode()).hexdigest()[:16] if files else ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def export_content(folder: Path) -> str:
+def export_content(files: list[Path]) -> str:
     """Names and bytes of the ledger files: asked only when the fingerprint moves, so that a
     file touched or copied again unchanged does not rescore."""
     digest = hashlib.sha256()
-    for path in _ledger_files(folder):
+    for path in files:
         digest.update(path.name.encode())
         with path.open("rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
@@ -105,23 +106,23 @@ def export_content(folder: Path) -> str:
 )
 def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSettings):
     folder = Path(settings.data_dir)
-    fingerprint = export_fingerprint(folder)
-    if not fingerprint:
+    files = _ledger_files(folder)
+    if not files:
         return dg.SkipReason(f"no ledger files in {folder}")
+    fingerprint = export_fingerprint(files)
     try:
         seen = json.loads(context.cursor or "{}")
-    except json.JSONDecodeError:
+    except json.JSONDecodeError:  # a cursor from before the JSON one: compare afresh
         seen = {}
     if fingerprint == seen.get("files"):
         return dg.SkipReason("no new export since the last run")
-    stems = {p.stem for p in _ledger_files(folder)}
-    missing = [name for name in REQUIRED_FILES if name not in stems]
+    missing = [name for name in REQUIRED_FILES if name not in {p.stem for p in files}]
     if missing:
         return dg.SkipReason(f"waiting for {', '.join(missing)} in {folder}")
-    quiet = time.time() - max(p.stat().st_mtime for p in _ledger_files(folder))
+    quiet = time.time() - max(p.stat().st_mtime for p in files)
     if quiet < SETTLE_SECONDS:
         return dg.SkipReason(f"files changed {quiet:.0f} s ago; waiting until they settle")
-    content = export_content(folder)
+    content = export_content(files)
     context.update_cursor(json.dumps({"files": fingerprint, "content": content}))
     if content == seen.get("content"):
         return dg.SkipReason("files touched, content unchanged")
