@@ -863,6 +863,7 @@ WIDE_CUSTOMER = 20
 def _print_worklist(out: Path) -> None:
     import pandas as pd
 
+    from arcast.drafts import PLACEHOLDER_ADDRESS
     from arcast.worklist import ACTIONS, TONES
 
     lines = pd.read_csv(out / "worklist.csv", keep_default_na=False)
@@ -924,6 +925,13 @@ def _print_worklist(out: Path) -> None:
     for name in ("worklist.xlsx", "worklist.csv", "dispute_queue.csv", "customer_view.csv"):
         console.print(f"  {out / name}")
     console.print(f"  {out / 'drafts'}/ ({len(drafts)} .eml drafts; arcast never sends them)")
+    unaddressed = int(((customers["draft"] != "") & (customers["email"] == "")).sum())
+    if unaddressed:
+        console.print(
+            f"[yellow]{unaddressed} of the drafts have no recipient[/yellow]: customers.csv "
+            f"gives no email for those customers, so they are addressed to {PLACEHOLDER_ADDRESS}",
+            soft_wrap=True,
+        )
 
 
 def _parse_date(value: str | None) -> date | None:

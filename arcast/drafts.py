@@ -31,7 +31,7 @@ import jinja2
 import pandas as pd
 
 from arcast.io import write_dir_atomic
-from arcast.worklist import Worklist
+from arcast.worklist import Worklist, longdate
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "reminders"
 TEMPLATE_FILES = {
@@ -49,20 +49,6 @@ SMTP_MAX_LINE = 998
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 ZERO_DECIMALS = {"JPY", "KRW", "CLP", "ISK", "VND"}
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 class DraftTemplateError(ValueError):
@@ -75,12 +61,6 @@ def money(amount: float, currency: str) -> str:
     digits = 0 if code in ZERO_DECIMALS else 2
     number = f"{amount:,.{digits}f}"
     return f"{SYMBOLS[code]}{number}" if code in SYMBOLS else f"{code} {number}"
-
-
-def longdate(value: date | pd.Timestamp) -> str:
-    """``1 April 2025``: unambiguous in every country, unlike 04/01/2025."""
-    d = pd.Timestamp(value)
-    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 def reminder_environment(templates_dir: str | Path | None = None) -> jinja2.Environment:

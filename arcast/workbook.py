@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,16 @@ def _excel_days(series: pd.Series) -> list[float | None]:
     return [None if math.isnan(d) else d for d in days.tolist()]
 
 
+def _typed_dates(series: pd.Series) -> pd.Series:
+    """A column of date objects as datetime64, so that it gets the date format: written as they
+    are, Excel shows them as serial numbers (the Drafts sheet's next contact read 46015)."""
+    if series.dtype == object:
+        present = series.dropna()
+        if len(present) and all(isinstance(v, date) for v in present):
+            return pd.to_datetime(series)
+    return series
+
+
 def _column(ws, series: pd.Series) -> tuple[Callable, list]:
     """The typed write method and the cell values of one column.
 
@@ -96,6 +107,7 @@ def _add_sheet(wb: xlsxwriter.Workbook, title: str, frame: pd.DataFrame) -> None
     lookups dominate the cost of a 100k-row sheet.
     """
     ws = wb.add_worksheet(title)
+    frame = pd.DataFrame({name: _typed_dates(frame[name]) for name in frame.columns})
     columns = list(frame.columns)
     for j, name in enumerate(columns):
         series = frame[name]

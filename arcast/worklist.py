@@ -72,6 +72,25 @@ friendly reminder, not yet due        pre-due reminder 3 business days before th
 overdue tiers, resolve dispute        the next business day after the as-of date
 ====================================  ============================================================
 
+**Contact log** (``contacts.csv``, optional: what collectors did, entries after the as-of date
+not seen). Each line follows the latest entry for its invoice or for its whole customer (no
+``invoice_id``); on one day the invoice's own. Without it the worklist would ask for the same
+call every day, and draft a fresh demand for an invoice the customer has promised to pay:
+
+==============================  ==============================================================
+latest entry                    effect on the line
+==============================  ==============================================================
+contacted on d                  next contact not before d + 7 days
+promise on d to pay by p        until p + 2 days: next contact after that, in no draft;
+                                later, with the invoice still open, *broken*: one action tier
+                                up, next contact the next business day
+hold on d until u               until u: next contact on u, in no draft; then the usual rules
+==============================  ==============================================================
+
+Every entry is said in ``contact_note`` ("promised on 3 March 2025 to pay by 10 March 2025",
+with the log's note); a line kept waiting still ranks by its priority, since the money is still
+at stake.
+
 **Customer view.** A customer's action is its highest dunning tier (``resolve dispute`` if all its
 open invoices are disputed), its next contact the earliest next contact of its lines that need
 contact (of all its lines if none do). Customers are ranked by the summed priority of their
@@ -146,6 +165,7 @@ OUTPUT_COLUMNS = [
     "action",
     "tone",
     "next_contact",
+    "contact_note",
     "reason_1",
     "reason_2",
     "reason_3",
@@ -173,6 +193,7 @@ CUSTOMER_COLUMNS = [
     "action",
     "tone",
     "next_contact",
+    "contact_note",
     "invoices",
     "contact_invoices",
     "disputed_invoices",
@@ -187,9 +208,12 @@ CUSTOMER_COLUMNS = [
     "mean_days_late",
     "share_paid_30_late",
     "priority",
+    "dispute_priority",
     "draft",
 ]
-"""Customer view; amounts in base currency."""
+"""Customer view; amounts in base currency. Customers are ranked by ``priority``, the sum over
+their dunning lines, then by ``dispute_priority``, over their disputed ones: a dispute is
+worked in its own queue, not by chasing the customer."""
 
 EXPOSURE_WEIGHT = 0.1
 AGE_CAP_DAYS = 90
@@ -217,6 +241,26 @@ RELIABLE_MAX_DAYS_OVERDUE = 30
 HIGH_VALUE_TOP_SHARE = 0.10
 TONES = ("soft", "standard", "firm")
 PRE_DUE_BUSINESS_DAYS = 3
+FOLLOW_UP_DAYS = 7
+"""After a logged contact, the customer's lines are not due another before a week has passed:
+a reply takes days, and a demand repeated daily reads as harassment."""
+PROMISE_GRACE_DAYS = 2
+"""A payment promised for a day is looked for this many days later (a transfer in transit)
+before the promise counts as broken."""
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 REASON_SEPARATOR = " | "
 ROUNDING = {
     "priority": 2,
@@ -247,6 +291,12 @@ class Worklist:
     @property
     def dunning(self) -> pd.DataFrame:
         return self.lines[self.lines["queue"] == "dunning"]
+
+
+def longdate(value: date | pd.Timestamp) -> str:
+    """``1 April 2025``: unambiguous in every country, unlike 04/01/2025."""
+    d = pd.Timestamp(value)
+    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 def high_value(open_amount: pd.Series) -> np.ndarray:
@@ -280,21 +330,35 @@ def customer_tone(
     return np.where(chronic, "firm", np.where(reliable & np.asarray(valuable), "soft", "standard"))
 
 
-def action_tier(days_overdue: np.ndarray, p_late_30: np.ndarray) -> np.ndarray:
-    """Dunning action per line (table in the module docstring)."""
+def action_tier(
+    days_overdue: np.ndarray, p_late_30: np.ndarray, broken: np.ndarray | None = None
+) -> np.ndarray:
+    """Dunning action per line (table in the module docstring), one tier up where a promise
+    to pay was ``broken``."""
     tier = np.searchsorted(AGE_TIER_UPPER_DAYS, days_overdue, side="left")
     tier = tier + (np.asarray(p_late_30) >= HIGH_RISK)
+    if broken is not None:
+        tier = tier + np.asarray(broken, dtype=bool)
     return np.asarray(ACTIONS)[np.minimum(tier, len(ACTIONS) - 1)]
 
 
 def next_contact(
-    action: np.ndarray, due_date: pd.Series, country: pd.Series, as_of: date
+    action: np.ndarray,
+    due_date: pd.Series,
+    country: pd.Series,
+    as_of: date,
+    not_before: np.ndarray | None = None,
 ) -> pd.Series:
     """Next-contact date per line (rules in the module docstring), a business day of the
-    line's country."""
+    line's country, and none before the line's ``not_before`` day (NaN: no such day) that the
+    contact log sets."""
     today = to_day(as_of)
     due = (pd.to_datetime(due_date).to_numpy().astype("datetime64[D]").astype(np.int64)).copy()
-    last = max(today, int(due.max()) if len(due) else today) + 60
+    wait = np.full(len(due), np.nan) if not_before is None else np.asarray(not_before, float)
+    latest = max(today, int(due.max()) if len(due) else today)
+    if np.isfinite(wait).any():
+        latest = max(latest, int(np.nanmax(wait)))
+    last = latest + 60
     countries = sorted({c for c in country.dropna().astype(str)})
     calendar = Calendar(countries, today - PRE_DUE_BUSINESS_DAYS * 10, last)
     idx = calendar.country_index(country)
@@ -322,7 +386,90 @@ def next_contact(
         after_due,
         np.where((action == ACTIONS[1]) & not_due, pre_due, tomorrow),
     )
+    waiting = np.isfinite(wait) & (wait > day)
+    if waiting.any():  # the other days are business days already: rolling keeps them
+        day = roll_forward(np.where(waiting, wait, day).astype(np.int64))
     return pd.Series(pd.to_datetime(day, unit="D"), index=due_date.index)
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """What the contact log says about each line."""
+
+    not_before: np.ndarray
+    """Day number before which the line is not contacted again; NaN: the usual rules."""
+    waiting: np.ndarray
+    """A promise to pay not yet due, or a hold: the line is in no reminder draft."""
+    broken: np.ndarray
+    """A promise to pay whose day (and grace) has passed with the invoice still open."""
+    note: np.ndarray
+    """The governing entry in words, e.g. "promised on 3 March 2025 to pay by 10 March 2025"."""
+
+
+def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Per line (``keys``: customer_id, invoice_id), the latest log entry seen by ``as_of`` among
+    those for its invoice and those for its whole customer (no invoice_id); on one day the
+    invoice's own, and of several the last in the file. NaT ``contact_date`` where none."""
+    fields = ["contact_date", "outcome", "until", "note"]
+    seen = contacts[pd.to_datetime(contacts["contact_date"]) <= pd.Timestamp(as_of)]
+    seen = seen.assign(_order=np.arange(len(seen))).sort_values(
+        ["contact_date", "_order"], kind="stable"
+    )
+    own = seen[seen["invoice_id"].notna()].drop_duplicates(
+        ["customer_id", "invoice_id"], keep="last"
+    )
+    wide = seen[seen["invoice_id"].isna()].drop_duplicates("customer_id", keep="last")
+    lines = keys[["customer_id", "invoice_id"]].reset_index(drop=True)
+    mine = lines.merge(own[["customer_id", "invoice_id", *fields]], how="left")
+    theirs = lines.merge(wide[["customer_id", *fields]], on="customer_id", how="left")
+    own_day = pd.to_datetime(mine["contact_date"])
+    wide_day = pd.to_datetime(theirs["contact_date"])
+    use_wide = wide_day.notna() & (own_day.isna() | (wide_day > own_day))
+    return mine[fields].mask(use_wide, theirs[fields])
+
+
+def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date) -> ContactState:
+    """Apply the contact log (``contacts.csv``) to the lines; rules in the module docstring."""
+    n = len(keys)
+    if contacts is None or contacts.empty or n == 0:
+        return ContactState(
+            np.full(n, np.nan), np.zeros(n, bool), np.zeros(n, bool), np.full(n, "")
+        )
+    entry = _governing_entries(keys, contacts, as_of)
+    today = to_day(as_of)
+    logged = pd.to_datetime(entry["contact_date"]).notna().to_numpy()
+    day = np.where(logged, _days(entry["contact_date"]), np.nan)
+    until = _days(entry["until"])
+    outcome = entry["outcome"].fillna("").to_numpy()
+    promise, hold = outcome == "promise", outcome == "hold"
+    promised = promise & (today <= until + PROMISE_GRACE_DAYS)
+    held = hold & (today < until)
+    not_before = np.select(
+        [promised, held, logged & ~promise & ~hold],
+        [until + PROMISE_GRACE_DAYS + 1, until, day + FOLLOW_UP_DAYS],
+        np.nan,
+    )
+    note = []
+    for i, row in enumerate(entry.itertuples(index=False)):
+        if not logged[i]:
+            note.append("")
+            continue
+        made, by = longdate(row.contact_date), (longdate(row.until) if pd.notna(row.until) else "")
+        if promise[i]:
+            text = f"promised on {made} to pay by {by}" + ("" if promised[i] else ": broken")
+        elif hold[i]:
+            text = f"on hold since {made} until {by}" if held[i] else f"hold ended {by}"
+        else:
+            text = f"contacted {made}"
+        note.append(f"{text} ({row.note})" if isinstance(row.note, str) and row.note else text)
+    return ContactState(not_before, promised | held, promise & ~promised, np.asarray(note))
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    """Day numbers of dates, NaN where missing."""
+    stamps = pd.to_datetime(dates)
+    days = (stamps - pd.Timestamp("1970-01-01")).dt.days.to_numpy(dtype=float)
+    return np.where(stamps.notna().to_numpy(), days, np.nan)
 
 
 def _validate(predictions: pd.DataFrame) -> None:
@@ -370,13 +517,15 @@ def build_worklist(
     as_of: date,
     standing: pd.DataFrame | None = None,
     disputes: pd.DataFrame | None = None,
+    contacts: pd.DataFrame | None = None,
 ) -> Worklist:
     """Rank open invoices into the dunning and dispute queues and group them by customer.
 
     ``predictions`` has one row per open invoice with ``REQUIRED_COLUMNS`` (``p_paid_4w`` = P(paid
     within the next four weeks)); ``standing`` one row per customer with ``STANDING_COLUMNS``
     (None: no names, countries or history known); ``disputes`` the open dispute per invoice
-    (``invoice_id``, ``dispute_opened``, ``dispute_reason``). Rules in the module docstring.
+    (``invoice_id``, ``dispute_opened``, ``dispute_reason``); ``contacts`` the contact log
+    (``contacts.csv``; entries after ``as_of`` are not seen). Rules in the module docstring.
     """
     _validate(predictions)
     pred = predictions.reset_index(drop=True)
@@ -402,7 +551,8 @@ def build_worklist(
 
     exposure = exposure_by_customer.loc[pred["customer_id"]].to_numpy(dtype=float)
     age_factor = np.sqrt(1 + np.clip(days, 0, AGE_CAP_DAYS) / AGE_CAP_DAYS)
-    action = np.where(disputed, RESOLVE_DISPUTE, action_tier(days, p_late))
+    log = contact_state(pred, contacts, as_of)
+    action = np.where(disputed, RESOLVE_DISPUTE, action_tier(days, p_late, log.broken))
     expected = pd.to_datetime(pred["pay_date_p50"])
     lines = pd.DataFrame(
         {
@@ -426,8 +576,14 @@ def build_worklist(
             "action": action,
             "tone": info["tone"].to_numpy(),
             "next_contact": next_contact(
-                action, pred["due_date"], info["country"].reset_index(drop=True), as_of
+                action,
+                pred["due_date"],
+                info["country"].reset_index(drop=True),
+                as_of,
+                log.not_before,
             ).to_numpy(),
+            "contact_note": log.note,
+            "_waiting": log.waiting,
             "reasons": pred["reasons"].fillna("").astype(str).to_numpy(),
             "customer_exposure": exposure,
             "expected_cash_4w": amount * pred["p_paid_4w"].to_numpy(dtype=float),
@@ -443,7 +599,7 @@ def build_worklist(
     lines.insert(0, "rank", lines.groupby("queue", sort=False).cumcount() + 1)
 
     view = _customer_view(lines, customers)
-    needs_contact = (lines["queue"] == "dunning") & (lines["action"] != MONITOR)
+    needs_contact = _needs_contact(lines)
     lines["draft"] = np.where(
         needs_contact, lines["customer_id"].map(view.set_index("customer_id")["draft"]), ""
     )
@@ -455,9 +611,14 @@ def build_worklist(
     )
 
 
+def _needs_contact(lines: pd.DataFrame) -> pd.Series:
+    """Dunning lines of a tier above monitor that no promise or hold keeps waiting."""
+    return (lines["queue"] == "dunning") & (lines["action"] != MONITOR) & ~lines["_waiting"]
+
+
 def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     dunning = lines["queue"] == "dunning"
-    contact = dunning & (lines["action"] != MONITOR)
+    contact = _needs_contact(lines)
     tier = lines["action"].map({a: i for i, a in enumerate(ACTIONS)})
     frame = lines.assign(
         _tier=tier.where(dunning),
@@ -481,12 +642,14 @@ def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame
             "oldest_days_overdue": grouped["days_overdue"].max(),
             "max_p_late_30": grouped["p_late_30"].max(),
             "expected_cash_4w": grouped["expected_cash_4w"].sum(),
-            "priority": grouped["priority"].sum(),
-            "_dunning_priority": grouped["_dunning_priority"].sum(),
-            "_dispute_priority": grouped["_dispute_priority"].sum(),
+            "priority": grouped["_dunning_priority"].sum(),
+            "dispute_priority": grouped["_dispute_priority"].sum(),
             "_tier": grouped["_tier"].max(),
             "_contact_date": grouped["_contact_date"].min(),
             "_any_date": grouped["next_contact"].min(),
+            "contact_note": grouped["contact_note"].agg(
+                lambda notes: "; ".join(dict.fromkeys(n for n in notes if n))
+            ),
         }
     )
     view["action"] = [
@@ -503,7 +666,7 @@ def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame
     view["mean_days_late"] = info["hist_mean_late"].astype(float)
     view["share_paid_30_late"] = info["hist_share_late30"].astype(float)
     view = view.reset_index().sort_values(
-        ["_dunning_priority", "_dispute_priority", "customer_id"],
+        ["priority", "dispute_priority", "customer_id"],
         ascending=[False, False, True],
         kind="stable",
     )

@@ -42,8 +42,11 @@ def monthly_counts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     return counts
 
 
-def vanished_rows(before: dict, now: dict, before_as_of: date, now_as_of: date) -> list[str]:
-    """The months the earlier export held in full whose rows have gone missing, as sentences.
+def vanished_rows(
+    before: dict, now: dict, before_as_of: date, now_as_of: date, files: dict[str, str]
+) -> list[str]:
+    """The months the earlier export held in full whose rows have gone missing, as sentences
+    that name the export's file of each table (``files``: table -> file name).
 
     Compared: issue (and payment) months after the later of the two exports' first issue months
     and before the earlier of the two as-of months, so that neither a rolling window's start, a
@@ -64,9 +67,9 @@ def vanished_rows(before: dict, now: dict, before_as_of: date, now_as_of: date) 
 
     problems = []
     for file, noun, old, new in (
-        ("invoices.csv", "invoices", before["invoices_by_month"], now["invoices_by_month"]),
+        (files["invoices"], "invoices", before["invoices_by_month"], now["invoices_by_month"]),
         (
-            "payments.csv",
+            files["payments"],
             "payments",
             payments(before.get("payments_by_month", {})),
             payments(now.get("payments_by_month", {})),

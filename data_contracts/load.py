@@ -3,8 +3,9 @@
 Two kinds of problems, two behaviours:
 
 * file-level (required file or column missing, not UTF-8, garbled CSV, several currencies and no
-  fx_rates): :class:`LedgerFileError` with a one-line message, because nothing in the file can be
-  trusted;
+  fx_rates, a column written in another dialect than ``ledger.yaml`` says, a wrong
+  ``ledger.yaml``): :class:`LedgerFileError` with a one-line message, because nothing in the
+  file can be trusted;
 * row-level: the row goes to quarantine (``file, row, column, reason, value``) and the run goes on.
   A row is quarantined once, for its first problem in this order: type parsing, the GX suite
   rules (in suite order), references to other tables.
@@ -29,7 +30,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from data_contracts.schema import DEFAULT_BASE_CURRENCY, TABLES, Column, Table
+from data_contracts.dialect import (
+    ISO_DATE,
+    MAP_FILE,
+    Dialect,
+    date_hint,
+    number_hint,
+    parse_dates,
+    read_dialect,
+)
+from data_contracts.schema import CONTACT_OUTCOMES, DEFAULT_BASE_CURRENCY, TABLES, Column, Table
 from data_contracts.suites import UNIQUENESS_RULES, failed_rows, rule_columns
 
 DATE_DTYPE = "datetime64[us]"
@@ -41,7 +51,6 @@ MIN_DATE, MAX_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 inside pandas' nanosecond range for downstream code."""
 
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-_ISO_DATETIME = r"^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$"
 _PARSE_REASON = {
     "date": "unparseable date",
     "float": "not a number",
@@ -80,29 +89,68 @@ def empty_quarantine() -> pd.DataFrame:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _locate(data_dir: Path) -> dict[str, Path]:
+def find_files(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
+    """table -> its file in the folder: the one ``ledger.yaml`` names, else ``<table>.csv``
+    or ``<table>.parquet``. Tables without a file are left out (the sensor waits for them)."""
     files = {}
     for table in TABLES:
-        found = [
-            p
-            for p in (data_dir / f"{table.name}.{ext}" for ext in ("csv", "parquet"))
-            if p.is_file()
-        ]
+        if table.name in dialect.files:
+            candidates = [data_dir / dialect.files[table.name]]
+        else:
+            candidates = [data_dir / f"{table.name}.{ext}" for ext in ("csv", "parquet")]
+        found = [p for p in candidates if p.is_file()]
         if len(found) > 1:
             raise LedgerFileError(
                 f"{found[0].name}: {found[1].name} exists too; keep only one of them"
             )
         if found:
             files[table.name] = found[0]
-        elif table.required:
-            raise LedgerFileError(f"{table.name}.csv: required file not found in {data_dir}")
     return files
 
 
-def _select_columns(file: str, names: list[str], table: Table, warnings: list[str]) -> list[str]:
-    """Canonical name for each header name (trimmed, case-insensitive); '' for unknown ones."""
+def _locate(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
+    files = find_files(data_dir, dialect)
+    for table in TABLES:
+        if table.required and table.name not in files:
+            named = dialect.files.get(table.name)
+            where = f"{named} ({MAP_FILE} files.{table.name})" if named else f"{table.name}.csv"
+            others = sorted(
+                p.name
+                for p in data_dir.iterdir()
+                if p.suffix in (".csv", ".parquet") and p not in files.values()
+            )
+            hint = (
+                f" (it holds {', '.join(others[:5])}: name the {table.name} file in {MAP_FILE})"
+                if others and not named
+                else ""
+            )
+            raise LedgerFileError(f"{where}: required file not found in {data_dir}{hint}")
+    return files
+
+
+def folder_dialect(data_dir: Path) -> Dialect:
+    """The folder's ``ledger.yaml`` (the canonical contract without one), or a one-line
+    :class:`LedgerFileError` naming the entry that is wrong."""
+    try:
+        return read_dialect(data_dir)
+    except ValueError as exc:
+        raise LedgerFileError(f"{MAP_FILE}: {exc}") from None
+
+
+def _select_columns(
+    file: str, names: list[str], table: Table, dialect: Dialect, warnings: list[str]
+) -> list[str]:
+    """Canonical name for each header name (trimmed, case-insensitive, renamed by the
+    dialect); '' for unknown ones."""
+    given = {n.strip().lower() for n in names}
+    absent = [c for c in dialect.columns.get(table.name, {}) if c not in given]
+    if absent:
+        raise LedgerFileError(
+            f"{MAP_FILE}: columns.{table.name} renames {absent[0]!r}, which {file}'s header "
+            f"lacks (header has: {', '.join(names[:15])})"
+        )
     canonical: list[str] = []
-    for name in (n.strip().lower() for n in names):
+    for name in (dialect.rename(table.name, n) for n in names):
         known = name if name in table.column_names else ""
         if known and known in canonical:
             raise LedgerFileError(f"{file}: column '{known}' appears twice in the header")
@@ -111,11 +159,7 @@ def _select_columns(file: str, names: list[str], table: Table, warnings: list[st
     if missing:
         plural = "s" if len(missing) > 1 else ""
         message = f"{file}: missing required column{plural} {', '.join(map(repr, missing))}"
-        separator = next((s for s in ";\t|" if len(names) == 1 and s in names[0]), None)
-        if separator:
-            message += f" (the header looks {separator!r}-separated; use commas)"
-        else:
-            message += f" (header has: {', '.join(names[:15])})"
+        message += f" (header has: {', '.join(names[:15])})"
         raise LedgerFileError(message)
     unknown = [n.strip() or "(blank)" for n, c in zip(names, canonical, strict=True) if not c]
     if unknown:
@@ -147,21 +191,30 @@ def _encoding_problem(path: Path) -> str:
     return f"{path.name}: not valid UTF-8 text; save the file as UTF-8"
 
 
-def _read_header(path: Path) -> list[str]:
+SEPARATORS = (",", ";", "\t", "|")
+"""Field separators an export may use; the one that splits a file's header into the most
+fields is the file's (commas when none does): spreadsheets in many locales save CSV with
+semicolons, and one export may mix sources."""
+
+
+def _read_header(path: Path) -> tuple[list[str], str]:
+    """The header's names and the file's field separator (`SEPARATORS`)."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
+            line = fh.readline()
+        headers = [next(csv.reader([line], delimiter=sep), []) for sep in SEPARATORS]
     except UnicodeDecodeError:
         raise LedgerFileError(_encoding_problem(path)) from None
     except OSError as exc:
         raise LedgerFileError(f"{path.name}: cannot read the file ({exc.strerror})") from None
     except csv.Error as exc:
         raise LedgerFileError(f"{path.name}: garbled header line ({exc})") from None
+    header, separator = max(zip(headers, SEPARATORS, strict=True), key=lambda h: len(h[0]))
     if not any(name.strip() for name in header):
         raise LedgerFileError(f"{path.name}: empty file (no header line)")
     if any(ch in name for name in header for ch in '\n\r"\x00'):
         raise LedgerFileError(f"{path.name}: garbled header line (unbalanced quote or binary data)")
-    return header
+    return header, separator
 
 
 def _text(s: pd.Series) -> pd.Series:
@@ -171,7 +224,7 @@ def _text(s: pd.Series) -> pd.Series:
 
 
 def _read_csv(
-    path: Path, table: Table, warnings: list[str]
+    path: Path, table: Table, dialect: Dialect, warnings: list[str]
 ) -> tuple[pd.DataFrame, dict[int, tuple[str, str]]]:
     """Canonical columns as stripped strings (empty -> NaN), indexed by record number, and the
     rows with too few fields (record number -> first missing column and why, `_short_rows`).
@@ -180,11 +233,12 @@ def _read_csv(
     instead of being silently cut. Blank lines keep their record number and are then dropped,
     so the index still gives each row's line number.
     """
-    header = _read_header(path)
-    columns = _select_columns(path.name, header, table, warnings)
+    header, separator = _read_header(path)
+    columns = _select_columns(path.name, header, table, dialect, warnings)
     try:
         df = pd.read_csv(
             path,
+            sep=separator,
             dtype=str,
             keep_default_na=False,
             na_values=[""],
@@ -218,7 +272,7 @@ def _read_csv(
             next((c for c in columns[fields:] if c), header[fields].strip()),
             f"line has {fields} of the header's {len(header)} fields (cut short?)",
         )
-        for row, fields in _short_rows(path, header, warnings).items()
+        for row, fields in _short_rows(path, header, separator, warnings).items()
         if row in df.index
     }
     return df, short
@@ -234,7 +288,9 @@ def _unterminated(path: Path) -> bool:
         return fh.read(1) not in (b"\n", b"\r")
 
 
-def _short_rows(path: Path, header: list[str], warnings: list[str]) -> dict[int, int]:
+def _short_rows(
+    path: Path, header: list[str], separator: str, warnings: list[str]
+) -> dict[int, int]:
     """Record number -> fields, for the lines with fewer fields than the header: a row cut
     short (a file copied while still being written) would otherwise be read with its last
     cells empty, e.g. an invoice's currency as the base currency. Pandas fills them in without
@@ -253,7 +309,10 @@ def _short_rows(path: Path, header: list[str], warnings: list[str]) -> dict[int,
             path,
             read_options=pa_csv.ReadOptions(use_threads=False, encoding="utf8"),
             parse_options=pa_csv.ParseOptions(
-                newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=note
+                delimiter=separator,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=note,
             ),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=[column], column_types={column: pa.string()}
@@ -267,12 +326,12 @@ def _short_rows(path: Path, header: list[str], warnings: list[str]) -> dict[int,
 
 
 def _read_parquet(
-    path: Path, table: Table, warnings: list[str]
+    path: Path, table: Table, dialect: Dialect, warnings: list[str]
 ) -> tuple[pd.DataFrame, dict[int, tuple[str, str]]]:
     """Canonical columns with their Parquet types; text columns normalised like CSV cells."""
     try:
         names = pq.read_schema(path).names
-        columns = _select_columns(path.name, names, table, warnings)
+        columns = _select_columns(path.name, names, table, dialect, warnings)
         keep = [n for n, c in zip(names, columns, strict=True) if c]
         df = pq.read_table(path, columns=keep).to_pandas(date_as_object=False)
     except (pa.ArrowException, OSError) as exc:
@@ -288,35 +347,33 @@ def _read_parquet(
 # --- type parsing -------------------------------------------------------------------------------
 
 
-def _parse_dates(s: pd.Series) -> pd.Series:
+def _parse_dates(s: pd.Series, fmt: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         if s.dt.tz is not None:
             s = s.dt.tz_localize(None)  # keep the local calendar date
         return s.dt.normalize()
-    text = s.astype("str")
-    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    retry = parsed.isna() & text.notna()
-    if retry.any():  # ISO date-times such as '2024-01-31 00:00:00' from spreadsheet exports
-        date_part = text[retry].str.extract(_ISO_DATETIME)[0]
-        parsed = parsed.mask(retry, pd.to_datetime(date_part, format="%Y-%m-%d", errors="coerce"))
-    return parsed
+    return parse_dates(s.astype("str"), fmt)
 
 
-def _parse_numbers(s: pd.Series) -> pd.Series:
+def _parse_numbers(s: pd.Series, table: str, dialect: Dialect) -> pd.Series:
+    if pd.api.types.is_string_dtype(s) or s.dtype == object:
+        s = dialect.parse_numbers(s.astype("str"), table)
     numbers = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     return pd.Series(np.where(np.isfinite(numbers), numbers, np.nan), index=s.index)
 
 
-def _parse_column(s: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+def _parse_column(
+    s: pd.Series, column: Column, table: str, dialect: Dialect
+) -> tuple[pd.Series, pd.Series]:
     """Typed values and the mask of values present in the file that failed to parse."""
     if column.type == "str":
         typed = s if pd.api.types.is_string_dtype(s) else s.astype("str")
     elif column.type == "date":
-        typed = _parse_dates(s)
+        typed = _parse_dates(s, dialect.date_format(table))
     elif column.type == "float":
-        typed = _parse_numbers(s)
+        typed = _parse_numbers(s, table, dialect)
     elif column.type == "int":
-        numbers = _parse_numbers(s)
+        numbers = _parse_numbers(s, table, dialect)
         typed = numbers.where(numbers == np.round(numbers))
     elif pd.api.types.is_bool_dtype(s):
         typed = s
@@ -326,6 +383,38 @@ def _parse_column(s: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     if column.type == "bool":
         typed = typed.fillna(False)  # an empty flag means not disputed
     return typed.astype(DTYPES[column.type]), bad
+
+
+def _dialect_problem(
+    load: _TableLoad, column: Column, bad: pd.Series, dialect: Dialect
+) -> LedgerFileError | None:
+    """A column none of whose values parse, but all in one common dialect, is written in that
+    dialect: one line that names the setting, instead of every row quarantined."""
+    raw = load.raw[column.name]
+    if not bad.any() or bad.sum() < raw.notna().sum():
+        return None
+    values = raw[bad].astype("str")
+    if column.type == "date":
+        fmt = dialect.date_format(load.table.name)
+        expected = "ISO (YYYY-MM-DD)" if fmt == ISO_DATE else repr(fmt)
+        kind, hint = "dates", date_hint(values, load.table.name, bool(dialect.dates))
+    elif column.type in ("float", "int"):
+        decimal = dialect.decimal.get(load.table.name, ".")
+        thousands = dialect.thousands.get(load.table.name)
+        expected = f"numbers with the decimal mark {decimal!r}"
+        if thousands:
+            expected += f" and thousands {thousands!r}"
+        per_table = bool(dialect.decimal or dialect.thousands)
+        kind, hint = "numbers", number_hint(values, load.table.name, per_table)
+    else:
+        return None
+    if hint is None:
+        return None
+    return LedgerFileError(
+        f"{load.file}: {column.name} holds {kind} like {values.iloc[0]!r} (line "
+        f"{values.index[0] + FIRST_DATA_LINE}), not {expected}; {hint} in {MAP_FILE} "
+        'beside the files (README, "Another export\'s dialect")'
+    )
 
 
 def _isin(values: pd.Series, allowed: pd.Series) -> pd.Series:
@@ -344,11 +433,11 @@ class _TableLoad:
     Row labels are record numbers (0 = first data row), so a row's line is ``label + 2``.
     """
 
-    def __init__(self, table: Table, path: Path, warnings: list[str]) -> None:
+    def __init__(self, table: Table, path: Path, dialect: Dialect, warnings: list[str]) -> None:
         self.table = table
         self.file = path.name
         read = _read_parquet if path.suffix == ".parquet" else _read_csv
-        raw, short = read(path, table, warnings)
+        raw, short = read(path, table, dialect, warnings)
         self.raw = raw.reindex(columns=table.column_names)
         self._problems: list[pd.DataFrame] = []
         self._flagged = pd.Series(False, index=self.raw.index)
@@ -358,7 +447,10 @@ class _TableLoad:
             self.flag(rows.index, column, reason)
         typed = {}
         for column in table.columns:
-            values, bad = _parse_column(self.raw[column.name], column)
+            values, bad = _parse_column(self.raw[column.name], column, table.name, dialect)
+            problem = _dialect_problem(self, column, bad, dialect)
+            if problem:
+                raise problem
             self._flag_values(bad, column.name, _PARSE_REASON.get(column.type, ""))
             if column.type == "date":
                 outside = values.notna() & ~values.between(MIN_DATE, MAX_DATE)
@@ -498,17 +590,18 @@ def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) ->
     invoices.flag(unrated.index, "currency", "currency " + unrated + f" has no rate in {fx.file}")
 
 
-def _check_payment_customers(payments: _TableLoad, invoices: _TableLoad) -> None:
-    """A payment's customer, when given, must be its invoice's; when missing, it is filled in."""
+def _check_invoice_customers(load: _TableLoad, invoices: _TableLoad) -> None:
+    """A payment's (or a contact's) customer, when given, must be its invoice's; when missing,
+    it is filled in."""
     accepted = invoices.typed[invoices.ok]
-    invoice_id = payments.typed["invoice_id"]
+    invoice_id = load.typed["invoice_id"]
     # Arrow lookup: Series.map on 1M str keys takes ~1.3 s, this ~0.4 s.
     position = pc.index_in(pa.array(invoice_id), value_set=pa.array(accepted["invoice_id"]))
     owner = pa.array(accepted["customer_id"]).take(position)
     invoice_customer = pd.Series(owner, index=invoice_id.index, dtype="str")
-    given = payments.typed["customer_id"]
-    mismatch = payments.ok & given.notna() & (given != invoice_customer)
-    payments.flag(
+    given = load.typed["customer_id"]
+    mismatch = load.ok & given.notna() & invoice_customer.notna() & (given != invoice_customer)
+    load.flag(
         mismatch,
         "customer_id",
         "customer_id '"
@@ -517,7 +610,7 @@ def _check_payment_customers(payments: _TableLoad, invoices: _TableLoad) -> None
         + invoice_customer[mismatch]
         + "'",
     )
-    payments.typed["customer_id"] = given.fillna(invoice_customer)
+    load.typed["customer_id"] = given.fillna(invoice_customer)
 
 
 def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY) -> LoadedLedger:
@@ -532,13 +625,20 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise LedgerFileError(f"{data_dir}: ledger folder not found")
-    files = _locate(data_dir)
+    dialect = folder_dialect(data_dir)
+    files = _locate(data_dir, dialect)
     warnings: list[str] = []
-    loads = {t.name: _TableLoad(t, files[t.name], warnings) for t in TABLES if t.name in files}
+    loads = {
+        t.name: _TableLoad(t, files[t.name], dialect, warnings) for t in TABLES if t.name in files
+    }
     customers, fx = loads.get("customers"), loads.get("fx_rates")
     invoices, payments, disputes = loads["invoices"], loads["payments"], loads.get("disputes")
+    contacts = loads.get("contacts")
 
     invoices.typed["currency"] = invoices.typed["currency"].fillna(base_currency)
+    if contacts is not None:
+        outcome = contacts.typed["outcome"].str.strip().str.lower()
+        contacts.typed["outcome"] = outcome.fillna(CONTACT_OUTCOMES[0])
     for load in loads.values():
         load.apply_rules()
     if customers is not None:
@@ -547,9 +647,13 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         _rebase_rates(fx, base_currency, warnings)
     _check_currencies(invoices, fx, base_currency)
     payments.check_reference("invoice_id", invoices, "invoice_id")
-    _check_payment_customers(payments, invoices)
+    _check_invoice_customers(payments, invoices)
     if disputes is not None:
         disputes.check_reference("invoice_id", invoices, "invoice_id")
+    if contacts is not None:
+        contacts.check_reference("customer_id", invoices, "customer_id")
+        contacts.check_reference("invoice_id", invoices, "invoice_id")
+        _check_invoice_customers(contacts, invoices)
 
     quarantine = pd.concat([empty_quarantine(), *(load.quarantine() for load in loads.values())])
     return LoadedLedger(

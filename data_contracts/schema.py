@@ -122,5 +122,28 @@ FX_RATES = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (CUSTOMERS, INVOICES, PAYMENTS, DISPUTES, FX_RATES)
+CONTACT_OUTCOMES = ("contacted", "promise", "hold")
+"""A contact made (default), a promise to pay by ``until``, or a hold on chasing until ``until``."""
+
+CONTACTS = Table(
+    name="contacts",
+    required=False,
+    columns=(
+        Column("customer_id", "str", True, "Must have an invoice in invoices"),
+        Column("contact_date", "date", True, "When the customer was contacted"),
+        Column("outcome", "str", description="contacted (default), promise or hold"),
+        Column(
+            "invoice_id",
+            "str",
+            description="The invoice it concerns (must be the customer's); empty = all of them",
+        ),
+        Column("until", "date", description="promise: the date promised; hold: chase again then"),
+        Column("note", "str", description="Free text, shown in the worklist"),
+    ),
+)
+"""The collectors' log, from a CRM or kept by hand: never a model feature (what a collector
+did says nothing the ledger does not about when a customer pays), only what the worklist
+schedules from (``arcast/worklist.py``)."""
+
+TABLES: tuple[Table, ...] = (CUSTOMERS, INVOICES, PAYMENTS, DISPUTES, FX_RATES, CONTACTS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -34,7 +34,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
-from data_contracts.schema import TABLES_BY_NAME, Table
+from data_contracts.schema import CONTACT_OUTCOMES, TABLES_BY_NAME, Table
 
 CURRENCY_REGEX = r"^[A-Z]{3}$"
 EMAIL_REGEX = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
@@ -92,6 +92,26 @@ def _value_rules(table: Table) -> list[gxe.Expectation]:
                 or_equal=True,
                 ignore_row_if="either_value_is_missing",
                 meta={"reason": "resolved_date is before opened_date"},
+            ),
+        ],
+        "contacts": [
+            gxe.ExpectColumnValuesToBeInSet(
+                column="outcome",
+                value_set=list(CONTACT_OUTCOMES),
+                meta={"reason": f"outcome is not one of {', '.join(CONTACT_OUTCOMES)}"},
+            ),
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="until",
+                row_condition='outcome != "contacted"',
+                condition_parser="pandas",
+                meta={"reason": "a promise or a hold needs its until date"},
+            ),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="until",
+                column_B="contact_date",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta={"reason": "until is before contact_date"},
             ),
         ],
         "fx_rates": [

@@ -109,7 +109,7 @@ def _overdue(row: Mapping[str, Any], as_of: date) -> str:
     days = to_day(as_of) - int(row["due_day"])
     if days > 0:
         return f"invoice is already {_days(days)} overdue"
-    return f"invoice is due in {_days(-days)}"
+    return f"invoice is due in {_days(-days)}" if days else "invoice is due today"
 
 
 def _dispute(row: Mapping[str, Any], as_of: date) -> str:
@@ -124,7 +124,10 @@ def _dispute(row: Mapping[str, Any], as_of: date) -> str:
 
 
 def _exposure(row: Mapping[str, Any], as_of: date) -> str:
-    count, amount = _num(row, "customer_overdue_count"), _num(row, "customer_overdue_amount")
+    """The customer's overdue invoices as a collector would quote them: what is still open on
+    them at today's rates (``customer_overdue_open``), not the feature's invoice totals at their
+    issue dates' rates, which count partial payments as unpaid."""
+    count, amount = _num(row, "customer_overdue_count"), _num(row, "customer_overdue_open")
     if count and count > 0:
         money = f"{row.get('base_currency') or ''} {amount:,.0f}".strip()
         return f"customer has {_invoices(count, 'overdue')}, {money} in total"
@@ -160,8 +163,8 @@ def _partial(row: Mapping[str, Any], as_of: date) -> str:
 def _recency(row: Mapping[str, Any], as_of: date) -> str:
     days = _num(row, "days_since_customer_payment")
     if np.isnan(days):
-        return "customer has never completed a payment"
-    return f"customer's last completed payment was {_days(days)} ago"
+        return "customer has not yet paid any invoice in full"
+    return f"customer last paid an invoice in full {_days(days)} ago"
 
 
 def _terms(row: Mapping[str, Any], as_of: date) -> str:
@@ -315,7 +318,9 @@ def reasons(
     Only groups that push payment later, by at least `MIN_REASON_LOG_ODDS`, are reasons, and
     neither a not-yet-due invoice's timing nor a `FAVOURABLE` fact is one; an invoice with none
     gets the one group that speeds it up most, so every line still says why the model sees it as
-    it does. Customer-wide amounts are in ``base_currency``, which labels them. Next to "invoice
+    it does. Customer-wide amounts are in ``base_currency``, which labels them;
+    ``customer_overdue_open``, what is open on the customer's overdue invoices, comes with
+    ``known`` (the features hold invoice totals). Next to "invoice
     is already 718 days overdue", the customer's habit does not add "711 days past that".
     """
     values = contributions.to_numpy().copy()

@@ -99,7 +99,8 @@ def test_a_ledger_without_an_accepted_invoice_exits_2_and_says_why(
 ) -> None:
     ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
     invoices = pd.read_csv(ledger / "invoices.csv", dtype=str)
-    invoices["issue_date"] = pd.to_datetime(invoices["issue_date"]).dt.strftime("%m/%d/%Y")
+    issued = pd.to_datetime(invoices["issue_date"])
+    invoices["due_date"] = (issued - pd.Timedelta(days=1)).dt.strftime("%Y-%m-%d")
     invoices.to_csv(ledger / "invoices.csv", index=False)
     out = tmp_path / "out"
     for command in ("validate", "run"):
@@ -111,7 +112,24 @@ def test_a_ledger_without_an_accepted_invoice_exits_2_and_says_why(
             "quarantined" in " ".join(result.output.split())
         )
         quarantine = pd.read_csv(out / "quarantine.csv")
-        assert (quarantine[quarantine["file"] == "invoices.csv"]["column"] == "issue_date").all()
+        assert (quarantine[quarantine["file"] == "invoices.csv"]["column"] == "due_date").all()
+
+
+def test_dates_in_another_format_name_the_setting_that_reads_them(
+    small_ledger_dir: Path, tmp_path: Path
+) -> None:
+    ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
+    invoices = pd.read_csv(ledger / "invoices.csv", dtype=str)
+    for column in ("issue_date", "due_date"):
+        invoices[column] = pd.to_datetime(invoices[column]).dt.strftime("%m/%d/%Y")
+    invoices.to_csv(ledger / "invoices.csv", index=False)
+    command = ["validate", "--data", str(ledger), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "set dates: '%m/%d/%Y' in ledger.yaml" in " ".join(result.output.split())
+    (ledger / "ledger.yaml").write_text('dates: {invoices: "%m/%d/%Y"}\n')
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0 and "All rows accepted." in result.output
 
 
 def test_validate_accepts_a_clean_ledger(small_ledger_dir: Path, tmp_path: Path) -> None:

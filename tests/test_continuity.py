@@ -11,6 +11,7 @@ def _counts(invoices: dict[str, int], payments: dict[str, int]) -> dict:
     return {"invoices_by_month": invoices, "payments_by_month": payments}
 
 
+FILES = {"invoices": "invoices.csv", "payments": "AR payments.csv"}
 BEFORE = _counts(
     {"2024-01": 50, "2024-02": 60, "2024-03": 55, "2024-04": 40},
     {"2024-02|2024-03": 50, "2024-03|2024-04": 45, "2024-01|2024-02": 48},
@@ -22,22 +23,26 @@ def test_a_grown_export_and_a_rolling_window_are_continuous() -> None:
         BEFORE["invoices_by_month"] | {"2024-04": 58, "2024-05": 61},
         BEFORE["payments_by_month"] | {"2024-04|2024-05": 50},
     )
-    assert vanished_rows(BEFORE, grown, date(2024, 4, 20), date(2024, 5, 20)) == []
+    assert vanished_rows(BEFORE, grown, date(2024, 4, 20), date(2024, 5, 20), FILES) == []
     rolled = _counts(  # January dropped, with its invoices' payments
         {"2024-02": 60, "2024-03": 55, "2024-04": 58},
         {"2024-02|2024-03": 50, "2024-03|2024-04": 45},
     )
-    assert vanished_rows(BEFORE, rolled, date(2024, 4, 20), date(2024, 4, 30)) == []
+    assert vanished_rows(BEFORE, rolled, date(2024, 4, 20), date(2024, 4, 30), FILES) == []
     corrected = _counts(BEFORE["invoices_by_month"] | {"2024-03": 52}, BEFORE["payments_by_month"])
     # 3 invoices fewer: corrections, not a cut file
-    assert vanished_rows(BEFORE, corrected, date(2024, 4, 20), date(2024, 4, 20)) == []
+    assert vanished_rows(BEFORE, corrected, date(2024, 4, 20), date(2024, 4, 20), FILES) == []
 
 
 def test_a_cut_export_names_the_months_that_lost_rows() -> None:
     cut = _counts(BEFORE["invoices_by_month"], {"2024-02|2024-03": 50, "2024-03|2024-04": 12})
-    assert vanished_rows(BEFORE, cut, date(2024, 5, 2), date(2024, 5, 2)) == [
-        "payments.csv: 2024-04 holds 12 payments, the export before 45"
+    assert vanished_rows(BEFORE, cut, date(2024, 5, 2), date(2024, 5, 2), FILES) == [
+        "AR payments.csv: 2024-04 holds 12 payments, the export before 45"
     ]
-    assert vanished_rows(BEFORE, cut, date(2024, 4, 20), date(2024, 5, 2)) == []  # April: filling
+    assert (
+        vanished_rows(BEFORE, cut, date(2024, 4, 20), date(2024, 5, 2), FILES) == []
+    )  # April: filling
     older = _counts({"2024-01": 50, "2024-02": 60}, {"2024-01|2024-02": 48})
-    assert vanished_rows(BEFORE, older, date(2024, 5, 2), date(2024, 2, 29)) == []  # not yet seen
+    assert (
+        vanished_rows(BEFORE, older, date(2024, 5, 2), date(2024, 2, 29), FILES) == []
+    )  # not yet seen

@@ -53,10 +53,10 @@ def write_ledger(folder: Path, changes: dict[str, str | bytes | None] | None = N
 
 def assert_accounting(ledger: LoadedLedger) -> None:
     counts = ledger.quarantine.groupby("file").size()
-    for file, acc in ledger.accounting.items():
+    for table, path in ledger.files.items():
+        acc = ledger.accounting[path.name]
         assert acc["rows_in"] == acc["accepted"] + acc["quarantined"]
-        assert acc["quarantined"] == counts.get(file, 0)
-        table = file.split(".")[0]
+        assert acc["quarantined"] == counts.get(path.name, 0)
         assert len(ledger.tables[table]) == acc["accepted"]
 
 
@@ -282,8 +282,6 @@ FILE_CASES = [
      "invoices.csv: garbled CSV, line 5 has 8 fields but the header has 7"),
     ("unclosed-quote", "payments.csv", PAYMENTS + 'P9,"I1,C1,2024-01-30,1\n',
      "payments.csv: garbled CSV, unclosed quote starting on line 5"),
-    ("semicolons", "disputes.csv", GOOD["disputes.csv"].replace(",", ";"),
-     "(the header looks ';'-separated; use commas)"),
     ("not-parquet", "fx_rates.parquet", b"PAR1 but not really",
      "fx_rates.parquet: not a readable Parquet file"),
 ]  # fmt: skip
@@ -421,4 +419,29 @@ def test_customer_email_is_optional_and_checked(tmp_path: Path) -> None:
     assert "not an email address" in ledger.quarantine["reason"].iloc[0]
     emails = ledger.tables["customers"].set_index("customer_id")["email"]
     assert emails["C1"] == "ap@acme.example" and pd.isna(emails["C2"])
+    assert_accounting(ledger)
+
+
+def test_the_contact_log_is_checked_against_the_invoices(tmp_path: Path) -> None:
+    contacts = (
+        "customer_id,contact_date,outcome,invoice_id,until,note\n"
+        "C1,2024-02-05,,,,left a voicemail\n"
+        "C2,2024-02-06, Promise ,I2,2024-02-20,\n"
+        "C1,2024-02-07,promise,,,\n"
+        "C1,2024-02-07,hold,,2024-02-01,\n"
+        "C1,2024-02-07,called,,,\n"
+        "C9,2024-02-07,,,,\n"
+        "C1,2024-02-07,,I2,,\n"
+    )
+    ledger = load_ledger(write_ledger(tmp_path, {"contacts.csv": contacts}))
+    accepted = ledger.tables["contacts"]
+    assert accepted["outcome"].tolist() == ["contacted", "promise"]
+    reasons = ledger.quarantine.set_index("row")["reason"].to_dict()
+    assert reasons == {
+        4: "a promise or a hold needs its until date",
+        5: "until is before contact_date",
+        6: "outcome is not one of contacted, promise, hold",
+        7: "customer_id 'C9' not in invoices.csv",
+        8: "customer_id 'C1' is not the invoice's customer 'C2'",
+    }
     assert_accounting(ledger)

@@ -236,10 +236,13 @@ def test_workbook_has_four_formatted_sheets(worklist, drafts, tmp_path: Path) ->
     drafts_sheet = wb["Drafts"]
     bodies = [c.value for c in drafts_sheet["J"][1:]]
     assert [c.value for c in drafts_sheet[1]][9] == "body"
+    contact = drafts_sheet.cell(row=2, column=7)  # next_contact: date objects, shown as dates
+    assert contact.is_date and contact.number_format == "yyyy-mm-dd"
     assert sorted(bodies) == sorted(d.body for d in drafts.values())
-    assert np.isclose(
-        sum(c.value for c in wb["Customers"]["L"][1:]), LEDGER["amount_open_base"].sum()
-    )
+    customers = wb["Customers"]
+    column = [c.value for c in customers[1]].index("open_amount") + 1
+    opened = (customers.cell(row=r, column=column).value for r in range(2, customers.max_row + 1))
+    assert np.isclose(sum(opened), LEDGER["amount_open_base"].sum())
 
 
 def test_only_overdue_amounts_are_demanded() -> None:

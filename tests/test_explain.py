@@ -36,7 +36,7 @@ def _known(**overrides) -> pd.DataFrame:
         "last_dispute_opened_day": to_day(date(2024, 3, 12)),
         "disputes_total": 1,
         "customer_overdue_count": 2,
-        "customer_overdue_amount": 5400.0,
+        "customer_overdue_open": 5400.0,
         "customer_open_count": 3,
         "paid_share": 0.0,
         "days_since_customer_payment": 9,
@@ -65,7 +65,7 @@ def test_counts_read_as_a_collector_would_say_them() -> None:
     assert reasons(_known(), exposure, AS_OF, base_currency="EUR") == [
         ["customer has 2 overdue invoices, EUR 5,400 in total"]
     ]
-    one = _known(customer_overdue_count=1, customer_overdue_amount=99.4)
+    one = _known(customer_overdue_count=1, customer_overdue_open=99.4)
     assert reasons(one, exposure, AS_OF) == [["customer has 1 overdue invoice, 99 in total"]]
     none = _known(customer_overdue_count=0, customer_open_count=1)
     assert reasons(none, exposure, AS_OF) == [["customer has 1 open invoice, none overdue"]]
@@ -116,7 +116,7 @@ def test_a_not_yet_due_invoice_is_not_late_because_of_its_due_date() -> None:
             ]
         ]
     due_today = _known(due_day=to_day(AS_OF), dispute_open=False)
-    assert reasons(due_today, contributions, AS_OF)[0][0] == "invoice is due in 0 days"
+    assert reasons(due_today, contributions, AS_OF)[0][0] == "invoice is due today"
 
 
 def test_reasons_are_asked_a_week_out_or_a_week_past_due() -> None:

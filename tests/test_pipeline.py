@@ -329,6 +329,7 @@ def test_asset_graph_shape(tmp_path: Path) -> None:
         "payments": "ledger",
         "disputes": "ledger",
         "fx_rates": "ledger",
+        "contacts": "ledger",
         "ledger_quarantine": "ledger",
         "invoice_facts": "features",
         "customer_history": "features",
@@ -366,6 +367,8 @@ def test_asset_graph_shape(tmp_path: Path) -> None:
         ]
     )
     assert parents["champion_model"] == ["pay_date_model"]
+    assert "contacts" not in parents["invoice_facts"]  # the log schedules, it predicts nothing
+    assert parents["collections_worklist"] == ["contacts", "invoice_predictions"]
     assert parents["invoice_predictions"][0] == "champion_model"
     assert defs.resolve_schedule_def("weekly_retrain").job_name == "retrain_job"
     assert defs.resolve_schedule_def("daily_rescore").job_name == "rescore_job"
@@ -737,6 +740,15 @@ def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(tmp_path: P
     assert not touched.run_requests and "content unchanged" in touched.skip_message
     land("payments.csv", "payment_id\nP1\n")
     assert len(evaluate(touched.cursor).run_requests) == 1
+    land("ledger.yaml", "files: {payments: Receipts.txt}\n")  # the export's own file names
+    assert "waiting for payments" in evaluate(None).skip_message
+    land("Receipts.txt", "Receipt\n")
+    mapped = evaluate(None)
+    assert len(mapped.run_requests) == 1
+    land("Receipts.txt", "Receipt\nR1\n")  # a named file is watched whatever its extension
+    assert len(evaluate(mapped.cursor).run_requests) == 1
+    land("ledger.yaml", "colums: {}\n")
+    assert evaluate(None).skip_message.startswith("ledger.yaml: unknown key(s) colums")
 
 
 def test_the_instance_queues_runs_one_at_a_time(tmp_path: Path, monkeypatch) -> None:

@@ -418,3 +418,53 @@ def test_disputed_invoices_without_a_dated_dispute_still_queue() -> None:
     queue = build_worklist(df, AS_OF, disputes=no_disputes).disputes
     assert len(queue) == 2
     assert queue["dispute_opened"].isna().all() and (queue["dispute_reason"] == "").all()
+
+
+def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_ones() -> None:
+    as_of = date(2024, 4, 10)  # a Wednesday
+    base = {"disputed": False, "p_late_30": 0.2, "days_overdue": 10}
+    df = pd.concat(
+        [predictions(1, as_of=as_of).assign(invoice_id=i, customer_id=i[0], **base) for i in
+         ("A1", "A2", "B1", "C1", "D1", "E1")],
+        ignore_index=True,
+    )  # fmt: skip
+    df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
+    log = pd.DataFrame(
+        [
+            ("A", "2024-04-08", "contacted", None, None, "left a voicemail"),
+            ("A", "2024-04-05", "promise", "A2", "2024-04-12", None),  # older than the call
+            ("B", "2024-04-05", "promise", "B1", "2024-04-12", None),
+            ("C", "2024-03-25", "promise", None, "2024-04-01", None),
+            ("D", "2024-04-01", "hold", None, "2024-05-01", "awaiting PO"),
+            ("E", "2024-04-11", "hold", None, "2024-06-01", None),  # after as-of: not seen
+        ],
+        columns=["customer_id", "contact_date", "outcome", "invoice_id", "until", "note"],
+    ).astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+    worklist = build_worklist(df, as_of, standing(list("ABCDE")), contacts=log)
+    lines = worklist.lines.set_index("invoice_id")
+    contact = lines["next_contact"].dt.strftime("%Y-%m-%d").to_dict()
+    assert contact == {
+        "A1": "2024-04-15",  # a week after the call
+        "A2": "2024-04-15",  # the later call governs, not the promise
+        "B1": "2024-04-15",  # 12 April + 2 days' grace, then a business day
+        "C1": "2024-04-11",  # broken: tomorrow
+        "D1": "2024-05-01",
+        "E1": "2024-04-11",
+    }
+    assert lines.loc["A1", "contact_note"] == "contacted 8 April 2024 (left a voicemail)"
+    assert lines.loc["B1", "contact_note"] == "promised on 5 April 2024 to pay by 12 April 2024"
+    assert lines.loc["C1", "contact_note"].endswith("to pay by 1 April 2024: broken")
+    assert lines.loc["D1", "contact_note"] == (
+        "on hold since 1 April 2024 until 1 May 2024 (awaiting PO)"
+    )
+    assert lines.loc["E1", "contact_note"] == ""
+    assert lines.loc["C1", "action"] == "firm reminder"  # one tier up from friendly
+    assert lines.loc[["A1", "E1"], "action"].eq("friendly reminder").all()
+    assert lines.loc[["B1", "D1"], "draft"].eq("").all()  # waiting: no demand drafted
+    assert lines.loc[["A1", "A2", "C1", "E1"], "draft"].ne("").all()
+    view = worklist.customers.set_index("customer_id")
+    assert view.loc["B", "contact_invoices"] == 0 and view.loc["B", "draft"] == ""
+    assert view.loc["D", "contact_note"] == lines.loc["D1", "contact_note"]
+    later = build_worklist(df, date(2024, 4, 16), standing(list("ABCDE")), contacts=log)
+    b1 = later.lines.set_index("invoice_id").loc["B1"]
+    assert b1["contact_note"].endswith(": broken") and b1["draft"] != ""

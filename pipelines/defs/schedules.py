@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from data_contracts.dialect import MAP_FILE
+from data_contracts.load import LedgerFileError, find_files, folder_dialect
 from pipelines.defs.resources import ArcastSettings
 
 MODEL_ASSETS = ["pay_date_model", "champion_model"]
@@ -70,13 +72,14 @@ daily_rescore = dg.ScheduleDefinition(
 SETTLE_SECONDS = 120
 """An export has landed once no ledger file has changed for this long: a folder being copied
 into fires once, when the copy is done, not on its first file or a half-written one."""
-REQUIRED_FILES = ("invoices", "payments")
+REQUIRED_TABLES = ("invoices", "payments")
 
 
-def _ledger_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".parquet"))
+def _ledger_files(folder: Path, found: dict[str, Path]) -> list[Path]:
+    """Every file an export may consist of: CSV and Parquet files, the files its dialect
+    (`ledger.yaml`) names (an ERP's ``.txt``), and that file itself."""
+    listed = {p for p in folder.glob("*") if p.suffix in (".csv", ".parquet") or p.name == MAP_FILE}
+    return sorted(listed | set(found.values()))
 
 
 def export_fingerprint(files: list[Path]) -> str:
@@ -106,7 +109,13 @@ def export_content(files: list[Path]) -> str:
 )
 def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSettings):
     folder = Path(settings.data_dir)
-    files = _ledger_files(folder)
+    if not folder.is_dir():
+        return dg.SkipReason(f"no ledger files in {folder}")
+    try:
+        found = find_files(folder, folder_dialect(folder))
+    except LedgerFileError as exc:
+        return dg.SkipReason(str(exc))
+    files = _ledger_files(folder, found)
     if not files:
         return dg.SkipReason(f"no ledger files in {folder}")
     fingerprint = export_fingerprint(files)
@@ -116,7 +125,7 @@ def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSetti
         seen = {}
     if fingerprint == seen.get("files"):
         return dg.SkipReason("no new export since the last run")
-    missing = [name for name in REQUIRED_FILES if name not in {p.stem for p in files}]
+    missing = [name for name in REQUIRED_TABLES if name not in found]
     if missing:
         return dg.SkipReason(f"waiting for {', '.join(missing)} in {folder}")
     quiet = time.time() - max(p.stat().st_mtime for p in files)

@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from features.warehouse import build_fact_tables
-from pipelines.defs.assets.ledger import LEDGER_TABLES
+from pipelines.defs.assets.ledger import FEATURE_TABLES
 from pipelines.defs.metadata import markdown_table
 
 FACT_TABLES = {
@@ -25,7 +25,7 @@ FACT_TABLES = {
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            name, group_name="features", description=desc, deps=LEDGER_TABLES, kinds={"duckdb"}
+            name, group_name="features", description=desc, deps=FEATURE_TABLES, kinds={"duckdb"}
         )
         for name, desc in FACT_TABLES.items()
     ],

@@ -92,7 +92,10 @@ def invoice_predictions(
         }
     )
     frame = frame.join(prediction.frame().drop(columns="invoice_id"))
-    explained = reasons(known, contributions, as_of, base_currency=base)
+    overdue = np.where(frame["days_overdue"] > 0, frame["amount_open_base"], 0.0)
+    open_overdue = pd.Series(overdue).groupby(frame["customer_id"]).transform("sum")
+    facts = known.assign(customer_overdue_open=open_overdue.to_numpy())
+    explained = reasons(facts, contributions, as_of, base_currency=base)
     frame["reasons"] = [" | ".join(r) for r in explained]
     for group in contributions.columns:  # negative = pushes payment later
         frame[f"shap_{group}"] = contributions[group].round(4).to_numpy()

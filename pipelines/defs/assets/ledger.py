@@ -10,19 +10,22 @@ from dagster_duckdb import DuckDBResource
 from arcast.io import write_csv
 from data_contracts.continuity import monthly_counts, vanished_rows
 from data_contracts.load import LedgerFileError, LoadedLedger, load_ledger
-from data_contracts.schema import TABLES
+from data_contracts.schema import CONTACTS, TABLES
 from data_contracts.suites import validate_tables
 from features.warehouse import load_tables, save_tables
 from models.tracking import data_fingerprint, trained_through
 from pipelines.defs.resources import ArcastSettings
 
 LEDGER_TABLES = [t.name for t in TABLES]
+FEATURE_TABLES = [t for t in LEDGER_TABLES if t != CONTACTS.name]
+"""What the features are built from: the contact log only schedules the worklist."""
 LEDGER_ASSETS = [*LEDGER_TABLES, "ledger_quarantine"]
 DATE_COLUMNS = {
     "invoices": "issue_date",
     "payments": "payment_date",
     "disputes": "opened_date",
     "fx_rates": "date",
+    "contacts": "contact_date",
 }
 
 
@@ -41,9 +44,10 @@ def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
     the ledger's last activity is added to its warnings."""
     tables = loaded.tables
     if not len(tables["invoices"]):
-        counts = loaded.accounting.get("invoices.csv", {})
+        file = loaded.files["invoices"].name
+        counts = loaded.accounting.get(file, {})
         raise LedgerFileError(
-            f"invoices.csv: no row was accepted ({counts.get('quarantined', 0)} of "
+            f"{file}: no row was accepted ({counts.get('quarantined', 0)} of "
             f"{counts.get('rows_in', 0)} quarantined; {QUARANTINE_FILE} says why): nothing to "
             "forecast"
         )
@@ -136,9 +140,12 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
             {"as_of": as_of, "base": loaded.base_currency, "ledger": settings.ledger_key},
         )
         accounting = pd.DataFrame(
-            [{"file": f, **counts} for f, counts in loaded.accounting.items()]
+            [
+                {"file": path.name, "table_name": table, **loaded.accounting[path.name]}
+                for table, path in loaded.files.items()
+            ]
         )
-        accounting["after_as_of"] = accounting["file"].map(lambda f: after.get(f.split(".")[0], 0))
+        accounting["after_as_of"] = accounting["table_name"].map(lambda t: after.get(t, 0))
         warnings = pd.DataFrame({"warning": pd.Series(loaded.warnings, dtype="string")})
         save_tables(
             con,
@@ -208,7 +215,8 @@ def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
-        problems = vanished_rows(before, monthly_counts(con), through, as_of)
+        files = dict(con.execute("SELECT table_name, file FROM ledger_accounting").fetchall())
+        problems = vanished_rows(before, monthly_counts(con), through, as_of, files)
     if problems:
         raise LedgerFileError(
             f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows the champion "

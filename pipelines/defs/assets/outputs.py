@@ -56,10 +56,11 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 @dg.asset(
     group_name="outputs",
-    deps=["invoice_predictions"],
+    deps=["invoice_predictions", "contacts"],
     kinds={"csv", "excel"},
     description="Open invoices ranked by money at stake and risk, split into a dunning queue "
-    "(action tier, tone, next-contact date, reasons) and a dispute queue; a customer view with "
+    "(action tier, tone, next-contact date after the contact log, reasons) and a dispute queue; "
+    "a customer view with "
     "totals; one reminder draft (.eml, never sent) per customer that needs contact; the same "
     "as a formatted Excel workbook. Rules in arcast/worklist.py.",
 )
@@ -71,7 +72,8 @@ def collections_worklist(
         pred = con.execute(WORKLIST_SQL).df()
         standing = customer_standing(con, as_of)
         disputes = open_disputes(con, as_of)
-    worklist = build_worklist(pred, as_of, standing, disputes)
+        contacts = con.execute("SELECT * FROM contacts").df()
+    worklist = build_worklist(pred, as_of, standing, disputes, contacts)
     drafts = render_drafts(worklist, as_of, settings.sender, settings.templates_dir or None)
     out = settings.out_path
     write_csv(worklist.lines, out / "worklist.csv")

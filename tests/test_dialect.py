@@ -1,0 +1,158 @@
+"""An export's own dialect (ledger.yaml): file and column names, date and number formats, and
+the separator, read into the same tables as the canonical contract, or one line that says
+which setting to add."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data_contracts import LedgerFileError, load_ledger
+from tests.test_contracts import GOOD, assert_accounting, write_ledger
+
+ERP_INVOICES = (
+    "Invoice No;Customer;Invoice Date;Due Date;Amount;Currency;Disputed\n"
+    "I1;C1;01.01.2024;31.01.2024;100,50;USD;false\n"
+    "I2;C2;05.01.2024;04.02.2024;200;EUR;Yes\n"
+    "I3;C1;01.02.2024;02.03.2024;50;;0\n"
+)
+ERP_PAYMENTS = (
+    "Receipt;Invoice No;Customer;Date;Amount\n"
+    "P1;I1;C1;30.01.2024;100,50\n"
+    "P2;I2;;10.02.2024;150\n"
+    "P3;I2;C2;20.02.2024;50\n"
+)
+ERP_MAP = """\
+files:
+  invoices: AR_Open_Items.csv
+  payments: Receipts.csv
+columns:
+  invoices: {Invoice No: invoice_id, Customer: customer_id, Invoice Date: issue_date,
+             Due Date: due_date}
+  payments: {receipt: payment_id, INVOICE NO: invoice_id, customer: customer_id,
+             Date: payment_date}
+dates: "%d.%m.%Y"
+decimal: {invoices: ",", payments: ","}
+thousands: {invoices: ".", payments: "."}
+"""
+
+
+def erp_ledger(folder: Path, payments: str = ERP_PAYMENTS) -> Path:
+    """GOOD as an ERP writes it: its own file and column names, day.month.year dates, comma
+    decimals, semicolons; the rates (from a bank) with plain numbers and commas."""
+    return write_ledger(
+        folder,
+        {
+            "invoices.csv": None,
+            "payments.csv": None,
+            "AR_Open_Items.csv": ERP_INVOICES,
+            "Receipts.csv": payments,
+            "ledger.yaml": ERP_MAP,
+            "disputes.csv": "invoice_id,opened_date,resolved_date,reason\n"
+            "I2,20.01.2024,01.02.2024,wrong quantity\nI3,10.02.2024,,pricing\n",
+            "fx_rates.csv": "date,currency,rate_to_base\n"
+            "01.01.2024,EUR,1.10\n01.02.2024,EUR,1.08\n",
+        },
+    )
+
+
+def test_an_erp_export_with_its_map_reads_as_the_canonical_ledger(tmp_path: Path) -> None:
+    canonical = load_ledger(write_ledger(tmp_path / "canonical"))
+    loaded = load_ledger(erp_ledger(tmp_path / "erp"))
+    for name, table in canonical.tables.items():
+        pd.testing.assert_frame_equal(loaded.tables[name], table)
+    assert loaded.quarantine.empty and loaded.warnings == []
+    assert loaded.files["invoices"].name == "AR_Open_Items.csv"
+    assert loaded.accounting["Receipts.csv"] == {"rows_in": 3, "accepted": 3, "quarantined": 0}
+
+
+def test_the_map_keeps_row_level_problems_row_level(tmp_path: Path) -> None:
+    bad = ERP_PAYMENTS + "P4;I3;C1;31.02.2024;1.000,00\nP5;I3;C1;2024-02-21;50\nP6;I3;C1\n"
+    bad += "P7;I3;C1;21.02.2024;1.10\n"
+    loaded = load_ledger(erp_ledger(tmp_path, bad))
+    q = loaded.quarantine.set_index("row")
+    assert q.loc[5, "reason"] == "unparseable date '31.02.2024'"
+    assert q.loc[6, "reason"] == "unparseable date '2024-02-21'"  # not the file's format
+    assert q.loc[7, "reason"] == "line has 3 of the header's 5 fields (cut short?)"
+    assert q.loc[8, "reason"] == "not a number '1.10'"  # not 110: '.' groups thousands here
+    assert set(q["file"]) == {"Receipts.csv"}
+    assert_accounting(loaded)
+
+
+def test_each_file_may_use_its_own_separator(tmp_path: Path) -> None:
+    semicolons = GOOD["disputes.csv"].replace(",", ";")
+    tabs = GOOD["fx_rates.csv"].replace(",", "\t")
+    loaded = load_ledger(write_ledger(tmp_path, {"disputes.csv": semicolons, "fx_rates.csv": tabs}))
+    assert loaded.quarantine.empty
+    assert loaded.tables["disputes"]["reason"].tolist() == ["wrong quantity", "pricing"]
+    assert loaded.tables["fx_rates"]["rate_to_base"].tolist() == [1.10, 1.08]
+
+
+DIALECT_CASES = [
+    # (id, changed files, expected one-line error)
+    ("day-first", {"invoices.csv": GOOD["invoices.csv"].replace("2024-01-05", "05/01/2024")
+                   .replace("2024-01-01", "13/01/2024").replace("2024-02-01", "01/02/2024")},
+     "invoices.csv: issue_date holds dates like '13/01/2024' (line 2), not ISO (YYYY-MM-DD); "
+     "they read as day/month/year: set dates: '%d/%m/%Y' in ledger.yaml"),
+    ("ambiguous", {"payments.csv": "payment_id,invoice_id,payment_date,amount\n"
+                                   "P1,I1,03/04/2024,100.5\n"},
+     "payments.csv: payment_date holds dates like '03/04/2024' (line 2), not ISO (YYYY-MM-DD); "
+     "they read as day/month/year or month/day/year: set dates: '%d/%m/%Y' or dates: '%m/%d/%Y'"),
+    ("date-times", {"payments.csv": "payment_id,invoice_id,payment_date,amount\n"
+                                    "P1,I1,1/30/2024 12:00:00 AM,100.5\n"},
+     "they read as month/day/year: set dates: '%m/%d/%Y'"),
+    ("grouped", {"invoices.csv": GOOD["invoices.csv"].replace("100.50", '"1,100.50"')
+                 .replace(",200,", ',"2,000",').replace(",50,", ',"5,000",')},
+     "invoices.csv: amount holds numbers like '1,100.50' (line 2), not numbers with the "
+     "decimal mark '.'; set thousands: ',' in ledger.yaml"),
+    ("no-files", {"invoices.csv": None, "AR.csv": GOOD["invoices.csv"]},
+     "invoices.csv: required file not found in {dir} (it holds AR.csv: name the invoices file "
+     "in ledger.yaml)"),
+    ("unknown-key", {"ledger.yaml": "colums: {}\n"},
+     "ledger.yaml: unknown key(s) colums (known: files, columns, dates, decimal, thousands)"),
+    ("unknown-table", {"ledger.yaml": "columns: {invoice: {No: invoice_id}}\n"},
+     "ledger.yaml: columns.invoice: no such table"),
+    ("not-a-column", {"ledger.yaml": "columns: {invoices: {No: invoice_nr}}\n"},  # 'No', not False
+     "ledger.yaml: columns.invoices maps 'no' to 'invoice_nr', which is not one of invoices' "
+     "columns"),
+    ("absent-column", {"ledger.yaml": "columns: {invoices: {Invoice No: invoice_id}}\n"},
+     "ledger.yaml: columns.invoices renames 'invoice no', which invoices.csv's header lacks"),
+    ("bad-format", {"ledger.yaml": 'dates: "%d/%m"\n'},
+     "ledger.yaml: dates: '%d/%m' does not hold a whole date"),
+    ("missing-mapped-file", {"ledger.yaml": "files: {payments: Receipts.csv}\n"},
+     "Receipts.csv (ledger.yaml files.payments): required file not found"),
+    ("same-marks", {"ledger.yaml": 'decimal: ","\nthousands: ","\n'},
+     "ledger.yaml: decimal and thousands are both ',' for customers"),
+    ("marks-elsewhere", {"ledger.yaml": 'decimal: ","\nthousands: "."\n'},
+     "fx_rates.csv: rate_to_base holds numbers like '1.10' (line 2), not numbers with the "
+     "decimal mark ',' and thousands '.'; they read as plain numbers: give decimal and "
+     "thousands per table, leaving fx_rates out"),
+    ("dates-elsewhere", {"ledger.yaml": 'dates: {invoices: "%Y-%m-%d", payments: "%d/%m/%Y"}\n'},
+     "payments.csv: payment_date holds dates like '2024-01-30' (line 2), not '%d/%m/%Y'; they "
+     "read as year-month-day (ISO): set dates: {{payments: '%Y-%m-%d'}}"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [case[1:] for case in DIALECT_CASES],
+    ids=[case[0] for case in DIALECT_CASES],
+)
+def test_a_dialect_problem_is_one_line_that_names_the_setting(
+    tmp_path: Path, changes: dict[str, str | None], message: str
+) -> None:
+    folder = write_ledger(tmp_path, changes)
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    text = str(raised.value)
+    assert message.format(dir=folder) in text
+    assert "\n" not in text
+
+
+def test_a_few_odd_dates_are_quarantined_not_read_as_a_dialect(tmp_path: Path) -> None:
+    invoices = GOOD["invoices.csv"].replace("2024-01-05", "05/01/2024")
+    loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
+    assert loaded.quarantine["reason"].iloc[0] == "unparseable date '05/01/2024'"
+    assert loaded.accounting["invoices.csv"]["quarantined"] == 1
