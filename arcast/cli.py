@@ -865,6 +865,7 @@ def _print_worklist(out: Path) -> None:
 
     from arcast.drafts import PLACEHOLDER_ADDRESS
     from arcast.worklist import ACTIONS, TONES
+    from arcast.worklist_changes import CHANGES
 
     lines = pd.read_csv(out / "worklist.csv", keep_default_na=False)
     customers = pd.read_csv(out / "customer_view.csv", keep_default_na=False)
@@ -925,6 +926,14 @@ def _print_worklist(out: Path) -> None:
     for name in ("worklist.xlsx", "worklist.csv", "dispute_queue.csv", "customer_view.csv"):
         console.print(f"  {out / name}")
     console.print(f"  {out / 'drafts'}/ ({len(drafts)} .eml drafts; arcast never sends them)")
+    changes = pd.read_csv(out / "worklist_changes.csv", keep_default_na=False)
+    if len(changes):
+        counts = changes["change"].value_counts()
+        console.print(
+            f"  {out / 'worklist_changes.csv'}: since the worklist of {changes['since'].iloc[0]}, "
+            + ", ".join(f"{counts[c]} {c}" for c in CHANGES if c in counts),
+            soft_wrap=True,
+        )
     unaddressed = int(((customers["draft"] != "") & (customers["email"] == "")).sum())
     if unaddressed:
         console.print(

@@ -87,7 +87,9 @@ promise on d to pay by p        until p + 2 days: next contact after that, in no
 hold on d until u               until u: next contact on u, in no draft; then the usual rules
 ==============================  ==============================================================
 
-Every entry is said in ``contact_note`` ("promised on 3 March 2025 to pay by 10 March 2025",
+A customer-wide entry is about the invoices issued by its date; a customer-wide promise covers
+those due by its day (for the others it counts as a contact). Every entry is said in
+``contact_note`` ("promised on 3 March 2025 to pay by 10 March 2025",
 with the log's note); a line kept waiting still ranks by its priority, since the money is still
 at stake.
 
@@ -109,6 +111,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from data_contracts.schema import CONTACT_OUTCOMES
 from features.matrix import Calendar
 from features.warehouse import to_day
 
@@ -244,6 +247,7 @@ PRE_DUE_BUSINESS_DAYS = 3
 FOLLOW_UP_DAYS = 7
 """After a logged contact, the customer's lines are not due another before a week has passed:
 a reply takes days, and a demand repeated daily reads as harassment."""
+CONTACTED, PROMISE, HOLD = CONTACT_OUTCOMES
 PROMISE_GRACE_DAYS = 2
 """A payment promised for a day is looked for this many days later (a transfer in transit)
 before the promise counts as broken."""
@@ -407,9 +411,11 @@ class ContactState:
 
 
 def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Per line (``keys``: customer_id, invoice_id), the latest log entry seen by ``as_of`` among
-    those for its invoice and those for its whole customer (no invoice_id); on one day the
-    invoice's own, and of several the last in the file. NaT ``contact_date`` where none."""
+    """Per line (``keys``: customer_id, invoice_id, issue_date, due_date), the latest log entry
+    seen by ``as_of`` among those for its invoice and those for its whole customer (no
+    invoice_id) made since it was issued; on one day the invoice's own, and of several the last
+    in the file. A customer-wide promise covers what was due by its day: for a line due later,
+    it counts as a contact. NaT ``contact_date`` where no entry applies."""
     fields = ["contact_date", "outcome", "until", "note"]
     seen = contacts[pd.to_datetime(contacts["contact_date"]) <= pd.Timestamp(as_of)]
     seen = seen.assign(_order=np.arange(len(seen))).sort_values(
@@ -419,13 +425,20 @@ def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) 
         ["customer_id", "invoice_id"], keep="last"
     )
     wide = seen[seen["invoice_id"].isna()].drop_duplicates("customer_id", keep="last")
-    lines = keys[["customer_id", "invoice_id"]].reset_index(drop=True)
-    mine = lines.merge(own[["customer_id", "invoice_id", *fields]], how="left")
-    theirs = lines.merge(wide[["customer_id", *fields]], on="customer_id", how="left")
+    lines = keys[["customer_id", "invoice_id", "issue_date", "due_date"]].reset_index(drop=True)
+    mine = lines[["customer_id", "invoice_id"]].merge(
+        own[["customer_id", "invoice_id", *fields]], how="left"
+    )
+    theirs = lines[["customer_id"]].merge(wide[["customer_id", *fields]], how="left")
     own_day = pd.to_datetime(mine["contact_date"])
+    # the latest entry was made before the invoice existed: so were all others, none is about it
     wide_day = pd.to_datetime(theirs["contact_date"])
+    wide_day = wide_day.where(wide_day >= pd.to_datetime(lines["issue_date"]))
     use_wide = wide_day.notna() & (own_day.isna() | (wide_day > own_day))
-    return mine[fields].mask(use_wide, theirs[fields])
+    entry = mine[fields].mask(use_wide, theirs[fields])
+    due_later = pd.to_datetime(lines["due_date"]) > pd.to_datetime(entry["until"])
+    entry.loc[use_wide & (entry["outcome"] == "promise") & due_later, "outcome"] = CONTACTED
+    return entry
 
 
 def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date) -> ContactState:
@@ -441,7 +454,7 @@ def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date
     day = np.where(logged, _days(entry["contact_date"]), np.nan)
     until = _days(entry["until"])
     outcome = entry["outcome"].fillna("").to_numpy()
-    promise, hold = outcome == "promise", outcome == "hold"
+    promise, hold = outcome == PROMISE, outcome == HOLD
     promised = promise & (today <= until + PROMISE_GRACE_DAYS)
     held = hold & (today < until)
     not_before = np.select(

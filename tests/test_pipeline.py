@@ -425,7 +425,7 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
         assert body.count("- Invoice ") == len(mine)
         assert not any(f"Invoice {i} " in body for i in disputed)
     wb = openpyxl.load_workbook(out / "worklist.xlsx")
-    assert wb.sheetnames == ["Worklist", "Customers", "Disputes", "Drafts"]
+    assert wb.sheetnames == ["Worklist", "Customers", "Disputes", "Drafts", "Changes"]
     assert wb["Worklist"].max_row == (lines["queue"] == "dunning").sum() + 1
     assert wb["Drafts"].max_row == len(drafts) + 1
     meta = next(
@@ -465,6 +465,18 @@ def test_cli_worklist_reuses_the_champion(
     )
     runs = dg.DagsterInstance.from_config(str(home / "dagster")).get_runs()
     assert [r.job_name for r in runs] == ["worklist_job"]
+    # a week later, nothing paid (the ledger ends at as-of): lines only grow older
+    week_later = str(date.fromisoformat(as_of) + timedelta(days=7))
+    command = ["worklist", "--data", str(small_ledger_dir), "--as-of", week_later]
+    result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "later")])
+    assert result.exit_code == 0, result.output
+    changes = pd.read_csv(tmp_path / "later" / "worklist_changes.csv")
+    assert len(changes) > 0 and set(changes["since"]) == {as_of}
+    assert set(changes["change"]) <= {"up a tier", "down a tier"}  # nothing closed, nothing new
+    ups = int((changes["change"] == "up a tier").sum())
+    assert ups > 0 and f"since the worklist of {as_of}, {ups} up a tier" in " ".join(
+        result.output.split()
+    )
 
 
 @pytest.mark.parametrize("width", [80, 140])

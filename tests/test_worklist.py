@@ -428,7 +428,14 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
          ("A1", "A2", "B1", "C1", "D1", "E1")],
         ignore_index=True,
     )  # fmt: skip
+    later = {"disputed": False, "p_late_30": 0.2, "days_overdue": -10}
+    df = pd.concat(
+        [df, *(predictions(1, as_of=as_of).assign(invoice_id=i, customer_id=i[0], **later)
+               for i in ("A3", "C2"))],
+        ignore_index=True,
+    )  # fmt: skip
     df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
+    df.loc[df["invoice_id"] == "A3", "issue_date"] = pd.Timestamp("2024-04-09")  # after the call
     log = pd.DataFrame(
         [
             ("A", "2024-04-08", "contacted", None, None, "left a voicemail"),
@@ -450,6 +457,8 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
         "C1": "2024-04-11",  # broken: tomorrow
         "D1": "2024-05-01",
         "E1": "2024-04-11",
+        "A3": "2024-04-22",  # issued after the call: the usual first business day after due
+        "C2": "2024-04-22",
     }
     assert lines.loc["A1", "contact_note"] == "contacted 8 April 2024 (left a voicemail)"
     assert lines.loc["B1", "contact_note"] == "promised on 5 April 2024 to pay by 12 April 2024"
@@ -457,7 +466,10 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     assert lines.loc["D1", "contact_note"] == (
         "on hold since 1 April 2024 until 1 May 2024 (awaiting PO)"
     )
-    assert lines.loc["E1", "contact_note"] == ""
+    assert lines.loc["E1", "contact_note"] == lines.loc["A3", "contact_note"] == ""
+    # due after the day promised: the promise is not about it, the call was
+    assert lines.loc["C2", "contact_note"] == "contacted 25 March 2024"
+    assert lines.loc["C2", "action"] == "monitor"
     assert lines.loc["C1", "action"] == "firm reminder"  # one tier up from friendly
     assert lines.loc[["A1", "E1"], "action"].eq("friendly reminder").all()
     assert lines.loc[["B1", "D1"], "draft"].eq("").all()  # waiting: no demand drafted

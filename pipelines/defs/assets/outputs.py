@@ -12,6 +12,7 @@ from arcast.drafts import drafts_frame, render_drafts, write_drafts
 from arcast.io import write_csv, write_json
 from arcast.workbook import write_workbook
 from arcast.worklist import build_worklist
+from arcast.worklist_changes import HISTORY_FILE, changes_since, keep_worklist
 from features.warehouse import customer_standing, open_disputes
 from models.backtest import versus_baselines
 from models.tracking import CHALLENGER, Registry, evaluation_table, gate_verdict
@@ -31,6 +32,7 @@ ORDER BY p.invoice_id
 """.format(weeks=" + ".join(f"p.p_paid_week_{w:02d}" for w in range(1, 5)))
 WORKLIST_FILES = (
     "worklist.csv",
+    "worklist_changes.csv",
     "dispute_queue.csv",
     "customer_view.csv",
     "worklist.xlsx",
@@ -61,24 +63,28 @@ def _counts(series: pd.Series) -> dict[str, int]:
     description="Open invoices ranked by money at stake and risk, split into a dunning queue "
     "(action tier, tone, next-contact date after the contact log, reasons) and a dispute queue; "
     "a customer view with "
-    "totals; one reminder draft (.eml, never sent) per customer that needs contact; the same "
-    "as a formatted Excel workbook. Rules in arcast/worklist.py.",
+    "totals; one reminder draft (.eml, never sent) per customer that needs contact; what changed "
+    "since the ledger's last worklist; the same as a formatted Excel workbook. Rules in "
+    "arcast/worklist.py.",
 )
 def collections_worklist(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
+        as_of, ledger = con.execute("SELECT as_of, ledger FROM run_context").fetchone()
         pred = con.execute(WORKLIST_SQL).df()
         standing = customer_standing(con, as_of)
         disputes = open_disputes(con, as_of)
         contacts = con.execute("SELECT * FROM contacts").df()
     worklist = build_worklist(pred, as_of, standing, disputes, contacts)
     drafts = render_drafts(worklist, as_of, settings.sender, settings.templates_dir or None)
+    kept = keep_worklist(settings.home_path / HISTORY_FILE, ledger, as_of, worklist.lines)
+    since, changes = changes_since(kept, ledger, as_of, worklist.lines)
     out = settings.out_path
     write_csv(worklist.lines, out / "worklist.csv")
     write_csv(worklist.disputes, out / "dispute_queue.csv")
     write_csv(worklist.customers, out / "customer_view.csv")
+    write_csv(changes, out / "worklist_changes.csv")
     write_drafts(drafts, out / "drafts", settings.sender)
     write_workbook(
         {
@@ -86,6 +92,7 @@ def collections_worklist(
             "Customers": worklist.customers,
             "Disputes": worklist.disputes,
             "Drafts": drafts_frame(drafts),
+            "Changes": changes,
         },
         out / "worklist.xlsx",
     )
@@ -114,6 +121,8 @@ def collections_worklist(
                     ["rank", "customer_name", "open_amount", "overdue_amount", "action", "tone"]
                 ]
             ),
+            "changes_since": str(since) if since else "no earlier worklist of this ledger",
+            "changes": dg.MetadataValue.json(_counts(changes["change"])),
             "files": dg.MetadataValue.json([str(out / f) for f in WORKLIST_FILES]),
         }
     )

@@ -1,0 +1,113 @@
+"""What changed since the last worklist: where a collector's day starts.
+
+A collector who worked yesterday's list needs today's differences, not 1,600 lines to compare
+by eye: which invoices were closed (paid in full, or gone from the ledger), which are new, which
+went into or out of a dispute, and which moved up or down an action tier. Each worklist's lines
+are kept per ledger in one Parquet file under the arcast home (the last `KEEP_WORKLISTS` as-of
+dates of each ledger), written like the forecast history (`arcast.accuracy`): under a lock, to a
+temporary file, then renamed. A worklist is compared with the latest kept one of an earlier
+as-of date of the same ledger, so a rerun of the same day compares with the day before, and a
+replay of a past date with the worklist before it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+from arcast.io import write_atomic
+from arcast.worklist import ACTIONS
+
+HISTORY_FILE = "worklist_history.parquet"
+KEEP_WORKLISTS = 14
+"""As-of dates kept per ledger: two weeks of daily worklists."""
+KEPT_COLUMNS = [
+    "invoice_id",
+    "customer_id",
+    "customer_name",
+    "queue",
+    "action",
+    "amount_open",
+    "days_overdue",
+    "p_late_30",
+]
+CHANGES = ("closed", "new", "disputed", "dispute resolved", "up a tier", "down a tier")
+"""In the order the changes file lists them; lines without a change are not listed."""
+CHANGE_COLUMNS = [
+    "since",
+    "change",
+    "invoice_id",
+    "customer_id",
+    "customer_name",
+    "amount_open",
+    "days_overdue",
+    "action_before",
+    "action",
+    "p_late_30_before",
+    "p_late_30",
+]
+"""``since``: the as-of date of the worklist compared with; ``amount_open`` in base currency,
+today's or, for a closed invoice, the last one known."""
+
+
+def keep_worklist(path: Path, ledger: str, as_of: date, lines: pd.DataFrame) -> pd.DataFrame:
+    """Add this worklist's lines to the kept ones (replacing an earlier run of the same as-of
+    date) and return every kept worklist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = lines[KEPT_COLUMNS].assign(ledger=ledger, as_of=pd.Timestamp(as_of))
+    with FileLock(path.with_name(path.name + ".lock")):
+        kept = pd.read_parquet(path) if path.exists() else current.iloc[:0]
+        kept = kept[(kept["ledger"] != ledger) | (kept["as_of"] != pd.Timestamp(as_of))]
+        kept = pd.concat([kept, current], ignore_index=True)
+        dates = (
+            kept.loc[kept["ledger"] == ledger, "as_of"].drop_duplicates().nlargest(KEEP_WORKLISTS)
+        )
+        kept = kept[(kept["ledger"] != ledger) | kept["as_of"].isin(dates)]
+        kept = kept.sort_values(["ledger", "as_of", "invoice_id"], ignore_index=True)
+        write_atomic(path, lambda p: kept.to_parquet(p, index=False))
+    return kept
+
+
+def changes_since(
+    kept: pd.DataFrame, ledger: str, as_of: date, lines: pd.DataFrame
+) -> tuple[date | None, pd.DataFrame]:
+    """The latest kept worklist of ``ledger`` before ``as_of`` (None: there is none) and every
+    line that changed since it (``CHANGE_COLUMNS``, in `CHANGES` order, then by amount)."""
+    earlier = kept[(kept["ledger"] == ledger) & (kept["as_of"] < pd.Timestamp(as_of))]
+    if earlier.empty:
+        return None, pd.DataFrame(columns=CHANGE_COLUMNS)
+    before_date = earlier["as_of"].max()
+    before = earlier[earlier["as_of"] == before_date]
+    both = before[KEPT_COLUMNS].merge(
+        lines[KEPT_COLUMNS], on="invoice_id", how="outer", suffixes=("_before", ""), indicator=True
+    )
+    for column in ("customer_id", "customer_name", "amount_open", "days_overdue"):
+        both[column] = both[column].fillna(both[f"{column}_before"])
+    both["days_overdue"] = both["days_overdue"].astype("Int64")  # floats once NaN filled
+    tier = {a: i for i, a in enumerate(ACTIONS)}
+    rise = both["action"].map(tier) - both["action_before"].map(tier)
+    was, now = both["queue_before"], both["queue"]
+    dunning = (was == "dunning") & (now == "dunning")
+    both["change"] = np.select(
+        [
+            both["_merge"] == "left_only",
+            both["_merge"] == "right_only",
+            (was == "dunning") & (now == "dispute"),
+            (was == "dispute") & (now == "dunning"),
+            dunning & (rise > 0),
+            dunning & (rise < 0),
+        ],
+        CHANGES,
+        default="",
+    )
+    order = {c: i for i, c in enumerate(CHANGES)}
+    changed = both[both["change"] != ""].assign(_order=lambda f: f["change"].map(order))
+    changed = changed.sort_values(
+        ["_order", "amount_open", "invoice_id"], ascending=[True, False, True], kind="stable"
+    )
+    changed["since"] = before_date.date()
+    return before_date.date(), changed[CHANGE_COLUMNS].reset_index(drop=True)

@@ -1,0 +1,70 @@
+"""What changed since the last worklist: kept per ledger, compared with the latest earlier one."""
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from arcast.worklist_changes import KEEP_WORKLISTS, changes_since, keep_worklist
+
+
+def _lines(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
+    """(invoice_id, queue, action, amount_open) per line."""
+    frame = pd.DataFrame(rows, columns=["invoice_id", "queue", "action", "amount_open"])
+    return frame.assign(customer_id="C1", customer_name="Acme", days_overdue=10, p_late_30=0.4)
+
+
+MONDAY = _lines(
+    ("I1", "dunning", "friendly reminder", 100.0),
+    ("I2", "dunning", "firm reminder", 200.0),
+    ("I3", "dunning", "call", 300.0),
+    ("I4", "dunning", "call", 400.0),
+    ("I5", "dispute", "resolve dispute", 500.0),
+    ("I6", "dunning", "monitor", 600.0),
+)
+TUESDAY = _lines(
+    ("I2", "dunning", "call", 200.0),  # up a tier
+    ("I3", "dunning", "firm reminder", 300.0),  # down a tier
+    ("I4", "dispute", "resolve dispute", 400.0),  # disputed
+    ("I5", "dunning", "firm reminder", 500.0),  # dispute resolved
+    ("I6", "dunning", "monitor", 600.0),  # unchanged
+    ("I7", "dunning", "monitor", 700.0),  # new
+)  # I1 closed
+
+
+def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path) -> None:
+    path = tmp_path / "history.parquet"
+    keep_worklist(path, "acme", date(2025, 3, 3), MONDAY)
+    keep_worklist(path, "other", date(2025, 3, 3), TUESDAY)  # another ledger: never compared
+    kept = keep_worklist(path, "acme", date(2025, 3, 4), TUESDAY)
+    since, changes = changes_since(kept, "acme", date(2025, 3, 4), TUESDAY)
+    assert since == date(2025, 3, 3)
+    assert list(zip(changes["change"], changes["invoice_id"], strict=True)) == [
+        ("closed", "I1"),
+        ("new", "I7"),
+        ("disputed", "I4"),
+        ("dispute resolved", "I5"),
+        ("up a tier", "I2"),
+        ("down a tier", "I3"),
+    ]
+    closed = changes.iloc[0]
+    assert (closed["amount_open"], closed["action_before"], closed["customer_name"]) == (
+        100.0,
+        "friendly reminder",
+        "Acme",
+    )
+    assert pd.isna(closed["action"])
+    # a rerun of Tuesday replaces its own worklist and still compares with Monday
+    rerun = keep_worklist(path, "acme", date(2025, 3, 4), TUESDAY)
+    assert len(rerun[rerun["ledger"] == "acme"]) == len(MONDAY) + len(TUESDAY)
+    assert changes_since(rerun, "acme", date(2025, 3, 4), TUESDAY)[1].equals(changes)
+    first, none = changes_since(kept, "acme", date(2025, 3, 3), MONDAY)
+    assert first is None and none.empty
+
+
+def test_only_the_latest_worklists_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "history.parquet"
+    days = pd.date_range("2025-03-01", periods=KEEP_WORKLISTS + 3).date
+    for day in days:
+        kept = keep_worklist(path, "acme", day, MONDAY)
+    assert sorted(kept["as_of"].dt.date.unique()) == list(days[-KEEP_WORKLISTS:])
