@@ -437,7 +437,7 @@ def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) 
     use_wide = wide_day.notna() & (own_day.isna() | (wide_day > own_day))
     entry = mine[fields].mask(use_wide, theirs[fields])
     due_later = pd.to_datetime(lines["due_date"]) > pd.to_datetime(entry["until"])
-    entry.loc[use_wide & (entry["outcome"] == "promise") & due_later, "outcome"] = CONTACTED
+    entry.loc[use_wide & (entry["outcome"] == PROMISE) & due_later, "outcome"] = CONTACTED
     return entry
 
 
