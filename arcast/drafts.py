@@ -31,7 +31,7 @@ import jinja2
 import pandas as pd
 
 from arcast.io import write_dir_atomic
-from arcast.worklist import Worklist, longdate
+from arcast.worklist import ACTIONS, Worklist, longdate
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "reminders"
 TEMPLATE_FILES = {
@@ -169,7 +169,9 @@ def render_drafts(
     templates_dir: str | Path | None = None,
 ) -> list[Draft]:
     """One draft per customer with lines that need contact, in customer rank order, covering
-    exactly those lines, in the template of the customer's action tier and its tone."""
+    exactly those lines, in the template of their highest action tier and the customer's tone.
+    Not the customer's own tier: that may come from invoices a promise or a hold keeps out of
+    the draft, and an escalation letter about invoices not yet due demands nothing."""
     templates = load_templates(templates_dir)
     sender_name = parseaddr(sender)[0] or sender
     contact = worklist.lines[worklist.lines["draft"] != ""].sort_values(
@@ -181,12 +183,13 @@ def render_drafts(
     drafts = []
     for customer in worklist.customers[worklist.customers["draft"] != ""].to_dict("records"):
         lines = by_customer[customer["customer_id"]]
+        action = max((row["action"] for row in lines), key=ACTIONS.index)
         name = customer["customer_name"]
         context = {
             "customer_name": name or customer["customer_id"],
             "customer_id": customer["customer_id"],
             "tone": customer["tone"],
-            "action": customer["action"],
+            "action": action,
             "invoices": [_invoice(row) for row in lines],
             "overdue_count": sum(row["days_overdue"] > 0 for row in lines),
             "total": _total(lines),
@@ -196,7 +199,7 @@ def render_drafts(
             "as_of": longdate(as_of),
             "sender_name": sender_name,
         }
-        subject, body = _render(templates[customer["action"]], context)
+        subject, body = _render(templates[action], context)
         email = customer["email"] if isinstance(customer["email"], str) else ""
         drafts.append(
             Draft(
@@ -206,7 +209,7 @@ def render_drafts(
                 to=str(Address(name, addr_spec=email or PLACEHOLDER_ADDRESS)),
                 subject=subject,
                 body=body,
-                action=customer["action"],
+                action=action,
                 tone=customer["tone"],
                 next_contact=pd.Timestamp(customer["next_contact"]).date(),
                 invoices=tuple(row["invoice_id"] for row in lines),

@@ -73,32 +73,38 @@ overdue tiers, resolve dispute        the next business day after the as-of date
 ====================================  ============================================================
 
 **Contact log** (``contacts.csv``, optional: what collectors did, entries after the as-of date
-not seen). Each line follows the latest entry for its invoice or for its whole customer (no
-``invoice_id``); on one day the invoice's own. Without it the worklist would ask for the same
-call every day, and draft a fresh demand for an invoice the customer has promised to pay:
+not seen). An entry is about one invoice, or about all the customer's invoices issued by its
+date (no ``invoice_id``); on one day the invoice's own counts. Without it the worklist would ask
+for the same call every day, and draft a fresh demand for an invoice the customer has promised
+to pay:
 
-==============================  ==============================================================
-latest entry                    effect on the line
-==============================  ==============================================================
-contacted on d                  next contact not before d + 7 days
-promise on d to pay by p        until p + 2 days: next contact after that, in no draft;
-                                later, with the invoice still open, *broken*: one action tier
-                                up, next contact the next business day
-hold on d until u               until u: next contact on u, in no draft; then the usual rules
-==============================  ==============================================================
+=====================================  =======================================================
+entry                                  effect on the line
+=====================================  =======================================================
+contacted on d, the latest entry       next contact not before d + 7 days
+promise on d to pay by p, the latest   until p + 2 days: next contact after that, in no draft;
+promise or hold                        later, still open, *broken*: one action tier up, next
+                                       contact the next business day unless chased since
+hold on d until u, the latest          until u: next contact on u, in no draft; then the
+promise or hold                        usual rules
+=====================================  =======================================================
 
-A customer-wide entry is about the invoices issued by its date; a customer-wide promise covers
-those due by its day (for the others it counts as a contact). Every entry is said in
-``contact_note`` ("promised on 3 March 2025 to pay by 10 March 2025",
-with the log's note); a line kept waiting still ranks by its priority, since the money is still
-at stake.
+A promise or a hold stands until the invoice is paid, it breaks or ends, or another promise or
+hold replaces it: a later call only spaces the next contact. A customer-wide promise covers the
+invoices due by its day; for the others it counts as a call. ``contact_status`` and
+``contact_note`` say where each line stands ("promised on 3 March 2025 to pay by 10 March 2025;
+contacted 5 March 2025", with the log's notes); a line kept waiting still ranks by its priority,
+since the money is still at stake.
 
 **Customer view.** A customer's action is its highest dunning tier (``resolve dispute`` if all its
 open invoices are disputed), its next contact the earliest next contact of its lines that need
-contact (of all its lines if none do). Customers are ranked by the summed priority of their
-dunning lines, then of their disputed lines. Each customer with at least one line that needs
-contact gets one reminder draft, ``NNNN-<customer_id>.eml`` (NNNN = its rank), covering exactly
-those lines; disputed invoices are never in a draft.
+contact or wait on a promise or a hold (of all its lines if none do). Customers are ranked by
+the summed priority of their dunning lines, then of their disputed lines.
+
+**Reminder drafts** are the day's mail: each customer whose next contact is the next business
+day and that has lines that need contact (any tier but monitor, not kept waiting) gets one
+draft, ``NNNN-<customer_id>.eml`` (NNNN = its rank), covering exactly those lines, in the
+template of their highest tier (`arcast.drafts`); disputed invoices are never in a draft.
 """
 
 from __future__ import annotations
@@ -168,6 +174,7 @@ OUTPUT_COLUMNS = [
     "action",
     "tone",
     "next_contact",
+    "contact_status",
     "contact_note",
     "reason_1",
     "reason_2",
@@ -352,10 +359,11 @@ def next_contact(
     country: pd.Series,
     as_of: date,
     not_before: np.ndarray | None = None,
+    chase: np.ndarray | None = None,
 ) -> pd.Series:
     """Next-contact date per line (rules in the module docstring), a business day of the
-    line's country, and none before the line's ``not_before`` day (NaN: no such day) that the
-    contact log sets."""
+    line's country: the next one where the contact log says to ``chase`` (a broken promise),
+    and none before the line's ``not_before`` day (NaN: no such day) that the log sets."""
     today = to_day(as_of)
     due = (pd.to_datetime(due_date).to_numpy().astype("datetime64[D]").astype(np.int64)).copy()
     wait = np.full(len(due), np.nan) if not_before is None else np.asarray(not_before, float)
@@ -390,6 +398,8 @@ def next_contact(
         after_due,
         np.where((action == ACTIONS[1]) & not_due, pre_due, tomorrow),
     )
+    if chase is not None:
+        day = np.where(chase, tomorrow, day)
     waiting = np.isfinite(wait) & (wait > day)
     if waiting.any():  # the other days are business days already: rolling keeps them
         day = roll_forward(np.where(waiting, wait, day).astype(np.int64))
@@ -402,12 +412,16 @@ class ContactState:
 
     not_before: np.ndarray
     """Day number before which the line is not contacted again; NaN: the usual rules."""
+    chase: np.ndarray
+    """A broken promise not chased since it broke: contact the next business day."""
     waiting: np.ndarray
     """A promise to pay not yet due, or a hold: the line is in no reminder draft."""
     broken: np.ndarray
     """A promise to pay whose day (and grace) has passed with the invoice still open."""
+    status: np.ndarray
+    """``CONTACT_STATUSES``: "" (nothing logged), contacted, promised, promise broken, on hold."""
     note: np.ndarray
-    """The governing entry in words, e.g. "promised on 3 March 2025 to pay by 10 March 2025"."""
+    """The entries in words, e.g. "promised on 3 March 2025 to pay by 10 March 2025"."""
 
 
 def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -442,40 +456,63 @@ def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) 
 
 
 def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date) -> ContactState:
-    """Apply the contact log (``contacts.csv``) to the lines; rules in the module docstring."""
+    """Apply the contact log (``contacts.csv``) to the lines; rules in the module docstring.
+
+    A promise or a hold stands until it is kept (the invoice paid), broken, ended or replaced
+    by another one: a later call (a voicemail) spaces the next contact, but does not wipe out
+    the promise it did not replace."""
     n = len(keys)
     if contacts is None or contacts.empty or n == 0:
-        return ContactState(
-            np.full(n, np.nan), np.zeros(n, bool), np.zeros(n, bool), np.full(n, "")
-        )
-    entry = _governing_entries(keys, contacts, as_of)
+        nothing = np.zeros(n, bool)
+        return ContactState(np.full(n, np.nan), nothing, nothing, nothing, *np.full((2, n), ""))
+    latest = _governing_entries(keys, contacts, as_of)
+    standing = _governing_entries(keys, contacts[contacts["outcome"] != CONTACTED], as_of)
     today = to_day(as_of)
-    logged = pd.to_datetime(entry["contact_date"]).notna().to_numpy()
-    day = np.where(logged, _days(entry["contact_date"]), np.nan)
-    until = _days(entry["until"])
-    outcome = entry["outcome"].fillna("").to_numpy()
-    promise, hold = outcome == PROMISE, outcome == HOLD
+    promise = (standing["outcome"] == PROMISE).to_numpy()
+    hold = (standing["outcome"] == HOLD).to_numpy()
+    # a customer-wide promise about invoices due earlier stands for this line as a call only
+    made = np.where(promise | hold, _days(standing["contact_date"]), np.nan)
+    until = _days(standing["until"])
     promised = promise & (today <= until + PROMISE_GRACE_DAYS)
+    broken = promise & ~promised
     held = hold & (today < until)
-    not_before = np.select(
-        [promised, held, logged & ~promise & ~hold],
-        [until + PROMISE_GRACE_DAYS + 1, until, day + FOLLOW_UP_DAYS],
-        np.nan,
+    called = _days(latest["contact_date"])
+    call = (latest["outcome"] == CONTACTED).to_numpy() & ~(called <= made)  # after the promise
+    not_before = np.fmax(
+        np.where(call, called + FOLLOW_UP_DAYS, np.nan),
+        np.fmax(
+            np.where(promised, until + PROMISE_GRACE_DAYS + 1, np.nan),
+            np.where(held, until, np.nan),
+        ),
+    )
+    chase = broken & ~(call & (called > until + PROMISE_GRACE_DAYS))
+    status = np.select(
+        [held, promised, broken, call | promise | hold],
+        ["on hold", "promised", "promise broken", "contacted"],
+        "",
     )
     note = []
-    for i, row in enumerate(entry.itertuples(index=False)):
-        if not logged[i]:
-            note.append("")
-            continue
-        made, by = longdate(row.contact_date), (longdate(row.until) if pd.notna(row.until) else "")
-        if promise[i]:
-            text = f"promised on {made} to pay by {by}" + ("" if promised[i] else ": broken")
-        elif hold[i]:
-            text = f"on hold since {made} until {by}" if held[i] else f"hold ended {by}"
-        else:
-            text = f"contacted {made}"
-        note.append(f"{text} ({row.note})" if isinstance(row.note, str) and row.note else text)
-    return ContactState(not_before, promised | held, promise & ~promised, np.asarray(note))
+    for i, (standing_row, latest_row) in enumerate(
+        zip(standing.itertuples(index=False), latest.itertuples(index=False), strict=True)
+    ):
+        parts = []
+        if promise[i] or hold[i]:
+            day, by = longdate(standing_row.contact_date), longdate(standing_row.until)
+            if promise[i]:
+                parts.append(
+                    f"promised on {day} to pay by {by}" + (": broken" if broken[i] else "")
+                )
+            else:
+                parts.append(f"on hold since {day} until {by}" if held[i] else f"hold ended {by}")
+            parts[-1] += _remark(standing_row.note)
+        if call[i]:
+            parts.append(f"contacted {longdate(latest_row.contact_date)}{_remark(latest_row.note)}")
+        note.append("; ".join(parts))
+    return ContactState(not_before, chase, promised | held, broken, status, np.asarray(note))
+
+
+def _remark(note: object) -> str:
+    return f" ({note})" if isinstance(note, str) and note else ""
 
 
 def _days(dates: pd.Series) -> np.ndarray:
@@ -594,7 +631,15 @@ def build_worklist(
                 info["country"].reset_index(drop=True),
                 as_of,
                 log.not_before,
+                log.chase,
             ).to_numpy(),
+            "_today": next_contact(  # the first business day after as-of, in its country
+                np.full(len(pred), ACTIONS[-1]),
+                pred["due_date"],
+                info["country"].reset_index(drop=True),
+                as_of,
+            ).to_numpy(),
+            "contact_status": log.status,
             "contact_note": log.note,
             "_waiting": log.waiting,
             "reasons": pred["reasons"].fillna("").astype(str).to_numpy(),
@@ -636,18 +681,20 @@ def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame
     frame = lines.assign(
         _tier=tier.where(dunning),
         _contact=contact,
+        _due_now=contact & (lines["next_contact"] == lines["_today"]),
         _disputed=~dunning,
         _overdue=lines["amount_open"].where(lines["days_overdue"] > 0, 0.0),
         _disputed_amount=lines["amount_open"].where(~dunning, 0.0),
         _dunning_priority=lines["priority"].where(dunning, 0.0),
         _dispute_priority=lines["priority"].where(~dunning, 0.0),
-        _contact_date=lines["next_contact"].where(contact),
+        _contact_date=lines["next_contact"].where(contact | lines["_waiting"]),
     )
     grouped = frame.groupby("customer_id", sort=False)
     view = pd.DataFrame(
         {
             "invoices": grouped.size(),
             "contact_invoices": grouped["_contact"].sum(),
+            "_due_now": grouped["_due_now"].sum(),
             "disputed_invoices": grouped["_disputed"].sum(),
             "open_amount": grouped["amount_open"].sum(),
             "overdue_amount": grouped["_overdue"].sum(),
@@ -686,7 +733,7 @@ def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame
     view.insert(0, "rank", np.arange(1, len(view) + 1))
     view["draft"] = [
         draft_file_name(r, c) if n > 0 else ""
-        for r, c, n in zip(view["rank"], view["customer_id"], view["contact_invoices"], strict=True)
+        for r, c, n in zip(view["rank"], view["customer_id"], view["_due_now"], strict=True)
     ]
     return view[CUSTOMER_COLUMNS].reset_index(drop=True)
 

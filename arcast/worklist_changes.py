@@ -1,13 +1,13 @@
 """What changed since the last worklist: where a collector's day starts.
 
 A collector who worked yesterday's list needs today's differences, not 1,600 lines to compare
-by eye: which invoices were closed (paid in full, or gone from the ledger), which are new, which
-went into or out of a dispute, and which moved up or down an action tier. Each worklist's lines
-are kept per ledger in one Parquet file under the arcast home (the last `KEEP_WORKLISTS` as-of
-dates of each ledger), written like the forecast history (`arcast.accuracy`): under a lock, to a
-temporary file, then renamed. A worklist is compared with the latest kept one of an earlier
-as-of date of the same ledger, so a rerun of the same day compares with the day before, and a
-replay of a past date with the worklist before it.
+by eye: which invoices were closed (paid in full, or gone from the ledger), which are new, whose
+promise to pay was broken, which went into or out of a dispute, and which moved up or down an
+action tier. Each worklist's lines are kept per ledger in one Parquet file under the arcast
+home (the last `KEEP_WORKLISTS` as-of dates of each ledger), written like the forecast history
+(`arcast.accuracy`): under a lock, to a temporary file, then renamed. A worklist is compared
+with the latest kept one of an earlier as-of date of the same ledger, so a rerun of the same day
+compares with the day before, and a replay of a past date with the worklist before it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,19 @@ KEPT_COLUMNS = [
     "amount_open",
     "days_overdue",
     "p_late_30",
+    "contact_status",
 ]
-CHANGES = ("closed", "new", "disputed", "dispute resolved", "up a tier", "down a tier")
-"""In the order the changes file lists them; lines without a change are not listed."""
+CHANGES = (
+    "closed",
+    "new",
+    "promise broken",
+    "disputed",
+    "dispute resolved",
+    "up a tier",
+    "down a tier",
+)
+"""In the order the changes file lists them; a line is listed once, for the first that applies
+(a promise broken also moves its line up a tier), and lines without a change are not listed."""
 CHANGE_COLUMNS = [
     "since",
     "change",
@@ -49,9 +59,12 @@ CHANGE_COLUMNS = [
     "action",
     "p_late_30_before",
     "p_late_30",
+    "contact_status_before",
+    "contact_status",
 ]
 """``since``: the as-of date of the worklist compared with; ``amount_open`` in base currency,
-today's or, for a closed invoice, the last one known."""
+today's or, for a closed invoice, the last one known; a closed invoice whose
+``contact_status_before`` is "promised" was a promise kept."""
 
 
 def keep_worklist(path: Path, ledger: str, as_of: date, lines: pd.DataFrame) -> pd.DataFrame:
@@ -96,6 +109,8 @@ def changes_since(
         [
             both["_merge"] == "left_only",
             both["_merge"] == "right_only",
+            (both["contact_status"] == "promise broken")
+            & (both["contact_status_before"] != "promise broken"),
             (was == "dunning") & (now == "dispute"),
             (was == "dispute") & (now == "dunning"),
             dunning & (rise > 0),

@@ -613,6 +613,23 @@ def _check_invoice_customers(load: _TableLoad, invoices: _TableLoad) -> None:
     load.typed["customer_id"] = given.fillna(invoice_customer)
 
 
+def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
+    """A contact about an invoice dated before that invoice was issued names the wrong one
+    (a mistyped id), and would put a promise on an invoice nobody promised to pay."""
+    issued = invoices.typed.loc[invoices.ok].set_index("invoice_id")["issue_date"]
+    rows = contacts.typed[contacts.ok & contacts.typed["invoice_id"].notna()]
+    early = rows["contact_date"] < rows["invoice_id"].map(issued)
+    contacts.flag(
+        early[early].index,
+        "contact_date",
+        "contact_date is before invoice "
+        + rows.loc[early, "invoice_id"]
+        + " was issued ("
+        + rows.loc[early, "invoice_id"].map(issued).dt.strftime("%Y-%m-%d")
+        + ")",
+    )
+
+
 def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY) -> LoadedLedger:
     """Read, type and validate a ledger folder (CSV or Parquet per table).
 
@@ -654,6 +671,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         contacts.check_reference("customer_id", invoices, "customer_id")
         contacts.check_reference("invoice_id", invoices, "invoice_id")
         _check_invoice_customers(contacts, invoices)
+        _check_contact_dates(contacts, invoices)
 
     quarantine = pd.concat([empty_quarantine(), *(load.quarantine() for load in loads.values())])
     return LoadedLedger(

@@ -432,6 +432,7 @@ def test_the_contact_log_is_checked_against_the_invoices(tmp_path: Path) -> None
         "C1,2024-02-07,called,,,\n"
         "C9,2024-02-07,,,,\n"
         "C1,2024-02-07,,I2,,\n"
+        "C1,2023-12-30,promise,I1,2024-02-01,\n"
     )
     ledger = load_ledger(write_ledger(tmp_path, {"contacts.csv": contacts}))
     accepted = ledger.tables["contacts"]
@@ -443,5 +444,6 @@ def test_the_contact_log_is_checked_against_the_invoices(tmp_path: Path) -> None
         6: "outcome is not one of contacted, promise, hold",
         7: "customer_id 'C9' not in invoices.csv",
         8: "customer_id 'C1' is not the invoice's customer 'C2'",
+        9: "contact_date is before invoice I1 was issued (2024-01-01)",
     }
     assert_accounting(ledger)

@@ -264,3 +264,31 @@ def test_only_overdue_amounts_are_demanded() -> None:
     assert "please pay them by their due dates" in draft.body
     assert "$1,400.00" not in draft.body + draft.subject
     assert "We require payment of the overdue $1,000.00 within 7 days" in draft.body
+
+
+def test_a_draft_is_in_the_tier_of_the_invoices_it_covers() -> None:
+    """A promise keeps the escalated invoice out of the draft, so the letter is the friendly
+    pre-due reminder its one invoice needs, not an escalation with nothing overdue to demand."""
+    ledger = pd.DataFrame(
+        [
+            invoice("OLD-1", "LATE", 1_000.0, "2025-01-01", "2025-01-31"),
+            # its pre-due reminder, 3 business days before it is due, is tomorrow's
+            invoice("NEW-1", "LATE", 400.0, "2025-05-01", "2025-05-21", p_late_30=0.9),
+        ]
+    )
+    standing = STANDING.assign(customer_id=["LATE", "X", "Y"])
+    contacts = pd.DataFrame(
+        {
+            "customer_id": ["LATE"],
+            "contact_date": [pd.Timestamp("2025-05-14")],
+            "outcome": ["promise"],
+            "invoice_id": ["OLD-1"],
+            "until": [pd.Timestamp("2025-05-20")],
+            "note": [None],
+        }
+    )
+    worklist = build_worklist(ledger, AS_OF, standing, contacts=contacts)
+    assert worklist.customers.loc[0, "action"] == "escalate to finance manager"
+    (draft,) = render_drafts(worklist, AS_OF, SENDER)
+    assert draft.invoices == ("NEW-1",) and draft.action == "friendly reminder"
+    assert "$400.00" in draft.body and "OLD-1" not in draft.body

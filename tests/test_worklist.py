@@ -431,7 +431,7 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     later = {"disputed": False, "p_late_30": 0.2, "days_overdue": -10}
     df = pd.concat(
         [df, *(predictions(1, as_of=as_of).assign(invoice_id=i, customer_id=i[0], **later)
-               for i in ("A3", "C2"))],
+               for i in ("A3", "C2", "F1"))],
         ignore_index=True,
     )  # fmt: skip
     df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
@@ -439,7 +439,8 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     log = pd.DataFrame(
         [
             ("A", "2024-04-08", "contacted", None, None, "left a voicemail"),
-            ("A", "2024-04-05", "promise", "A2", "2024-04-12", None),  # older than the call
+            ("A", "2024-04-05", "promise", "A2", "2024-04-12", None),  # a later call keeps it
+            ("F", "2024-04-01", "promise", "F1", "2024-04-05", None),  # broken, not yet due
             ("B", "2024-04-05", "promise", "B1", "2024-04-12", None),
             ("C", "2024-03-25", "promise", None, "2024-04-01", None),
             ("D", "2024-04-01", "hold", None, "2024-05-01", "awaiting PO"),
@@ -452,11 +453,12 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     contact = lines["next_contact"].dt.strftime("%Y-%m-%d").to_dict()
     assert contact == {
         "A1": "2024-04-15",  # a week after the call
-        "A2": "2024-04-15",  # the later call governs, not the promise
+        "A2": "2024-04-15",  # the call's week and the promise's day + 2 agree
         "B1": "2024-04-15",  # 12 April + 2 days' grace, then a business day
         "C1": "2024-04-11",  # broken: tomorrow
         "D1": "2024-05-01",
         "E1": "2024-04-11",
+        "F1": "2024-04-11",  # a broken promise is chased at once, due or not
         "A3": "2024-04-22",  # issued after the call: the usual first business day after due
         "C2": "2024-04-22",
     }
@@ -470,10 +472,28 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     # due after the day promised: the promise is not about it, the call was
     assert lines.loc["C2", "contact_note"] == "contacted 25 March 2024"
     assert lines.loc["C2", "action"] == "monitor"
+    assert lines.loc["F1", "action"] == "friendly reminder"
     assert lines.loc["C1", "action"] == "firm reminder"  # one tier up from friendly
     assert lines.loc[["A1", "E1"], "action"].eq("friendly reminder").all()
     assert lines.loc[["B1", "D1"], "draft"].eq("").all()  # waiting: no demand drafted
-    assert lines.loc[["A1", "A2", "C1", "E1"], "draft"].ne("").all()
+    assert lines.loc[["C1", "E1"], "draft"].ne("").all()  # due for contact tomorrow
+    assert lines.loc["A1", "draft"] == ""  # called two days ago: its draft comes on the 15th
+    assert lines.loc["A2", "contact_note"] == (
+        "promised on 5 April 2024 to pay by 12 April 2024; "
+        "contacted 8 April 2024 (left a voicemail)"
+    )
+    statuses = lines["contact_status"].to_dict()
+    assert statuses == {
+        "A1": "contacted",
+        "A2": "promised",
+        "B1": "promised",
+        "C1": "promise broken",
+        "D1": "on hold",
+        "E1": "",
+        "F1": "promise broken",
+        "A3": "",
+        "C2": "contacted",
+    }
     view = worklist.customers.set_index("customer_id")
     assert view.loc["B", "contact_invoices"] == 0 and view.loc["B", "draft"] == ""
     assert view.loc["D", "contact_note"] == lines.loc["D1", "contact_note"]

@@ -11,7 +11,9 @@ from arcast.worklist_changes import KEEP_WORKLISTS, changes_since, keep_worklist
 def _lines(*rows: tuple[str, str, str, float]) -> pd.DataFrame:
     """(invoice_id, queue, action, amount_open) per line."""
     frame = pd.DataFrame(rows, columns=["invoice_id", "queue", "action", "amount_open"])
-    return frame.assign(customer_id="C1", customer_name="Acme", days_overdue=10, p_late_30=0.4)
+    return frame.assign(
+        customer_id="C1", customer_name="Acme", days_overdue=10, p_late_30=0.4, contact_status=""
+    )
 
 
 MONDAY = _lines(
@@ -21,7 +23,8 @@ MONDAY = _lines(
     ("I4", "dunning", "call", 400.0),
     ("I5", "dispute", "resolve dispute", 500.0),
     ("I6", "dunning", "monitor", 600.0),
-)
+    ("I8", "dunning", "firm reminder", 800.0),
+).assign(contact_status=["promised"] + [""] * 5 + ["promised"])
 TUESDAY = _lines(
     ("I2", "dunning", "call", 200.0),  # up a tier
     ("I3", "dunning", "firm reminder", 300.0),  # down a tier
@@ -29,7 +32,8 @@ TUESDAY = _lines(
     ("I5", "dunning", "firm reminder", 500.0),  # dispute resolved
     ("I6", "dunning", "monitor", 600.0),  # unchanged
     ("I7", "dunning", "monitor", 700.0),  # new
-)  # I1 closed
+    ("I8", "dunning", "call", 800.0),  # its promise broken, which moved it up a tier
+).assign(contact_status=[""] * 6 + ["promise broken"])  # I1 closed: a promise kept
 
 
 def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path) -> None:
@@ -42,6 +46,7 @@ def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path)
     assert list(zip(changes["change"], changes["invoice_id"], strict=True)) == [
         ("closed", "I1"),
         ("new", "I7"),
+        ("promise broken", "I8"),
         ("disputed", "I4"),
         ("dispute resolved", "I5"),
         ("up a tier", "I2"),
@@ -53,6 +58,7 @@ def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path)
         "friendly reminder",
         "Acme",
     )
+    assert closed["contact_status_before"] == "promised"
     assert pd.isna(closed["action"])
     # a rerun of Tuesday replaces its own worklist and still compares with Monday
     rerun = keep_worklist(path, "acme", date(2025, 3, 4), TUESDAY)

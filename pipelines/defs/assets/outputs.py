@@ -63,7 +63,8 @@ def _counts(series: pd.Series) -> dict[str, int]:
     description="Open invoices ranked by money at stake and risk, split into a dunning queue "
     "(action tier, tone, next-contact date after the contact log, reasons) and a dispute queue; "
     "a customer view with "
-    "totals; one reminder draft (.eml, never sent) per customer that needs contact; what changed "
+    "totals; one reminder draft (.eml, never sent) per customer due for contact the next "
+    "business day; what changed "
     "since the ledger's last worklist; the same as a formatted Excel workbook. Rules in "
     "arcast/worklist.py.",
 )
