@@ -123,8 +123,8 @@ def _serve(
     what-if's scenarios). A run that fails leaves the folder as it was, but for those and the
     quarantine report, which say why: no mix of two runs' results."""
     from arcast.io import restore_on_failure
+    from data_contracts.load import QUARANTINE_FILE
     from models.tracking import CHAMPION, alias_version, kept_ledgers
-    from pipelines.defs.assets.ledger import QUARANTINE_FILE
     from pipelines.run import ledger_notes, replay_settings, served_model
 
     started = time.perf_counter()

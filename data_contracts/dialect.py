@@ -15,6 +15,7 @@ quarantined row by row would otherwise end in "no row was accepted", with the re
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ import yaml
 from data_contracts.schema import TABLES_BY_NAME
 
 MAP_FILE = "ledger.yaml"
+MAP_FILES = (MAP_FILE, "ledger.yml")
 ISO_DATE = "%Y-%m-%d"
-KEYS = ("files", "columns", "dates", "decimal", "thousands")
+KEYS = ("files", "columns", "dates", "decimal", "thousands", "encoding")
 
 DATE_DIALECTS = {
     ISO_DATE: "year-month-day (ISO)",
@@ -40,6 +42,7 @@ DATE_DIALECTS = {
     "%Y/%m/%d": "year/month/day",
     "%d/%m/%y": "day/month/two-digit year",
     "%m/%d/%y": "month/day/two-digit year",
+    "%m.%d.%Y": "month.day.year",
     "%d.%m.%y": "day.month.two-digit year",
     "%Y%m%d": "yearmonthday",
     "%d-%b-%Y": "day-month name-year",
@@ -49,16 +52,23 @@ DATE_DIALECTS = {
 _DATE_TIME = r"^(.+?)[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?$"
 """A date followed by a time of day (spreadsheet exports write '2024-01-31 00:00:00')."""
 NUMBER_DIALECTS = (
-    (re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?"), {"thousands": ","}),
-    (re.compile(r"-?\d{1,3}(\.\d{3})+(,\d+)?|-?\d+,\d+"), {"decimal": ",", "thousands": "."}),
     (re.compile(r"-?\d+(\.\d+)?"), {}),
+    (re.compile(r"-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"), {"thousands": ","}),
+    (re.compile(r"-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"), {"decimal": ",", "thousands": "."}),
 )
-"""Grouped or comma-decimal numbers ('1,234.56'; '1.234,56', '12,5'), or plain ones (in a table
-given other marks), and the settings that read them."""
+"""Plain numbers (in a table given other marks), numbers grouped by commas ('1,234.56') and
+with a decimal comma ('1.234,56', '12,5'), each with the settings that read it: the first that
+reads a column is named."""
 MARKS = {"decimal": (".", ","), "thousands": (",", ".", " ", "'")}
-SPACES = r"[\s\u00a0\u202f]"
-"""A thousands separator given as a space also matches the (narrow) no-break spaces that
-French and Swiss locales write."""
+GROUPING = {" ": r"[\s\u00a0\u202f]", "'": r"['\u2019]"}
+"""A thousands separator given as a space also matches the (narrow) no-break spaces French and
+Swiss locales write, and an apostrophe the typographic one (’) Windows writes for de-CH."""
+
+
+def column_key(name: str) -> str:
+    """A column name as matched: trimmed, lower case, spaces and hyphens as underscores, so
+    that an export's 'Customer ID' is arcast's customer_id."""
+    return re.sub(r"[\s-]+", "_", name.strip().lower())
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,20 @@ class Dialect:
     """table -> decimal mark of its numbers; '.' for tables not named."""
     thousands: dict[str, str] = field(default_factory=dict)
     """table -> thousands separator of its numbers; none for tables not named."""
+    encoding: dict[str, str] = field(default_factory=dict)
+    """table -> text encoding of its file (an ERP's cp1252); UTF-8 for tables not named."""
 
     def rename(self, table: str, name: str) -> str:
         """The contract's name for one of the file's column names (trimmed, case-insensitive)."""
-        key = name.strip().lower()
+        key = column_key(name)
         return self.columns.get(table, {}).get(key, key)
 
     def date_format(self, table: str) -> str:
         return self.dates.get(table, ISO_DATE)
+
+    def text_encoding(self, table: str) -> str:
+        """Python's name for it; UTF-8 with or without a byte-order mark by default."""
+        return self.encoding.get(table, "utf-8-sig")
 
     def parse_numbers(self, text: pd.Series, table: str) -> pd.Series:
         """Numbers written with the table's marks as plain ones ('1.234,56' -> '1234.56'),
@@ -92,7 +108,7 @@ class Dialect:
         if decimal == "." and thousands is None:
             return text
         point = re.escape(decimal)
-        group = SPACES if thousands == " " else re.escape(thousands or "")
+        group = GROUPING.get(thousands or "", re.escape(thousands or ""))
         pattern = rf"-?\d+({point}\d+)?"
         if thousands:
             pattern += rf"|-?\d{{1,3}}({group}\d{{3}})+({point}\d+)?"
@@ -103,15 +119,25 @@ class Dialect:
 
 
 def read_dialect(data_dir: Path) -> Dialect:
-    """The folder's ``ledger.yaml``, checked whole; ``ValueError`` says which entry is wrong."""
-    path = data_dir / MAP_FILE
-    if not path.is_file():
+    """The folder's ``ledger.yaml`` (or ``ledger.yml``), checked whole; ``ValueError`` says
+    which entry is wrong."""
+    paths = [data_dir / name for name in MAP_FILES if (data_dir / name).is_file()]
+    if len(paths) > 1:
+        raise ValueError(f"{paths[1].name} exists too; keep only one of them")
+    if not paths:
         return Dialect()
+    data = paths[0].read_bytes()
     try:
         # every scalar as text: a column called No or On is not a boolean, nor 30 a number
-        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not readable YAML ({str(exc).splitlines()[0]})") from None
+        spec = yaml.load(data.decode("utf-8"), Loader=yaml.BaseLoader) or {}
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"line {line} is not UTF-8 text; save the file as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"not readable YAML ({where}{problem})") from None
     if not isinstance(spec, dict):
         raise ValueError("expected keys such as 'columns:' and 'dates:' at the top level")
     unknown = sorted(str(k) for k in spec if k not in KEYS)
@@ -119,14 +145,17 @@ def read_dialect(data_dir: Path) -> Dialect:
         raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
     files = _table_entries(spec.get("files"), "files")
     for table, name in files.items():
-        if not isinstance(name, str) or Path(name).name != name:
-            raise ValueError(f"files.{table} must be a file name in the folder, got {name!r}")
+        if not isinstance(name, str) or re.search(r"[/\\:]", name) or name in ("", ".", ".."):
+            raise ValueError(
+                f"files.{table} must name a file in the ledger folder itself (no folder or "
+                f"drive), got {name!r}"
+            )
     columns = {}
     for table, renames in _table_entries(spec.get("columns"), "columns").items():
         if not isinstance(renames, dict):
             raise ValueError(f"columns.{table} must map the file's column names to arcast's")
         known = TABLES_BY_NAME[table].column_names
-        targets = {str(k).strip().lower(): str(v).strip().lower() for k, v in renames.items()}
+        targets = {column_key(str(k)): str(v).strip().lower() for k, v in renames.items()}
         for source, target in targets.items():
             if target not in known:
                 raise ValueError(
@@ -145,6 +174,7 @@ def read_dialect(data_dir: Path) -> Dialect:
         files=files,
         columns=columns,
         dates=_per_table(spec, "dates", _date_format),
+        encoding=_per_table(spec, "encoding", _encoding),
         decimal=decimal,
         thousands=thousands,
     )
@@ -185,6 +215,15 @@ def _date_format(value: object, key: str) -> str:
     return fmt
 
 
+def _encoding(value: object, key: str) -> str:
+    try:
+        return codecs.lookup(str(value)).name
+    except LookupError:
+        raise ValueError(
+            f"{key}: {value!r} is not a text encoding (e.g. cp1252, latin-1)"
+        ) from None
+
+
 def _mark(value: object, key: str) -> str:
     allowed = MARKS[key.split(".")[0]]
     if value not in allowed:
@@ -202,34 +241,72 @@ def parse_dates(text: pd.Series, fmt: str) -> pd.Series:
     return parsed
 
 
-def _setting(key: str, value: str, table: str | None) -> str:
-    return f"{key}: {{{table}: {value!r}}}" if table else f"{key}: {value!r}"
+def _all_match(values: pd.Series, pattern: re.Pattern) -> bool:
+    return bool(values.map(lambda v: pattern.fullmatch(v) is not None).all())
 
 
-def date_hint(values: pd.Series, table: str, per_table: bool) -> str | None:
-    """The ``dates`` setting that reads every one of ``values`` (text that did not parse as
-    dates), or None; given for ``table`` alone when the map already sets other tables' dates.
-    Formats that read them all alike (14/03 only fits day/month, 03/04 fits both) are named
-    together, since only the writer of the file can tell them apart."""
-    sample = values.drop_duplicates().head(2000)
-    fits = [fmt for fmt in DATE_DIALECTS if parse_dates(sample, fmt).notna().all()][:2]
+def _per_table_setting(key: str, value: str, table: str) -> str:
+    return f"{key}: {{{table}: {value!r}}}"
+
+
+def date_hint(values: pd.Series, failed: pd.Series, table: str, current: str) -> str | None:
+    """The ``dates`` setting under which every one of ``values`` (a column's distinct dates as
+    written, ``failed`` those that do not read now) reads, or None; and what it would change
+    among those that read now (a swapped day and month). Formats that read them all alike
+    (14/03 only fits day/month, 03/04 fits both) are named together, since only the writer of
+    the file can tell them apart. The setting is given for the one table, so that following it
+    never breaks another file."""
+    fits = [
+        f
+        for f in DATE_DIALECTS
+        if f != current
+        and parse_dates(failed, f).notna().all()  # a quick no for most, before every value
+        and parse_dates(values, f).notna().all()
+    ][:2]
     if not fits:
         return None
-    settings = " or ".join(_setting("dates", f, table if per_table else None) for f in fits)
-    return f"they read as {' or '.join(DATE_DIALECTS[f] for f in fits)}: set {settings}"
+    settings = " or ".join(_per_table_setting("dates", f, table) for f in fits)
+    hint = f"they read as {' or '.join(DATE_DIALECTS[f] for f in fits)}: set {settings}"
+    now, then = parse_dates(values, current), parse_dates(values, fits[0])
+    moved = now.notna() & (now != then)
+    if moved.any():
+        value, before, after = values[moved].iloc[0], now[moved].iloc[0], then[moved].iloc[0]
+        hint += f" ('{value}', read now as {before:%Y-%m-%d}, is then {after:%Y-%m-%d})"
+    return hint
 
 
-def number_hint(values: pd.Series, table: str, per_table: bool) -> str | None:
-    """The ``decimal``/``thousands`` settings that read every one of ``values``, or None."""
-    sample = values.drop_duplicates().head(2000)
+def number_hint(
+    values: pd.Series, failed: pd.Series, table: str, dialect: Dialect, whole: bool
+) -> str | None:
+    """The ``decimal``/``thousands`` settings under which every one of ``values`` (a column's
+    distinct numbers as written) reads, and every one of the ``failed`` ones becomes a number
+    (a ``whole`` one, for a count: 30.5 days is no matter of marks), or None; and what they
+    would change among those that read now ('23.073' is 23.073 without a thousands mark, 23073
+    with '.')."""
+    current = (dialect.decimal.get(table, "."), dialect.thousands.get(table))
     for pattern, marks in NUMBER_DIALECTS:
-        if not sample.map(lambda v, p=pattern: p.fullmatch(v) is not None).all():
+        if (marks.get("decimal", "."), marks.get("thousands")) == current:
+            continue  # what failed under these marks is no matter of marks (30.5 days)
+        if not (_all_match(failed, pattern) and _all_match(values, pattern)):  # quick no first
+            continue
+        other = Dialect(
+            decimal={table: marks.get("decimal", ".")},
+            thousands={table: marks["thousands"]} if "thousands" in marks else {},
+        )
+        read = pd.to_numeric(other.parse_numbers(failed, table), errors="coerce")
+        if read.isna().any() or (whole and (read % 1 != 0).any()):
             continue
         if not marks:
             return (
                 f"they read as plain numbers: give decimal and thousands per table, leaving "
                 f"{table} out (e.g. decimal: {{invoices: ','}})"
             )
-        where = table if per_table else None
-        return "set " + " and ".join(_setting(k, v, where) for k, v in marks.items())
+        hint = "set " + " and ".join(_per_table_setting(k, v, table) for k, v in marks.items())
+        now = pd.to_numeric(dialect.parse_numbers(values, table), errors="coerce")
+        then = pd.to_numeric(other.parse_numbers(values, table), errors="coerce")
+        moved = now.notna() & (now != then)
+        if moved.any():
+            value, before, after = values[moved].iloc[0], now[moved].iloc[0], then[moved].iloc[0]
+            hint += f" ('{value}', read now as {before:g}, is then {after:g}: check which is meant)"
+        return hint
     return None

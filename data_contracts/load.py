@@ -34,6 +34,7 @@ from data_contracts.dialect import (
     ISO_DATE,
     MAP_FILE,
     Dialect,
+    column_key,
     date_hint,
     number_hint,
     parse_dates,
@@ -50,12 +51,23 @@ MIN_DATE, MAX_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 """Plausible ledger dates (catches '0224-01-31' typos and '9999-12-31' sentinels) that also stay
 inside pandas' nanosecond range for downstream code."""
 
-_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_BOOLEANS = {
+    **dict.fromkeys(("true", "yes", "y", "1", "x", "wahr", "ja", "vrai", "oui"), True),
+    **dict.fromkeys(("false", "no", "n", "0", "falsch", "nein", "faux", "non"), False),
+}
+"""Flags as exports write them: SAP marks a set flag X (and leaves it blank), German Excel
+writes WAHR / FALSCH; an empty cell is False."""
+HIGH_QUARANTINE_SHARE, HIGH_QUARANTINE_ROWS = 0.05, 10
+"""A file that loses more than this share of its rows (and at least this many) is warned of by
+every command: a run on what is left can look healthy (a fifth of the ledger's cash, exit 0)."""
+QUARANTINE_FILE = "quarantine.csv"
+"""The rows refused and why; written before anything else, so that it also explains a run that
+stops on the ledger."""
 _PARSE_REASON = {
     "date": "unparseable date",
     "float": "not a number",
     "int": "not a whole number",
-    "bool": "not true/false/yes/no/1/0",
+    "bool": "not a yes/no flag (true/false, yes/no, 1/0, X)",
 }
 
 
@@ -89,16 +101,24 @@ def empty_quarantine() -> pd.DataFrame:
 # --- reading ------------------------------------------------------------------------------------
 
 
+EXPORT_SUFFIXES = (".csv", ".parquet", ".txt", ".tsv")
+"""What an export's files may be called, for the list a missing file's message gives."""
+
+
 def find_files(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
     """table -> its file in the folder: the one ``ledger.yaml`` names, else ``<table>.csv``
-    or ``<table>.parquet``. Tables without a file are left out (the sensor waits for them)."""
+    or ``<table>.parquet``, in any case (``Customers.csv``, ``INVOICES.CSV``: an export's
+    ``Customers.csv`` passed over would leave every draft without its address). Tables without
+    a file are left out (the sensor waits for them)."""
+    by_name: dict[str, list[Path]] = {}
+    for path in sorted(data_dir.iterdir()):
+        if path.is_file():
+            by_name.setdefault(path.name.lower(), []).append(path)
     files = {}
     for table in TABLES:
-        if table.name in dialect.files:
-            candidates = [data_dir / dialect.files[table.name]]
-        else:
-            candidates = [data_dir / f"{table.name}.{ext}" for ext in ("csv", "parquet")]
-        found = [p for p in candidates if p.is_file()]
+        named = dialect.files.get(table.name)
+        wanted = [named] if named else [f"{table.name}.{ext}" for ext in ("csv", "parquet")]
+        found = [p for name in wanted for p in by_name.get(name.lower(), [])]
         if len(found) > 1:
             raise LedgerFileError(
                 f"{found[0].name}: {found[1].name} exists too; keep only one of them"
@@ -109,22 +129,24 @@ def find_files(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
 
 
 def _locate(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
+    """`find_files`, and a one-line error for a required file missing or a file ``ledger.yaml``
+    names (a typo in its name would otherwise drop a table in silence)."""
     files = find_files(data_dir, dialect)
     for table in TABLES:
-        if table.required and table.name not in files:
-            named = dialect.files.get(table.name)
-            where = f"{named} ({MAP_FILE} files.{table.name})" if named else f"{table.name}.csv"
-            others = sorted(
-                p.name
-                for p in data_dir.iterdir()
-                if p.suffix in (".csv", ".parquet") and p not in files.values()
-            )
-            hint = (
-                f" (it holds {', '.join(others[:5])}: name the {table.name} file in {MAP_FILE})"
-                if others and not named
-                else ""
-            )
-            raise LedgerFileError(f"{where}: required file not found in {data_dir}{hint}")
+        named = dialect.files.get(table.name)
+        if table.name in files or not (table.required or named):
+            continue
+        where = f"{named} ({MAP_FILE} files.{table.name})" if named else f"{table.name}.csv"
+        others = sorted(
+            p.name
+            for p in data_dir.iterdir()
+            if p.suffix.lower() in EXPORT_SUFFIXES and p not in files.values()
+        )
+        hint = f" (it holds {', '.join(others[:6])}" if others else ""
+        if hint and not named:
+            hint += f": name the {table.name} file in {MAP_FILE}"
+        missing = "required file not found" if table.required else "not found"
+        raise LedgerFileError(f"{where}: {missing} in {data_dir}{hint + ')' if hint else ''}")
     return files
 
 
@@ -142,7 +164,7 @@ def _select_columns(
 ) -> list[str]:
     """Canonical name for each header name (trimmed, case-insensitive, renamed by the
     dialect); '' for unknown ones."""
-    given = {n.strip().lower() for n in names}
+    given = {column_key(n) for n in names}
     absent = [c for c in dialect.columns.get(table.name, {}) if c not in given]
     if absent:
         raise LedgerFileError(
@@ -159,7 +181,10 @@ def _select_columns(
     if missing:
         plural = "s" if len(missing) > 1 else ""
         message = f"{file}: missing required column{plural} {', '.join(map(repr, missing))}"
-        message += f" (header has: {', '.join(names[:15])})"
+        message += (
+            f" (header has: {', '.join(names[:15])}; name the export's own columns under "
+            f"columns: in {MAP_FILE})"
+        )
         raise LedgerFileError(message)
     unknown = [n.strip() or "(blank)" for n, c in zip(names, canonical, strict=True) if not c]
     if unknown:
@@ -173,7 +198,7 @@ def _select_columns(
     return canonical
 
 
-def _encoding_problem(path: Path) -> str:
+def _encoding_problem(path: Path, table: str) -> str:
     """Explain why a file is not UTF-8, pointing at the first bad line (error path only)."""
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -186,9 +211,10 @@ def _encoding_problem(path: Path) -> str:
         except UnicodeDecodeError as exc:
             return (
                 f"{path.name}: line {number} is not valid UTF-8 (byte 0x{line[exc.start]:02x}); "
-                "save the file as UTF-8"
+                f"save the file as UTF-8, or name its encoding in {MAP_FILE} (encoding: "
+                f"{{{table}: cp1252}})"
             )
-    return f"{path.name}: not valid UTF-8 text; save the file as UTF-8"
+    return f"{path.name}: not valid text in its encoding; save the file as UTF-8"
 
 
 SEPARATORS = (",", ";", "\t", "|")
@@ -197,14 +223,14 @@ fields is the file's (commas when none does): spreadsheets in many locales save 
 semicolons, and one export may mix sources."""
 
 
-def _read_header(path: Path) -> tuple[list[str], str]:
+def _read_header(path: Path, table: str, encoding: str) -> tuple[list[str], str]:
     """The header's names and the file's field separator (`SEPARATORS`)."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding=encoding, newline="") as fh:
             line = fh.readline()
         headers = [next(csv.reader([line], delimiter=sep), []) for sep in SEPARATORS]
     except UnicodeDecodeError:
-        raise LedgerFileError(_encoding_problem(path)) from None
+        raise LedgerFileError(_encoding_problem(path, table)) from None
     except OSError as exc:
         raise LedgerFileError(f"{path.name}: cannot read the file ({exc.strerror})") from None
     except csv.Error as exc:
@@ -233,7 +259,8 @@ def _read_csv(
     instead of being silently cut. Blank lines keep their record number and are then dropped,
     so the index still gives each row's line number.
     """
-    header, separator = _read_header(path)
+    encoding = dialect.text_encoding(table.name)
+    header, separator = _read_header(path, table.name, encoding)
     columns = _select_columns(path.name, header, table, dialect, warnings)
     try:
         df = pd.read_csv(
@@ -244,10 +271,10 @@ def _read_csv(
             na_values=[""],
             skip_blank_lines=False,
             index_col=False,
-            encoding="utf-8-sig",
+            encoding=encoding,
         )
     except UnicodeDecodeError:
-        raise LedgerFileError(_encoding_problem(path)) from None
+        raise LedgerFileError(_encoding_problem(path, table.name)) from None
     except pd.errors.ParserError as exc:
         detail = str(exc).strip().splitlines()[0].replace("Error tokenizing data. C error: ", "")
         if match := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail):
@@ -272,7 +299,7 @@ def _read_csv(
             next((c for c in columns[fields:] if c), header[fields].strip()),
             f"line has {fields} of the header's {len(header)} fields (cut short?)",
         )
-        for row, fields in _short_rows(path, header, separator, warnings).items()
+        for row, fields in _short_rows(path, header, separator, encoding, warnings).items()
         if row in df.index
     }
     return df, short
@@ -289,7 +316,7 @@ def _unterminated(path: Path) -> bool:
 
 
 def _short_rows(
-    path: Path, header: list[str], separator: str, warnings: list[str]
+    path: Path, header: list[str], separator: str, encoding: str, warnings: list[str]
 ) -> dict[int, int]:
     """Record number -> fields, for the lines with fewer fields than the header: a row cut
     short (a file copied while still being written) would otherwise be read with its last
@@ -307,7 +334,9 @@ def _short_rows(
     try:
         pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(use_threads=False, encoding="utf8"),
+            read_options=pa_csv.ReadOptions(
+                use_threads=False, encoding="utf8" if encoding == "utf-8-sig" else encoding
+            ),
             parse_options=pa_csv.ParseOptions(
                 delimiter=separator,
                 newlines_in_values=True,
@@ -388,32 +417,39 @@ def _parse_column(
 def _dialect_problem(
     load: _TableLoad, column: Column, bad: pd.Series, dialect: Dialect
 ) -> LedgerFileError | None:
-    """A column none of whose values parse, but all in one common dialect, is written in that
-    dialect: one line that names the setting, instead of every row quarantined."""
+    """A column of which some values do not parse, but which one common dialect reads whole, is
+    written in that dialect: one line that names the setting, instead of those rows quarantined
+    and the run going on with the rest (8,948 of 11,403 amounts grouped as '1,234.56' once left
+    a run on the others, exit code 0). A stray value no dialect reads with the rest stays a
+    quarantined row."""
     raw = load.raw[column.name]
-    if not bad.any() or bad.sum() < raw.notna().sum():
+    present = raw.notna()
+    if not bad.any():
         return None
-    values = raw[bad].astype("str")
+    values = raw[present].astype("str").drop_duplicates().reset_index(drop=True)
+    first = raw[bad].astype("str")
+    table = load.table.name
     if column.type == "date":
-        fmt = dialect.date_format(load.table.name)
+        fmt = dialect.date_format(table)
         expected = "ISO (YYYY-MM-DD)" if fmt == ISO_DATE else repr(fmt)
-        kind, hint = "dates", date_hint(values, load.table.name, bool(dialect.dates))
+        failed = first.drop_duplicates().reset_index(drop=True)
+        kind, hint = "dates", date_hint(values, failed, table, fmt)
     elif column.type in ("float", "int"):
-        decimal = dialect.decimal.get(load.table.name, ".")
-        thousands = dialect.thousands.get(load.table.name)
-        expected = f"numbers with the decimal mark {decimal!r}"
-        if thousands:
+        expected = f"numbers with the decimal mark {dialect.decimal.get(table, '.')!r}"
+        if thousands := dialect.thousands.get(table):
             expected += f" and thousands {thousands!r}"
-        per_table = bool(dialect.decimal or dialect.thousands)
-        kind, hint = "numbers", number_hint(values, load.table.name, per_table)
+        failed = first.drop_duplicates().reset_index(drop=True)
+        hint = number_hint(values, failed, table, dialect, whole=column.type == "int")
+        kind = "numbers"
     else:
         return None
     if hint is None:
         return None
     return LedgerFileError(
-        f"{load.file}: {column.name} holds {kind} like {values.iloc[0]!r} (line "
-        f"{values.index[0] + FIRST_DATA_LINE}), not {expected}; {hint} in {MAP_FILE} "
-        'beside the files (README, "Another export\'s dialect")'
+        f"{load.file}: {column.name} holds {kind} like {first.iloc[0]!r} (line "
+        f"{first.index[0] + FIRST_DATA_LINE}; {int(bad.sum()):,} of {int(present.sum()):,}), "
+        f"not {expected}; {hint} in {MAP_FILE} beside the files (README, \"Another export's "
+        'dialect")'
     )
 
 
@@ -436,7 +472,7 @@ class _TableLoad:
     def __init__(self, table: Table, path: Path, dialect: Dialect, warnings: list[str]) -> None:
         self.table = table
         self.file = path.name
-        read = _read_parquet if path.suffix == ".parquet" else _read_csv
+        read = _read_parquet if path.suffix.lower() == ".parquet" else _read_csv
         raw, short = read(path, table, dialect, warnings)
         self.raw = raw.reindex(columns=table.column_names)
         self._problems: list[pd.DataFrame] = []
@@ -458,6 +494,8 @@ class _TableLoad:
                 values = values.mask(outside)
             typed[column.name] = values
         self.typed = pd.DataFrame(typed, index=self.raw.index)
+        if "currency" in self.typed:  # 'usd' is USD: ISO codes are written in capitals
+            self.typed["currency"] = self.typed["currency"].str.upper()
 
     def _flag_values(self, rows: pd.Series, column: str, reason: str) -> None:
         """Flag ``rows`` with a reason that quotes the raw value, e.g. "unparseable date 'x'"."""
@@ -673,6 +711,16 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         _check_invoice_customers(contacts, invoices)
         _check_contact_dates(contacts, invoices)
 
+    for load in loads.values():
+        counts = load.accounting()
+        if counts["quarantined"] >= HIGH_QUARANTINE_ROWS and (
+            counts["quarantined"] > HIGH_QUARANTINE_SHARE * counts["rows_in"]
+        ):
+            warnings.append(
+                f"{load.file}: {counts['quarantined']:,} of {counts['rows_in']:,} rows "
+                f"({counts['quarantined'] / counts['rows_in']:.0%}) quarantined: the run goes on "
+                f"without them ({QUARANTINE_FILE} says why)"
+            )
     quarantine = pd.concat([empty_quarantine(), *(load.quarantine() for load in loads.values())])
     return LoadedLedger(
         tables={

@@ -126,7 +126,7 @@ def test_dates_in_another_format_name_the_setting_that_reads_them(
     command = ["validate", "--data", str(ledger), "--out", str(tmp_path / "out")]
     result = runner.invoke(app, command)
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "set dates: '%m/%d/%Y' in ledger.yaml" in " ".join(result.output.split())
+    assert "set dates: {invoices: '%m/%d/%Y'} in ledger.yaml" in " ".join(result.output.split())
     (ledger / "ledger.yaml").write_text('dates: {invoices: "%m/%d/%Y"}\n')
     result = runner.invoke(app, command)
     assert result.exit_code == 0 and "All rows accepted." in result.output

@@ -94,31 +94,48 @@ DIALECT_CASES = [
     # (id, changed files, expected one-line error)
     ("day-first", {"invoices.csv": GOOD["invoices.csv"].replace("2024-01-05", "05/01/2024")
                    .replace("2024-01-01", "13/01/2024").replace("2024-02-01", "01/02/2024")},
-     "invoices.csv: issue_date holds dates like '13/01/2024' (line 2), not ISO (YYYY-MM-DD); "
-     "they read as day/month/year: set dates: '%d/%m/%Y' in ledger.yaml"),
+     "invoices.csv: issue_date holds dates like '13/01/2024' (line 2; 3 of 3), not ISO "
+     "(YYYY-MM-DD); they read as day/month/year: set dates: {{invoices: '%d/%m/%Y'}} in "
+     "ledger.yaml"),
     ("ambiguous", {"payments.csv": "payment_id,invoice_id,payment_date,amount\n"
                                    "P1,I1,03/04/2024,100.5\n"},
-     "payments.csv: payment_date holds dates like '03/04/2024' (line 2), not ISO (YYYY-MM-DD); "
-     "they read as day/month/year or month/day/year: set dates: '%d/%m/%Y' or dates: '%m/%d/%Y'"),
+     "payments.csv: payment_date holds dates like '03/04/2024' (line 2; 1 of 1), not ISO "
+     "(YYYY-MM-DD); they read as day/month/year or month/day/year: set "
+     "dates: {{payments: '%d/%m/%Y'}} or dates: {{payments: '%m/%d/%Y'}}"),
     ("date-times", {"payments.csv": "payment_id,invoice_id,payment_date,amount\n"
                                     "P1,I1,1/30/2024 12:00:00 AM,100.5\n"},
-     "they read as month/day/year: set dates: '%m/%d/%Y'"),
+     "they read as month/day/year: set dates: {{payments: '%m/%d/%Y'}}"),
     ("grouped", {"invoices.csv": GOOD["invoices.csv"].replace("100.50", '"1,100.50"')
                  .replace(",200,", ',"2,000",').replace(",50,", ',"5,000",')},
-     "invoices.csv: amount holds numbers like '1,100.50' (line 2), not numbers with the "
-     "decimal mark '.'; set thousands: ',' in ledger.yaml"),
+     "invoices.csv: amount holds numbers like '1,100.50' (line 2; 3 of 3), not numbers with "
+     "the decimal mark '.'; set thousands: {{invoices: ','}} in ledger.yaml"),
+    ("partly-grouped", {"invoices.csv": GOOD["invoices.csv"].replace("100.50", '"1,100.50"')},
+     "amount holds numbers like '1,100.50' (line 2; 1 of 3), not numbers with the decimal mark "
+     "'.'; set thousands: {{invoices: ','}}"),  # not a run on the 2 that read
+    ("grouped-integers", {"invoices.csv": GOOD["invoices.csv"].replace("100.50", "2.279.841")
+                          .replace(",200,", ",23.073,")},
+     "amount holds numbers like '2.279.841' (line 2; 1 of 3), not numbers with the decimal mark "
+     "'.'; set decimal: {{invoices: ','}} and thousands: {{invoices: '.'}} ('23.073', read now "
+     "as 23.073, is then 23073: check which is meant)"),
+    ("swapped", {"ledger.yaml": 'dates: {payments: "%d.%m.%Y"}\n', "payments.csv": (
+        "payment_id,invoice_id,payment_date,amount\nP1,I1,01.30.2024,100.5\n"
+        "P2,I2,02.10.2024,150\n")},
+     "payment_date holds dates like '01.30.2024' (line 2; 1 of 2), not '%d.%m.%Y'; they read as "
+     "month.day.year: set dates: {{payments: '%m.%d.%Y'}} ('02.10.2024', read now as "
+     "2024-10-02, is then 2024-02-10)"),
     ("no-files", {"invoices.csv": None, "AR.csv": GOOD["invoices.csv"]},
      "invoices.csv: required file not found in {dir} (it holds AR.csv: name the invoices file "
      "in ledger.yaml)"),
     ("unknown-key", {"ledger.yaml": "colums: {}\n"},
-     "ledger.yaml: unknown key(s) colums (known: files, columns, dates, decimal, thousands)"),
+     "ledger.yaml: unknown key(s) colums (known: files, columns, dates, decimal, thousands, "
+     "encoding)"),
     ("unknown-table", {"ledger.yaml": "columns: {invoice: {No: invoice_id}}\n"},
      "ledger.yaml: columns.invoice: no such table"),
     ("not-a-column", {"ledger.yaml": "columns: {invoices: {No: invoice_nr}}\n"},  # 'No', not False
      "ledger.yaml: columns.invoices maps 'no' to 'invoice_nr', which is not one of invoices' "
      "columns"),
     ("absent-column", {"ledger.yaml": "columns: {invoices: {Invoice No: invoice_id}}\n"},
-     "ledger.yaml: columns.invoices renames 'invoice no', which invoices.csv's header lacks"),
+     "ledger.yaml: columns.invoices renames 'invoice_no', which invoices.csv's header lacks"),
     ("bad-format", {"ledger.yaml": 'dates: "%d/%m"\n'},
      "ledger.yaml: dates: '%d/%m' does not hold a whole date"),
     ("missing-mapped-file", {"ledger.yaml": "files: {payments: Receipts.csv}\n"},
@@ -126,12 +143,12 @@ DIALECT_CASES = [
     ("same-marks", {"ledger.yaml": 'decimal: ","\nthousands: ","\n'},
      "ledger.yaml: decimal and thousands are both ',' for customers"),
     ("marks-elsewhere", {"ledger.yaml": 'decimal: ","\nthousands: "."\n'},
-     "fx_rates.csv: rate_to_base holds numbers like '1.10' (line 2), not numbers with the "
+     "invoices.csv: amount holds numbers like '100.50' (line 2; 1 of 3), not numbers with the "
      "decimal mark ',' and thousands '.'; they read as plain numbers: give decimal and "
-     "thousands per table, leaving fx_rates out"),
+     "thousands per table, leaving invoices out"),
     ("dates-elsewhere", {"ledger.yaml": 'dates: {invoices: "%Y-%m-%d", payments: "%d/%m/%Y"}\n'},
-     "payments.csv: payment_date holds dates like '2024-01-30' (line 2), not '%d/%m/%Y'; they "
-     "read as year-month-day (ISO): set dates: {{payments: '%Y-%m-%d'}}"),
+     "payments.csv: payment_date holds dates like '2024-01-30' (line 2; 3 of 3), not "
+     "'%d/%m/%Y'; they read as year-month-day (ISO): set dates: {{payments: '%Y-%m-%d'}}"),
 ]  # fmt: skip
 
 
@@ -156,3 +173,66 @@ def test_a_few_odd_dates_are_quarantined_not_read_as_a_dialect(tmp_path: Path) -
     loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
     assert loaded.quarantine["reason"].iloc[0] == "unparseable date '05/01/2024'"
     assert loaded.accounting["invoices.csv"]["quarantined"] == 1
+
+
+def test_exports_as_systems_write_them(tmp_path: Path) -> None:
+    """File names in any case, flags as SAP writes them, currencies in lower case, a cp1252
+    file named in ledger.yaml (or ledger.yml)."""
+    invoices = GOOD["invoices.csv"].replace(",false", ",").replace(",Yes", ",X")
+    customers = (
+        GOOD["customers.csv"]
+        .replace("Beta", "Bäckerei")
+        .replace(",EUR,", ",eur,")
+        .replace("customer_id,", "Customer ID,")
+        .replace("10000", "10’000")  # the apostrophe Windows writes for de-CH
+    )
+    folder = write_ledger(
+        tmp_path,
+        {
+            "invoices.csv": None,
+            "INVOICES.CSV": invoices.replace(",EUR,", ",eur,"),
+            "customers.csv": None,
+            "Customers.csv": customers.encode("cp1252"),
+            "ledger.yml": 'encoding: {customers: cp1252}\nthousands: {customers: "\'"}\n',
+        },
+    )
+    loaded = load_ledger(folder)
+    assert loaded.quarantine.empty and loaded.files["invoices"].name == "INVOICES.CSV"
+    assert loaded.tables["invoices"]["disputed"].tolist() == [False, True, False]
+    assert loaded.tables["invoices"]["currency"].tolist() == ["USD", "EUR", "USD"]
+    assert loaded.tables["customers"]["name"].tolist() == ["Acme", "Bäckerei"]
+    assert loaded.tables["customers"]["credit_limit"].iloc[0] == 10_000
+    (folder / "ledger.yml").unlink()
+    with pytest.raises(LedgerFileError, match=r"line 2 is not valid UTF-8 .*\{customers: cp1252"):
+        load_ledger(folder)
+
+
+def test_a_file_losing_many_rows_is_warned_of(tmp_path: Path) -> None:
+    rows = "".join(f"P{i},I1,C1,2024-01-30,-1\n" for i in range(4, 16))
+    loaded = load_ledger(write_ledger(tmp_path, {"payments.csv": GOOD["payments.csv"] + rows}))
+    assert loaded.warnings == [
+        "payments.csv: 12 of 15 rows (80%) quarantined: the run goes on without them "
+        "(quarantine.csv says why)"
+    ]
+
+
+MAP_MISTAKES = [
+    # (id, ledger.yaml, expected one-line error)
+    ("yaml-position", "columns: {invoices: {Receipt #: invoice_id}\n",
+     "ledger.yaml: not readable YAML (line 2, column 1: "),
+    ("windows-path", "files: {invoices: 'C:\\SAP\\OP_Liste.csv'}\n",
+     "files.invoices must name a file in the ledger folder itself (no folder or drive)"),
+    ("named-optional", "files: {disputes: Reklamation.csv}\n",
+     "Reklamation.csv (ledger.yaml files.disputes): not found in {dir} (it holds "),
+    ("bad-encoding", "encoding: ansi-ish\n", "encoding: 'ansi-ish' is not a text encoding"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"), [c[1:] for c in MAP_MISTAKES], ids=[c[0] for c in MAP_MISTAKES]
+)
+def test_a_mistake_in_the_map_is_one_line(tmp_path: Path, spec: str, message: str) -> None:
+    folder = write_ledger(tmp_path, {"ledger.yaml": spec})
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    assert message.format(dir=folder) in str(raised.value) and "\n" not in str(raised.value)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from data_contracts.dialect import MAP_FILE
+from data_contracts.dialect import MAP_FILES
 from data_contracts.load import LedgerFileError, find_files, folder_dialect
 from pipelines.defs.resources import ArcastSettings
 
@@ -78,7 +78,9 @@ REQUIRED_TABLES = ("invoices", "payments")
 def _ledger_files(folder: Path, found: dict[str, Path]) -> list[Path]:
     """Every file an export may consist of: CSV and Parquet files, the files its dialect
     (`ledger.yaml`) names (an ERP's ``.txt``), and that file itself."""
-    listed = {p for p in folder.glob("*") if p.suffix in (".csv", ".parquet") or p.name == MAP_FILE}
+    listed = {
+        p for p in folder.glob("*") if p.suffix in (".csv", ".parquet") or p.name in MAP_FILES
+    }
     return sorted(listed | set(found.values()))
 
 

@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv
 from data_contracts.continuity import monthly_counts, vanished_rows
-from data_contracts.load import LedgerFileError, LoadedLedger, load_ledger
+from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, load_ledger
 from data_contracts.schema import CONTACTS, TABLES
 from data_contracts.suites import validate_tables
 from features.warehouse import load_tables, save_tables
@@ -28,10 +28,6 @@ DATE_COLUMNS = {
     "contacts": "contact_date",
 }
 
-
-QUARANTINE_FILE = "quarantine.csv"
-"""The rows refused and why; written before anything else, so that it also explains a run that
-stops on the ledger."""
 
 STALE_AS_OF_DAYS = 31
 """An as-of date this long after the ledger's last invoice or payment is worth a warning: every
