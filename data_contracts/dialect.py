@@ -16,6 +16,7 @@ quarantined row by row would otherwise end in "no row was accepted", with the re
 from __future__ import annotations
 
 import codecs
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,8 +129,7 @@ def read_dialect(data_dir: Path) -> Dialect:
         return Dialect()
     data = paths[0].read_bytes()
     try:
-        # every scalar as text: a column called No or On is not a boolean, nor 30 a number
-        spec = yaml.load(data.decode("utf-8"), Loader=yaml.BaseLoader) or {}
+        spec = yaml.load(data.decode("utf-8"), Loader=_TextLoader) or {}
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ValueError(f"line {line} is not UTF-8 text; save the file as UTF-8") from None
@@ -142,7 +142,10 @@ def read_dialect(data_dir: Path) -> Dialect:
         raise ValueError("expected keys such as 'columns:' and 'dates:' at the top level")
     unknown = sorted(str(k) for k in spec if k not in KEYS)
     if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
+        raise ValueError(
+            f"unknown key(s) {', '.join(unknown)}{_meant(unknown[0], KEYS)} (known: "
+            f"{', '.join(KEYS)})"
+        )
     files = _table_entries(spec.get("files"), "files")
     for table, name in files.items():
         if not isinstance(name, str) or re.search(r"[/\\:]", name) or name in ("", ".", ".."):
@@ -159,8 +162,8 @@ def read_dialect(data_dir: Path) -> Dialect:
         for source, target in targets.items():
             if target not in known:
                 raise ValueError(
-                    f"columns.{table} maps {source!r} to {target!r}, which is not one of "
-                    f"{table}' columns ({', '.join(known)})"
+                    f"columns.{table} maps {source!r} to {target!r}{_meant(target, known)}, "
+                    f"which is not one of {table}' columns ({', '.join(known)})"
                 )
         doubled = sorted({t for t in targets.values() if list(targets.values()).count(t) > 1})
         if doubled:
@@ -187,8 +190,34 @@ def _table_entries(value: object, key: str) -> dict[str, object]:
         raise ValueError(f"{key} must map table names ({', '.join(TABLES_BY_NAME)}) to entries")
     unknown = [str(t) for t in value if t not in TABLES_BY_NAME]
     if unknown:
-        raise ValueError(f"{key}.{unknown[0]}: no such table (tables: {', '.join(TABLES_BY_NAME)})")
+        raise ValueError(
+            f"{key}.{unknown[0]}: no such table{_meant(unknown[0], list(TABLES_BY_NAME))} "
+            f"(tables: {', '.join(TABLES_BY_NAME)})"
+        )
     return dict(value)
+
+
+def _meant(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'columns'?)`` for a close misspelling, else nothing."""
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _TextLoader(yaml.BaseLoader):
+    """Every scalar as text (a column called No or On is no boolean, nor 30 a number), and a
+    key given twice an error: YAML would keep the second in silence, and the first ``dates:``
+    the user reads would not be the one that counts."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def _per_table(spec: dict, key: str, check: Callable[[object, str], str]) -> dict[str, str]:

@@ -422,27 +422,23 @@ def _dialect_problem(
     and the run going on with the rest (8,948 of 11,403 amounts grouped as '1,234.56' once left
     a run on the others, exit code 0). A stray value no dialect reads with the rest stays a
     quarantined row."""
-    raw = load.raw[column.name]
-    present = raw.notna()
-    if not bad.any():
+    if not bad.any() or column.type not in ("date", "float", "int"):
         return None
+    raw, table = load.raw[column.name], load.table.name
+    present = raw.notna()
     values = raw[present].astype("str").drop_duplicates().reset_index(drop=True)
     first = raw[bad].astype("str")
-    table = load.table.name
+    failed = first.drop_duplicates().reset_index(drop=True)
     if column.type == "date":
         fmt = dialect.date_format(table)
         expected = "ISO (YYYY-MM-DD)" if fmt == ISO_DATE else repr(fmt)
-        failed = first.drop_duplicates().reset_index(drop=True)
         kind, hint = "dates", date_hint(values, failed, table, fmt)
-    elif column.type in ("float", "int"):
+    else:
         expected = f"numbers with the decimal mark {dialect.decimal.get(table, '.')!r}"
         if thousands := dialect.thousands.get(table):
             expected += f" and thousands {thousands!r}"
-        failed = first.drop_duplicates().reset_index(drop=True)
         hint = number_hint(values, failed, table, dialect, whole=column.type == "int")
         kind = "numbers"
-    else:
-        return None
     if hint is None:
         return None
     return LedgerFileError(

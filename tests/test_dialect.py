@@ -127,13 +127,13 @@ DIALECT_CASES = [
      "invoices.csv: required file not found in {dir} (it holds AR.csv: name the invoices file "
      "in ledger.yaml)"),
     ("unknown-key", {"ledger.yaml": "colums: {}\n"},
-     "ledger.yaml: unknown key(s) colums (known: files, columns, dates, decimal, thousands, "
-     "encoding)"),
+     "ledger.yaml: unknown key(s) colums (did you mean 'columns'?) (known: files, columns, "
+     "dates, decimal, thousands, encoding)"),
     ("unknown-table", {"ledger.yaml": "columns: {invoice: {No: invoice_id}}\n"},
-     "ledger.yaml: columns.invoice: no such table"),
+     "ledger.yaml: columns.invoice: no such table (did you mean 'invoices'?)"),
     ("not-a-column", {"ledger.yaml": "columns: {invoices: {No: invoice_nr}}\n"},  # 'No', not False
-     "ledger.yaml: columns.invoices maps 'no' to 'invoice_nr', which is not one of invoices' "
-     "columns"),
+     "ledger.yaml: columns.invoices maps 'no' to 'invoice_nr' (did you mean 'invoice_id'?), "
+     "which is not one of invoices' columns"),
     ("absent-column", {"ledger.yaml": "columns: {invoices: {Invoice No: invoice_id}}\n"},
      "ledger.yaml: columns.invoices renames 'invoice_no', which invoices.csv's header lacks"),
     ("bad-format", {"ledger.yaml": 'dates: "%d/%m"\n'},
@@ -225,6 +225,8 @@ MAP_MISTAKES = [
     ("named-optional", "files: {disputes: Reklamation.csv}\n",
      "Reklamation.csv (ledger.yaml files.disputes): not found in {dir} (it holds "),
     ("bad-encoding", "encoding: ansi-ish\n", "encoding: 'ansi-ish' is not a text encoding"),
+    ("twice", 'dates: "%d.%m.%Y"\ndecimal: ","\ndates: "%Y-%m-%d"\n',
+     "ledger.yaml: not readable YAML (line 3, column 1: 'dates' is given twice)"),
 ]  # fmt: skip
 
 

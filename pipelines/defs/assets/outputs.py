@@ -62,11 +62,9 @@ def _counts(series: pd.Series) -> dict[str, int]:
     kinds={"csv", "excel"},
     description="Open invoices ranked by money at stake and risk, split into a dunning queue "
     "(action tier, tone, next-contact date after the contact log, reasons) and a dispute queue; "
-    "a customer view with "
-    "totals; one reminder draft (.eml, never sent) per customer due for contact the next "
-    "business day; what changed "
-    "since the ledger's last worklist; the same as a formatted Excel workbook. Rules in "
-    "arcast/worklist.py.",
+    "a customer view with totals; one reminder draft (.eml, never sent) per customer due for "
+    "contact the next business day; what changed since the ledger's last worklist; the same as "
+    "a formatted Excel workbook. Rules in arcast/worklist.py.",
 )
 def collections_worklist(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
