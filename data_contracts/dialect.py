@@ -79,7 +79,7 @@ class Dialect:
     files: dict[str, str] = field(default_factory=dict)
     """table -> file name in the folder, e.g. ``{"invoices": "AR_Open_Items.csv"}``."""
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
-    """table -> {the file's column (trimmed, lower case): the contract's column}."""
+    """table -> {the file's column (as `column_key` matches it): the contract's column}."""
     dates: dict[str, str] = field(default_factory=dict)
     """table -> strftime format of its date cells; tables not named are ISO (YYYY-MM-DD)."""
     decimal: dict[str, str] = field(default_factory=dict)
@@ -90,7 +90,7 @@ class Dialect:
     """table -> text encoding of its file (an ERP's cp1252); UTF-8 for tables not named."""
 
     def rename(self, table: str, name: str) -> str:
-        """The contract's name for one of the file's column names (trimmed, case-insensitive)."""
+        """The contract's name for one of the file's column names (`column_key`)."""
         key = column_key(name)
         return self.columns.get(table, {}).get(key, key)
 
@@ -170,8 +170,8 @@ def read_dialect(data_dir: Path) -> Dialect:
             raise ValueError(f"columns.{table} maps two columns to {doubled[0]!r}")
         columns[table] = targets
     decimal, thousands = (_per_table(spec, key, _mark) for key in ("decimal", "thousands"))
-    for table, mark in decimal.items():
-        if thousands.get(table) == mark:
+    for table, mark in thousands.items():
+        if decimal.get(table, ".") == mark:
             raise ValueError(f"decimal and thousands are both {mark!r} for {table}")
     return Dialect(
         files=files,

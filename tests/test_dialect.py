@@ -225,6 +225,8 @@ MAP_MISTAKES = [
     ("named-optional", "files: {disputes: Reklamation.csv}\n",
      "Reklamation.csv (ledger.yaml files.disputes): not found in {dir} (it holds "),
     ("bad-encoding", "encoding: ansi-ish\n", "encoding: 'ansi-ish' is not a text encoding"),
+    ("thousands-dot-alone", 'thousands: {payments: "."}\n',
+     "ledger.yaml: decimal and thousands are both '.' for payments"),  # 1.5 is no 15
     ("twice", 'dates: "%d.%m.%Y"\ndecimal: ","\ndates: "%Y-%m-%d"\n',
      "ledger.yaml: not readable YAML (line 3, column 1: 'dates' is given twice)"),
 ]  # fmt: skip
