@@ -448,7 +448,7 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
         ],
         columns=["customer_id", "contact_date", "outcome", "invoice_id", "until", "note"],
     ).astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
-    worklist = build_worklist(df, as_of, standing(list("ABCDE")), contacts=log)
+    worklist = build_worklist(df, as_of, standing(list("ABCDEF")), contacts=log)
     lines = worklist.lines.set_index("invoice_id")
     contact = lines["next_contact"].dt.strftime("%Y-%m-%d").to_dict()
     assert contact == {
@@ -497,6 +497,6 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     view = worklist.customers.set_index("customer_id")
     assert view.loc["B", "contact_invoices"] == 0 and view.loc["B", "draft"] == ""
     assert view.loc["D", "contact_note"] == lines.loc["D1", "contact_note"]
-    later = build_worklist(df, date(2024, 4, 16), standing(list("ABCDE")), contacts=log)
-    b1 = later.lines.set_index("invoice_id").loc["B1"]
+    next_week = build_worklist(df, date(2024, 4, 16), standing(list("ABCDEF")), contacts=log)
+    b1 = next_week.lines.set_index("invoice_id").loc["B1"]
     assert b1["contact_note"].endswith(": broken") and b1["draft"] != ""
