@@ -652,14 +652,15 @@ def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
     (a mistyped id), and would put a promise on an invoice nobody promised to pay."""
     issued = invoices.typed.loc[invoices.ok].set_index("invoice_id")["issue_date"]
     rows = contacts.typed[contacts.ok & contacts.typed["invoice_id"].notna()]
-    early = rows["contact_date"] < rows["invoice_id"].map(issued)
+    invoice_issued = rows["invoice_id"].map(issued)
+    early = rows["contact_date"] < invoice_issued
     contacts.flag(
         early[early].index,
         "contact_date",
         "contact_date is before invoice "
         + rows.loc[early, "invoice_id"]
         + " was issued ("
-        + rows.loc[early, "invoice_id"].map(issued).dt.strftime("%Y-%m-%d")
+        + invoice_issued[early].dt.strftime("%Y-%m-%d")
         + ")",
     )
 
@@ -707,13 +708,13 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         _check_invoice_customers(contacts, invoices)
         _check_contact_dates(contacts, invoices)
 
-    for load in loads.values():
-        counts = load.accounting()
+    accounting = {load.file: load.accounting() for load in loads.values()}
+    for file, counts in accounting.items():
         if counts["quarantined"] >= HIGH_QUARANTINE_ROWS and (
             counts["quarantined"] > HIGH_QUARANTINE_SHARE * counts["rows_in"]
         ):
             warnings.append(
-                f"{load.file}: {counts['quarantined']:,} of {counts['rows_in']:,} rows "
+                f"{file}: {counts['quarantined']:,} of {counts['rows_in']:,} rows "
                 f"({counts['quarantined'] / counts['rows_in']:.0%}) quarantined: the run goes on "
                 f"without them ({QUARANTINE_FILE} says why)"
             )
@@ -723,7 +724,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
             t.name: loads[t.name].accepted() if t.name in loads else empty_table(t) for t in TABLES
         },
         quarantine=quarantine.astype({"row": "int64"}).reset_index(drop=True),
-        accounting={load.file: load.accounting() for load in loads.values()},
+        accounting=accounting,
         base_currency=base_currency,
         warnings=warnings,
         files=files,
