@@ -403,9 +403,10 @@ def demo(
 ) -> None:
     """Generate (or reuse) the demo ledger and run the whole pipeline on it."""
     from arcast.generate import GeneratorConfig, generate_ledger, write_ledger
+    from data_contracts.schema import TABLES
 
     data = demo_ledger_dir(customers, seed)
-    if not (data / "invoices.csv").exists():
+    if not all((data / f"{table.name}.csv").exists() for table in TABLES):  # or an older demo
         with console.status(f"Generating the demo ledger ({customers} customers)"):
             write_ledger(generate_ledger(GeneratorConfig(n_customers=customers, seed=seed)), data)
     console.print(f"Demo ledger: {data.resolve()}")

@@ -10,7 +10,8 @@ invoices, disputes that hold payment until they are resolved, instalment payers,
 which the customer stops paying altogether, and per-invoice write-offs. Customer-month
 slowdowns shift every payment a customer would make in that month, so errors are correlated
 within a customer, as they are in real cash forecasting. Payments land on business days of the
-customer's country (``holidays``), and nothing dated after the export date is written.
+customer's country (``holidays``), and nothing dated after the export date is written. A
+collectors' contact log of the export's last quarter records their chases, promises and holds.
 
 One vectorised function (`_simulate`) draws an invoice's whole payment path from the profile,
 the invoice's attributes, the calendar and an RNG. `generate_ledger` uses it once per invoice;
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from arcast.io import write_csv
-from data_contracts.schema import CUSTOMERS, DISPUTES, FX_RATES, INVOICES, PAYMENTS
+from data_contracts.schema import CONTACTS, CUSTOMERS, DISPUTES, FX_RATES, INVOICES, PAYMENTS
 
 __all__ = [
     "NEVER_PAID",
@@ -97,6 +98,16 @@ _PAID, _WRITE_OFF, _STOPPED, _DISPUTE_UNRESOLVED, _BEYOND = range(5)
 _DISPUTE_REASONS = ("pricing", "quantity", "quality", "missing PO", "duplicate billing", "delivery")
 _DISPUTE_REASON_P = np.array([0.30, 0.18, 0.15, 0.17, 0.08, 0.12])
 
+# the collectors' contact log (contacts.csv), kept for the last quarter of the export
+_LOG_DAYS = 91
+_CHASE_DAYS = 10 + 14 * np.arange(13)  # days past due on which an open invoice is chased
+_CHASE_SPACING = 7  # a customer is contacted at most once a week
+_PROMISE_P = 0.35  # share of contacts not about a dispute that end in a promise to pay
+_PROMISE_KEPT_WITHIN = 21  # a customer paying within three weeks promises that day
+_HOLD_DAYS = 14
+_CALL_NOTES = ("left a voicemail", "spoke to accounts payable", "emailed a statement", "no answer")
+_PROMISE_NOTES = ("promised on the phone", "AP run", "awaiting approval", "by email")
+
 _NAME_A = (  # noqa: SIM905
     "Acme Alder Apex Arbor Atlas Aurora Beacon Birch Blue Bright Cedar Cobalt Crest Delta Eagle "
     "Ember Falcon Fern Granite Harbor Hawk Horizon Iron Juniper Keystone Lake Laurel Lumen Maple "
@@ -151,8 +162,8 @@ def generate_ledger(config: GeneratorConfig) -> GeneratedLedger:
         raise ValueError("n_customers and months must be >= 1")
     if config.base_currency not in _FX:
         raise ValueError(f"base_currency must be one of {sorted(_FX)}")
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(6)]
-    rng_cust, rng_inv, rng_proc, rng_pay, rng_fx, rng_misc = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
+    rng_cust, rng_inv, rng_proc, rng_pay, rng_fx, rng_misc, rng_log = streams
 
     start_day = _day(config.start)
     export_day = _day(config.export_date)
@@ -232,6 +243,7 @@ def generate_ledger(config: GeneratorConfig) -> GeneratedLedger:
 
     customers = profiles[CUSTOMERS.column_names].copy()
     fx_rates = _make_fx(config, rng_fx, start_day, export_day)
+    contacts = _make_contacts(inv, out, inv_ids, cust_ids, reasons, export_day, rng_log)
 
     def inst_date(j: int) -> pd.Series:
         d = out.instalments[:, j]
@@ -300,6 +312,7 @@ def generate_ledger(config: GeneratorConfig) -> GeneratedLedger:
         PAYMENTS.name: payments,
         DISPUTES.name: disputes,
         FX_RATES.name: fx_rates,
+        CONTACTS.name: contacts,
     }
     return GeneratedLedger(tables, truth, config.export_date, config)
 
@@ -1119,6 +1132,78 @@ class _Calendar:
 
 
 # --- FX ----------------------------------------------------------------------------------------
+
+
+def _make_contacts(
+    inv: dict[str, np.ndarray],
+    out: _Outcome,
+    inv_ids: np.ndarray,
+    cust_ids: np.ndarray,
+    reasons: np.ndarray,
+    export_day: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """The collectors' contact log of the export's last quarter (``contacts.csv``).
+
+    The worklist schedules from such a log, so the demo needs one to show promises, holds and
+    broken promises. It is drawn after the payments, from its own stream, and never feeds back
+    into them: it records the process without steering it (and no model reads it). An invoice
+    still open is chased 10 days past due and every two weeks after; a customer is contacted at
+    most once a week, about its oldest open invoice. A disputed invoice is put on hold; a third
+    of the other contacts end in a promise, which names the day the invoice is paid in full (or up
+    to two days before it) when that is within three weeks, and otherwise a day the customer will
+    miss, as a promise that is broken does. Other contacts are calls about the whole account.
+    """
+    pos = np.repeat(np.arange(inv["due"].size), _CHASE_DAYS.size)
+    day = (inv["due"][:, None] + _CHASE_DAYS[None, :]).ravel()
+    day = _day_arr(np.busday_offset(day.astype("datetime64[D]"), 0, roll="forward"))
+    keep = (day > export_day - _LOG_DAYS) & (day <= export_day) & (out.completion[pos] > day)
+    pos, day = pos[keep], day[keep]
+    cust = inv["cust"][pos]
+    chosen: list[int] = []
+    last_cust, last_day = -1, 0
+    for i in np.lexsort((pos, inv["due"][pos], day, cust)):  # by customer, day, oldest due
+        if cust[i] != last_cust or day[i] >= last_day + _CHASE_SPACING:
+            chosen.append(int(i))
+            last_cust, last_day = cust[i], day[i]
+    pos, day, cust = pos[chosen], day[chosen], cust[chosen]
+    k = pos.size
+    opened, resolved = out.dispute_opened[pos], out.dispute_resolved[pos]
+    hold = (opened != _NONE) & (opened <= day) & (resolved > day)
+    promise = ~hold & (rng.random(k) < _PROMISE_P)
+    done = out.completion[pos]
+    promised = np.where(
+        done - day <= _PROMISE_KEPT_WITHIN,
+        done - rng.integers(0, 3, k),
+        day + rng.integers(5, 15, k),
+    )
+    until = np.where(
+        hold, day + _HOLD_DAYS, np.where(promise, np.maximum(promised, day + 1), _NONE)
+    )
+    note = np.where(
+        hold,
+        np.strings.add(np.strings.add("disputed (", reasons[pos].astype(np.str_)), "): on hold"),
+        np.where(
+            promise,
+            np.asarray(_PROMISE_NOTES)[rng.integers(0, len(_PROMISE_NOTES), k)],
+            np.asarray(_CALL_NOTES)[rng.integers(0, len(_CALL_NOTES), k)],
+        ),
+    )
+    order = np.lexsort((cust, day))
+    return pd.DataFrame(
+        {
+            "customer_id": _str(cust_ids[cust][order]),
+            "contact_date": _dates(day[order]),
+            "outcome": _str(
+                np.where(hold, "hold", np.where(promise, "promise", "contacted"))[order]
+            ),
+            "invoice_id": pd.array(
+                np.where(hold | promise, inv_ids[pos], None)[order], dtype="str"
+            ),
+            "until": _dates(until[order]),
+            "note": _str(note[order]),
+        }
+    )[CONTACTS.column_names]
 
 
 def _make_fx(

@@ -18,7 +18,7 @@ from arcast.generate import (
     oracle_sample_pay_dates,
     write_ledger,
 )
-from data_contracts.schema import CONTACTS, PAYMENT_TOLERANCE, TABLES
+from data_contracts.schema import PAYMENT_TOLERANCE, TABLES
 
 CONFIG = GeneratorConfig(n_customers=80, seed=7)
 
@@ -58,7 +58,7 @@ def test_different_seed_differs(ledger) -> None:
 
 
 def test_columns_and_types_follow_the_schema(ledger) -> None:
-    for table in (t for t in TABLES if t is not CONTACTS):  # collectors' log: not simulated
+    for table in TABLES:
         df = ledger.tables[table.name]
         assert list(df.columns) == [c for c in table.column_names if c in df.columns], table.name
         assert set(table.required_columns) <= set(df.columns), table.name
@@ -87,10 +87,53 @@ def test_columns_and_types_follow_the_schema(ledger) -> None:
         assert ids.map(lambda s, p=prefix: re.fullmatch(rf"{p}\d{{5,}}", s) is not None).all()
 
 
+def test_contact_log_follows_the_collection_process(ledger) -> None:
+    """The log the worklist schedules from: a quarter of weekly-at-most contacts about invoices
+    overdue and still open that day, holds on disputed ones, promises both kept and broken."""
+    log = ledger.tables["contacts"]
+    inv = ledger.tables["invoices"].set_index("invoice_id")
+    truth = ledger.truth["invoice_truth"].set_index("invoice_id")
+    export = pd.Timestamp(ledger.export_date)
+    assert log["contact_date"].between(export - pd.Timedelta(days=90), export).all()
+    assert (log["contact_date"].dt.dayofweek < 5).all()
+    gaps = log.sort_values("contact_date").groupby("customer_id")["contact_date"].diff().dropna()
+    assert gaps.min() >= pd.Timedelta(days=7)
+    about = log.dropna(subset=["invoice_id"])
+    assert set(about["outcome"]) == {"promise", "hold"}
+    assert log.loc[log["invoice_id"].isna(), "outcome"].eq("contacted").all()
+    assert (inv.loc[about["invoice_id"], "customer_id"].to_numpy() == about["customer_id"]).all()
+    overdue = about["contact_date"].to_numpy() - inv.loc[about["invoice_id"], "due_date"].to_numpy()
+    assert (overdue >= np.timedelta64(10, "D")).all()
+    completed = truth.loc[about["invoice_id"], "completion_date"].to_numpy()
+    assert not (completed <= about["contact_date"].to_numpy()).any()  # open that day
+    holds = about[about["outcome"] == "hold"]
+    opened = truth.loc[holds["invoice_id"], "dispute_opened_date"].to_numpy()
+    assert (opened <= holds["contact_date"].to_numpy()).all()
+    promises = about[about["outcome"] == "promise"]
+    assert (promises["until"] > promises["contact_date"]).all()
+    paid = truth.loc[promises["invoice_id"], "completion_date"].to_numpy()
+    kept = paid <= (promises["until"] + pd.Timedelta(days=2)).to_numpy()
+    assert 0.2 < kept.mean() < 0.9, kept.mean()
+
+
+def test_contact_log_leaves_the_ledger_unchanged(ledger, monkeypatch) -> None:
+    """The log is drawn from its own stream after the payments: without it the ledger is the
+    same to the last byte, so the models' figures do not move with it."""
+    from arcast import generate
+
+    monkeypatch.setattr(generate, "_make_contacts", lambda *args: ledger.tables["contacts"][:0])
+    without = generate_ledger(CONFIG)
+    assert without.tables["contacts"].empty
+    for name in ("customers", "invoices", "payments", "disputes", "fx_rates"):
+        pd.testing.assert_frame_equal(without.tables[name], ledger.tables[name])
+    for name, df in ledger.truth.items():
+        pd.testing.assert_frame_equal(without.truth[name], df)
+
+
 def test_csv_files_use_iso_dates_and_no_index(ledger, tmp_path) -> None:
     paths = write_ledger(ledger, tmp_path)
     assert {p.name for k, p in paths.items() if not k.startswith("_truth")} == {
-        f"{t.name}.csv" for t in TABLES if t is not CONTACTS
+        f"{t.name}.csv" for t in TABLES
     }
     assert (tmp_path / "_truth" / "customer_profiles.csv").exists()
     header, first = (tmp_path / "invoices.csv").read_text().splitlines()[:2]
