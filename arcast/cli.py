@@ -199,6 +199,7 @@ def _settings(
     templates: Path | None = None,
     sender: str = DEFAULT_SENDER,
     ledger_name: str = "",
+    accept_missing_rows: bool = False,
 ):
     from arcast.drafts import load_templates
     from pipelines.defs.resources import ArcastSettings
@@ -219,6 +220,7 @@ def _settings(
         scenario_file=str(scenarios.resolve()) if scenarios else "",
         templates_dir=str(templates.resolve()) if templates else "",
         sender=sender,
+        accept_missing_rows=accept_missing_rows,
     )
 
 
@@ -335,15 +337,32 @@ def validate(
     ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     ledger_name: LedgerNameOption = "",
+    accept_missing_rows: Annotated[
+        bool,
+        typer.Option(
+            "--accept-missing-rows",
+            help="The export is meant to hold fewer rows than the one the champion learnt from "
+            "(old months archived): accept it, and compare later exports with it.",
+        ),
+    ] = False,
 ) -> None:
     """Check a ledger against the data contract; exit 1 if any row was quarantined.
 
     With the ledger's name (or its usual folder), also against the export its champion learnt
-    from: an export cut short exits 2.
+    from: an export cut short exits 2, unless accepted with --accept-missing-rows.
     """
+    import dagster as dg
+
     from pipelines.defs.assets.ledger import LEDGER_ASSETS
 
-    settings = _settings(data, out, _parse_date(as_of), base_currency, ledger_name=ledger_name)
+    settings = _settings(
+        data,
+        out,
+        _parse_date(as_of),
+        base_currency,
+        ledger_name=ledger_name,
+        accept_missing_rows=accept_missing_rows,
+    )
     from pipelines.run import execute, ledger_notes, raise_failure
 
     def work(on_step):
@@ -352,17 +371,29 @@ def validate(
             raise_failure(result)
         return result
 
-    result = _run_with_progress(work, steps=1)
+    result = _run_with_progress(work, steps=2)  # the ledger, then its continuity check
     table = Table(title="Data contract")
     for col in ("check", "asset", "passed"):
         table.add_column(col)
+    accepted = []
     for evaluation in result.get_asset_check_evaluations():
+        warned = not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
         table.add_row(
             evaluation.check_name,
             evaluation.asset_key.to_user_string(),
-            "[green]yes[/green]" if evaluation.passed else "[red]no[/red]",
+            "[green]yes[/green]"
+            if evaluation.passed
+            else "[yellow]accepted[/yellow]"
+            if warned
+            else "[red]no[/red]",
         )
+        if warned:
+            accepted.append(evaluation.description)
     console.print(table)
+    for description in accepted:
+        console.print(
+            f"[yellow]Warning:[/yellow] {description}; later exports are compared with it"
+        )
     notes = ledger_notes(settings)
     _print_accounting(notes["rows"], "Rows")
     _print_ledger_notes(notes, out)

@@ -652,7 +652,7 @@ def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
     (a mistyped id), and would put a promise on an invoice nobody promised to pay."""
     issued = invoices.typed.loc[invoices.ok].set_index("invoice_id")["issue_date"]
     rows = contacts.typed[contacts.ok & contacts.typed["invoice_id"].notna()]
-    invoice_issued = rows["invoice_id"].map(issued)
+    invoice_issued = issued.reindex(rows["invoice_id"]).set_axis(rows.index)  # dates, even if none
     early = rows["contact_date"] < invoice_issued
     contacts.flag(
         early[early].index,

@@ -15,6 +15,7 @@ from html import unescape
 from pathlib import Path
 
 import dagster as dg
+import holidays
 import openpyxl
 import pandas as pd
 import pytest
@@ -396,8 +397,18 @@ def test_asset_graph_shape(tmp_path: Path) -> None:
     )
 
 
+def _first_business_day(after: date, country: str) -> date:
+    """The first day after ``after`` that is neither a weekend nor a holiday in ``country``."""
+    closed = holidays.country_holidays(country) if country else {}
+    day = after + timedelta(days=1)
+    while day.weekday() >= 5 or day in closed:
+        day += timedelta(days=1)
+    return day
+
+
 def test_worklist_queues_drafts_and_workbook(first_run) -> None:
-    """Every open invoice in exactly one queue; drafts cover exactly the lines that need contact
+    """Every open invoice in exactly one queue; drafts cover exactly the customers with lines to
+    contact the next business day (the generated contact log keeps others waiting or spaced)
     and never a disputed invoice; the workbook has its four sheets."""
     out, results = first_run
     predictions = pd.read_csv(out / "predictions.csv")
@@ -411,7 +422,16 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
         predictions.loc[predictions["disputed"], "invoice_id"]
     )
     assert customers["invoices"].sum() == len(lines)
-    contact = lines[(lines["queue"] == "dunning") & (lines["action"] != "monitor")]
+    as_of = date.fromisoformat(json.loads((out / "run_summary.json").read_text())["as_of"])
+    country = lines["customer_id"].map(customers.set_index("customer_id")["country"])
+    tomorrow = country.map(lambda c: _first_business_day(as_of, c).isoformat())
+    contact = lines[
+        (lines["queue"] == "dunning")
+        & (lines["action"] != "monitor")
+        & ~lines["contact_status"].isin(["promised", "on hold"])
+        & (lines["next_contact"] == tomorrow)
+    ]
+    assert lines["contact_status"].isin(["promised", "on hold", "promise broken"]).any()
     drafts = sorted((out / "drafts").glob("*.eml"))
     assert len(drafts) == contact["customer_id"].nunique() == (customers["draft"] != "").sum() > 0
     disputed = set(disputes["invoice_id"])
@@ -472,11 +492,10 @@ def test_cli_worklist_reuses_the_champion(
     assert result.exit_code == 0, result.output
     changes = pd.read_csv(tmp_path / "later" / "worklist_changes.csv")
     assert len(changes) > 0 and set(changes["since"]) == {as_of}
-    assert set(changes["change"]) <= {"up a tier", "down a tier"}  # nothing closed, nothing new
+    assert set(changes["change"]) <= {"up a tier", "down a tier", "promise broken"}  # none closed
     ups = int((changes["change"] == "up a tier").sum())
-    assert ups > 0 and f"since the worklist of {as_of}, {ups} up a tier" in " ".join(
-        result.output.split()
-    )
+    said = " ".join(result.output.split())
+    assert ups > 0 and f"since the worklist of {as_of}, " in said and f"{ups} up a tier" in said
 
 
 @pytest.mark.parametrize("width", [80, 140])
@@ -561,7 +580,43 @@ def test_an_export_cut_short_is_refused_before_training(
     monkeypatch.chdir(tmp_path)
     named = ["--data", str(export), "--ledger-name", summary["ledger"], "--out", str(tmp_path)]
     result = CliRunner().invoke(app, ["validate", *named])
-    assert result.exit_code == 2 and "rows the champion learnt from are missing" in result.output
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "rows the champion's ledger held are missing" in said
+    assert "arcast validate --accept-missing-rows" in said
+
+
+def test_an_export_meant_to_hold_fewer_rows_is_accepted_once(
+    first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old months archived out of the export: accepted once, it warns instead of blocking, and
+    the next exports are compared with it, so one cut short after it is still refused."""
+    out, _ = first_run
+    shutil.copytree(out.parent / "home", tmp_path / "home")
+    monkeypatch.setenv("ARCAST_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    export = tmp_path / "export"
+    shutil.copytree(small_ledger_dir, export)
+    payments = pd.read_csv(export / "payments.csv", dtype=str)
+    early = (
+        payments["payment_date"] < payments["payment_date"].sort_values().iloc[len(payments) // 3]
+    )
+    payments[~early].to_csv(export / "payments.csv", index=False)  # the oldest payments archived
+    summary = json.loads((out / "run_summary.json").read_text())
+    named = ["--data", str(export), "--ledger-name", summary["ledger"], "--out", str(tmp_path)]
+    assert CliRunner().invoke(app, ["validate", *named]).exit_code == 2
+    result = CliRunner().invoke(app, ["validate", *named, "--accept-missing-rows"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert re.search(r"ledger_continuity │ payments │ accepted", said)
+    assert re.search(r"Warning: accepted with rows missing: payments\.csv: \d{4}-\d{2} holds", said)
+    assert CliRunner().invoke(app, ["validate", *named]).exit_code == 0  # compared with it now
+    late = payments[~early]
+    recent = late["payment_date"] >= late["payment_date"].sort_values().iloc[len(late) // 2]
+    late[~recent].to_csv(export / "payments.csv", index=False)  # then an export cut short
+    result = CliRunner().invoke(app, ["validate", *named])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "rows the accepted export held are missing" in said
 
 
 def test_an_older_export_without_an_as_of_date_does_not_replace_todays_model(

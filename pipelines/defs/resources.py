@@ -74,6 +74,12 @@ class ArcastSettings(dg.ConfigurableResource):
         default=DEFAULT_SENDER,
         description="From header of the reminder drafts (drafts are never sent by arcast).",
     )
+    accept_missing_rows: bool = Field(
+        default=False,
+        description="Accept an export holding fewer rows than the one the champion learnt from "
+        "(old months archived): the continuity check warns instead of blocking, and later "
+        "exports are compared with this one.",
+    )
 
     @property
     def home_path(self) -> Path:

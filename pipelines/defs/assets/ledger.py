@@ -1,5 +1,6 @@
 """Ledger assets: the canonical tables as accepted by the data contract, plus the quarantine."""
 
+import json
 from datetime import date
 
 import dagster as dg
@@ -7,7 +8,7 @@ import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from arcast.io import write_csv
+from arcast.io import write_csv, write_json
 from data_contracts.continuity import monthly_counts, vanished_rows
 from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, load_ledger
 from data_contracts.schema import CONTACTS, TABLES
@@ -28,6 +29,11 @@ DATE_COLUMNS = {
     "contacts": "contact_date",
 }
 
+
+ACCEPTED_EXPORT_FILE = "accepted_export.json"
+"""In the ledger's state directory: an export accepted with fewer rows than the one the
+champion learnt from (``accept_missing_rows``), which the next exports are compared with until
+a champion learns from a later one."""
 
 STALE_AS_OF_DAYS = 31
 """An as-of date this long after the ledger's last invoice or payment is worth a warning: every
@@ -203,21 +209,49 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
     description="The export still holds the rows the serving model learnt from: no month that "
     "the champion's ledger held in full (after both exports' first month) lost more than "
     "10% of its invoices or payments, as a file cut short or copied while still being "
-    "written would. Blocks training and scoring on such an export.",
+    "written would. Blocks training and scoring on such an export, unless it is accepted "
+    "(`arcast validate --accept-missing-rows`, e.g. after old months were archived): then it "
+    "warns, and later exports are compared with the accepted one.",
 )
 def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-    before, through = data_fingerprint(settings.registry), trained_through(settings.registry)
+    before, through, reference = _continuity_reference(settings)
     if before is None or through is None:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         files = dict(con.execute("SELECT table_name, file FROM ledger_accounting").fetchall())
-        problems = vanished_rows(before, monthly_counts(con), through, as_of, files)
+        now = monthly_counts(con)
+    problems = vanished_rows(before, now, through, as_of, files)
+    compared = {"compared_with": f"{reference}, as of {through}"}
+    if problems and settings.accept_missing_rows:
+        write_json(
+            {"as_of": as_of.isoformat(), "counts": now, "missing": problems},
+            settings.ledger_path / ACCEPTED_EXPORT_FILE,
+        )
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"accepted with rows missing: {'; '.join(problems)}",
+            metadata={**compared, "accepted_missing": "; ".join(problems)},
+        )
     if problems:
         raise LedgerFileError(
-            f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows the champion "
-            "learnt from are missing (a file cut short, or copied while still being written?)"
+            f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows {reference} "
+            "held are missing (a file cut short, or copied while still being written?). If the "
+            "export is meant to hold fewer rows (old months archived), accept it once with "
+            "`arcast validate --accept-missing-rows`"
         )
-    return dg.AssetCheckResult(
-        passed=True, metadata={"compared_with": f"the champion's ledger, as of {through}"}
-    )
+    return dg.AssetCheckResult(passed=True, metadata=compared)
+
+
+def _continuity_reference(settings: ArcastSettings) -> tuple[dict | None, date | None, str]:
+    """The monthly counts an export is compared with, the as-of date they were taken at, and
+    what they are: the champion's ledger, or an export accepted with rows missing since the
+    champion learnt (otherwise every run after an archive purge would be refused)."""
+    before, through = data_fingerprint(settings.registry), trained_through(settings.registry)
+    accepted = settings.ledger_path / ACCEPTED_EXPORT_FILE
+    if through is not None and accepted.exists():
+        kept = json.loads(accepted.read_text())
+        if date.fromisoformat(kept["as_of"]) >= through:
+            return kept["counts"], date.fromisoformat(kept["as_of"]), "the accepted export"
+    return before, through, "the champion's ledger"
