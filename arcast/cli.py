@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -33,6 +33,9 @@ from models.paydate import (
 )
 from models.scenarios import ScenarioError
 from pipelines.defs.resources import DEMO_CUSTOMERS, DEMO_OUT, DEMO_SEED, demo_ledger_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="AR pay-date forecasting, 13-week cash-in forecasts and collections worklists.",
@@ -893,11 +896,15 @@ WIDE_CUSTOMER = 20
 
 
 def _print_worklist(out: Path) -> None:
+    """The queues, then the day's contacts (a collector's morning: whom to contact today,
+    ranked by priority), what waits and why, where the whole list is, what changed since the
+    last worklist and which model scored it (the workbook's About sheet)."""
     import pandas as pd
 
     from arcast.drafts import PLACEHOLDER_ADDRESS
-    from arcast.worklist import ACTIONS, TONES
-    from arcast.worklist_changes import CHANGES
+    from arcast.workbook import ABOUT_SHEET
+    from arcast.worklist import ACTIONS, CONTACT_PLANS, TONES
+    from arcast.worklist_changes import CHANGES, PAID
 
     lines = pd.read_csv(out / "worklist.csv", keep_default_na=False)
     customers = pd.read_csv(out / "customer_view.csv", keep_default_na=False)
@@ -917,14 +924,77 @@ def _print_worklist(out: Path) -> None:
         + ", ".join(f"{t} {tones.get(t, 0)}" for t in TONES),
         soft_wrap=True,
     )
+    today_, *waits, later = CONTACT_PLANS
+    plan = dunning["contact_plan"].value_counts()
+    today = dunning[dunning["contact_plan"] == today_]
+    waiting = dunning[dunning["contact_plan"].isin(waits)]
+    waits_on = (
+        f"Waiting: {len(waiting)} invoices of {waiting['customer_id'].nunique()} customers "
+        f"({plan.get(waits[0], 0)} on a promise, {plan.get(waits[1], 0)} on hold, "
+        f"{plan.get(waits[2], 0)} spaced after a call)"
+        if len(waiting)
+        else "Nothing waits on a promise, a hold or a call"
+    )
+    console.print(
+        f"Today's contacts: [bold]{today['customer_id'].nunique()}[/bold] customers, "
+        f"[bold]{len(today)}[/bold] invoices, {today['amount_open'].sum():,.2f} open (base "
+        f"currency). {waits_on}; {plan.get(later, 0)} not due for contact yet.",
+        soft_wrap=True,
+    )
+    if len(today):
+        _print_contacts(today)
+    console.print(f"Outputs in [bold]{out}[/bold]:")
+    console.print(
+        f"  {out / 'worklist.xlsx'} (the whole worklist by priority; filter contact_plan "
+        "for today's)",
+        soft_wrap=True,
+    )
+    for name in ("worklist.csv", "dispute_queue.csv", "customer_view.csv"):
+        console.print(f"  {out / name}")
+    console.print(f"  {out / 'drafts'}/ ({len(drafts)} .eml drafts; arcast never sends them)")
+    changes = pd.read_csv(out / "worklist_changes.csv", keep_default_na=False)
+    if len(changes):
+        counts = changes["change"].value_counts()
+        kept = int(
+            ((changes["change"] == PAID) & (changes["contact_status_before"] == "promised")).sum()
+        )
+        said = {c: f"{counts[c]} {c}" for c in CHANGES if c in counts}
+        if kept:
+            said[PAID] += f" ({kept} as promised)"
+        console.print(
+            f"  {out / 'worklist_changes.csv'}: since the worklist of {changes['since'].iloc[0]}, "
+            + ", ".join(said.values()),
+            soft_wrap=True,
+        )
+    about = pd.read_excel(out / "worklist.xlsx", sheet_name=ABOUT_SHEET, dtype=str)
+    about = about.set_index("item")["value"]
+    console.print(
+        f"Scored by {about['model']} version {about['model version']}, trained through "
+        f"{about['trained through']} (MLflow run {about['MLflow run']}); ledger fingerprint "
+        f"{about['ledger fingerprint']}: the workbook's {ABOUT_SHEET} sheet keeps it.",
+        soft_wrap=True,
+    )
+    unaddressed = int(((customers["draft"] != "") & (customers["email"] == "")).sum())
+    if unaddressed:
+        console.print(
+            f"[yellow]{unaddressed} of the drafts have no recipient[/yellow]: customers.csv "
+            f"gives no email for those customers, so they are addressed to {PLACEHOLDER_ADDRESS}",
+            soft_wrap=True,
+        )
+
+
+def _print_contacts(today: pd.DataFrame) -> None:
+    """The first ten of the day's contacts, as wide as the terminal allows."""
     table = Table(
-        title=f"Top of the worklist (open amounts in base currency, {len(dunning)} lines)",
+        title=f"Today's contacts by priority (first {min(len(today), 10)} of {len(today)}; "
+        "open amounts in base currency)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    widths = {"#": 2, "invoice": 10, "customer": 14, "open": 10, "days": 4, "p_late": 6}
-    widths |= {"action": 8, "contact": 10}
+    shown = today.head(10)
+    widths = {"#": len(str(shown["rank"].max())), "invoice": 10, "customer": 14, "open": 10}
+    widths |= {"days": 4, "p_late": 6, "action": 8, "contact": 10}
     spare = console.width - sum(widths.values()) - 2 * len(widths)  # two spaces between columns
     why = spare >= MIN_WHY_WIDTH
     wider = WIDE_CUSTOMER - widths["customer"]
@@ -941,7 +1011,7 @@ def _print_worklist(out: Path) -> None:
         )
     if why:
         table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=spare - 1)
-    for row in dunning.head(10).itertuples(index=False):
+    for row in shown.itertuples(index=False):
         cells = [
             str(row.rank),
             str(row.invoice_id),
@@ -954,25 +1024,6 @@ def _print_worklist(out: Path) -> None:
         ]
         table.add_row(*cells, *([str(row.reason_1)] if why else []))
     console.print(table)
-    console.print(f"Outputs in [bold]{out}[/bold]:")
-    for name in ("worklist.xlsx", "worklist.csv", "dispute_queue.csv", "customer_view.csv"):
-        console.print(f"  {out / name}")
-    console.print(f"  {out / 'drafts'}/ ({len(drafts)} .eml drafts; arcast never sends them)")
-    changes = pd.read_csv(out / "worklist_changes.csv", keep_default_na=False)
-    if len(changes):
-        counts = changes["change"].value_counts()
-        console.print(
-            f"  {out / 'worklist_changes.csv'}: since the worklist of {changes['since'].iloc[0]}, "
-            + ", ".join(f"{counts[c]} {c}" for c in CHANGES if c in counts),
-            soft_wrap=True,
-        )
-    unaddressed = int(((customers["draft"] != "") & (customers["email"] == "")).sum())
-    if unaddressed:
-        console.print(
-            f"[yellow]{unaddressed} of the drafts have no recipient[/yellow]: customers.csv "
-            f"gives no email for those customers, so they are addressed to {PLACEHOLDER_ADDRESS}",
-            soft_wrap=True,
-        )
 
 
 def _parse_date(value: str | None) -> date | None:

@@ -28,10 +28,12 @@ TIER_COLOURS = {
     "resolve dispute": "D9D2E9",
 }
 HEADER_FILL = "DDEBF7"
+ABOUT_SHEET = "About"
+"""The sheet that says which ledger and which model produced the workbook (item, value)."""
 MONEY = "#,##0.00"
 PERCENT = "0.0%"
 DATE = "yyyy-mm-dd"
-WRAP_COLUMNS = {"reasons", "body", "subject", "invoices", "dispute_reason"}
+WRAP_COLUMNS = {"reasons", "body", "subject", "invoices", "dispute_reason", "value"}
 PERCENT_COLUMNS = {"p_late_30", "max_p_late_30", "share_of_open_ar", "share_paid_30_late"}
 MAX_WIDTH = 48
 WRAP_WIDTH = 70

@@ -105,6 +105,12 @@ the summed priority of their dunning lines, then of their disputed lines.
 day and that has lines that need contact (any tier but monitor, not kept waiting) gets one
 draft, ``NNNN-<customer_id>.eml`` (NNNN = its rank), covering exactly those lines, in the
 template of their highest tier (`arcast.drafts`); disputed invoices are never in a draft.
+
+**The day's contacts.** A collector's morning is whom to contact today, not the top of a list
+ranked by money at stake, much of which waits on a promise or was called yesterday. Each
+dunning line's ``contact_plan`` says where it stands: ``today`` (in its customer's draft),
+``promised`` or ``on hold`` (waiting on the log), ``after a call`` (a logged call holds the
+next contact back a week) or ``later`` (monitor, or a pre-due reminder still to come).
 """
 
 from __future__ import annotations
@@ -174,6 +180,7 @@ OUTPUT_COLUMNS = [
     "action",
     "tone",
     "next_contact",
+    "contact_plan",
     "contact_status",
     "contact_note",
     "reason_1",
@@ -188,7 +195,7 @@ OUTPUT_COLUMNS = [
 ``expected_cash_4w`` in base currency (``amount_open`` kept so for existing readers)."""
 
 DISPUTE_COLUMNS = [
-    *(c for c in OUTPUT_COLUMNS if c not in ("tone", "draft")),
+    *(c for c in OUTPUT_COLUMNS if c not in ("tone", "draft", "contact_plan")),
     "dispute_opened",
     "days_in_dispute",
     "dispute_reason",
@@ -255,6 +262,8 @@ FOLLOW_UP_DAYS = 7
 """After a logged contact, the customer's lines are not due another before a week has passed:
 a reply takes days, and a demand repeated daily reads as harassment."""
 CONTACTED, PROMISE, HOLD = CONTACT_OUTCOMES
+CONTACT_PLANS = ("today", "promised", "on hold", "after a call", "later")
+"""``contact_plan`` of a dunning line (the module docstring); "" in the dispute queue."""
 PROMISE_GRACE_DAYS = 2
 """A payment promised for a day is looked for this many days later (a transfer in transit)
 before the promise counts as broken."""
@@ -642,6 +651,7 @@ def build_worklist(
             "contact_status": log.status,
             "contact_note": log.note,
             "_waiting": log.waiting,
+            "_not_before": log.not_before,
             "reasons": pred["reasons"].fillna("").astype(str).to_numpy(),
             "customer_exposure": exposure,
             "expected_cash_4w": amount * pred["p_paid_4w"].to_numpy(dtype=float),
@@ -661,6 +671,7 @@ def build_worklist(
     lines["draft"] = np.where(
         needs_contact, lines["customer_id"].map(view.set_index("customer_id")["draft"]), ""
     )
+    lines["contact_plan"] = _contact_plan(lines)
     lines = lines.round(ROUNDING)
     return Worklist(
         lines=lines[OUTPUT_COLUMNS],
@@ -672,6 +683,20 @@ def build_worklist(
 def _needs_contact(lines: pd.DataFrame) -> pd.Series:
     """Dunning lines of a tier above monitor that no promise or hold keeps waiting."""
     return (lines["queue"] == "dunning") & (lines["action"] != MONITOR) & ~lines["_waiting"]
+
+
+def _contact_plan(lines: pd.DataFrame) -> np.ndarray:
+    """``CONTACT_PLANS`` per line, once drafts are assigned. A line that needs contact and is
+    not waiting has a ``_not_before`` only from a call (promises and holds keep it waiting), and
+    the call holds it back while that day is after the next business day."""
+    status = lines["contact_status"]
+    spaced = _needs_contact(lines) & (lines["_not_before"].to_numpy() > _days(lines["_today"]))
+    plan = np.select(
+        [lines["draft"] != "", status == "promised", status == "on hold", spaced],
+        CONTACT_PLANS[:-1],
+        CONTACT_PLANS[-1],
+    )
+    return np.where(lines["queue"] == "dunning", plan, "")
 
 
 def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """What changed since the last worklist: where a collector's day starts.
 
 A collector who worked yesterday's list needs today's differences, not 1,600 lines to compare
-by eye: which invoices were closed (paid in full, or gone from the ledger), which are new, whose
+by eye: which invoices were paid in full, which are gone from the ledger unpaid (a credit note,
+a write-off, or an export that lost them: a collector must ask which), which are new, whose
 promise to pay was broken, which went into or out of a dispute, and which moved up or down an
 action tier. Each worklist's lines are kept per ledger in one Parquet file under the arcast
 home (the last `KEEP_WORKLISTS` as-of dates of each ledger), written like the forecast history
@@ -12,6 +13,7 @@ compares with the day before, and a replay of a past date with the worklist befo
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 
@@ -36,8 +38,10 @@ KEPT_COLUMNS = [
     "p_late_30",
     "contact_status",
 ]
+PAID, GONE = "paid", "gone from the ledger"
 CHANGES = (
-    "closed",
+    PAID,
+    GONE,
     "new",
     "promise broken",
     "disputed",
@@ -63,7 +67,7 @@ CHANGE_COLUMNS = [
     "contact_status",
 ]
 """``since``: the as-of date of the worklist compared with; ``amount_open`` in base currency,
-today's or, for a closed invoice, the last one known; a closed invoice whose
+today's or, for an invoice no longer open, the last one known; a paid invoice whose
 ``contact_status_before`` is "promised" was a promise kept."""
 
 
@@ -86,10 +90,14 @@ def keep_worklist(path: Path, ledger: str, as_of: date, lines: pd.DataFrame) -> 
 
 
 def changes_since(
-    kept: pd.DataFrame, ledger: str, as_of: date, lines: pd.DataFrame
+    kept: pd.DataFrame, ledger: str, as_of: date, lines: pd.DataFrame, paid: Collection[str]
 ) -> tuple[date | None, pd.DataFrame]:
     """The latest kept worklist of ``ledger`` before ``as_of`` (None: there is none) and every
-    line that changed since it (``CHANGE_COLUMNS``, in `CHANGES` order, then by amount)."""
+    line that changed since it (``CHANGE_COLUMNS``, in `CHANGES` order, then by amount).
+
+    ``paid``: the invoices paid in full by ``as_of``, as the ledger's payments say. A line no
+    longer open that is not among them left the ledger unpaid, which a collector must query,
+    where a paid one is done."""
     earlier = kept[(kept["ledger"] == ledger) & (kept["as_of"] < pd.Timestamp(as_of))]
     if earlier.empty:
         return None, pd.DataFrame(columns=CHANGE_COLUMNS)
@@ -105,9 +113,11 @@ def changes_since(
     rise = both["action"].map(tier) - both["action_before"].map(tier)
     was, now = both["queue_before"], both["queue"]
     dunning = (was == "dunning") & (now == "dunning")
+    closed = both["_merge"] == "left_only"
     both["change"] = np.select(
         [
-            both["_merge"] == "left_only",
+            closed & both["invoice_id"].isin(paid),
+            closed,
             both["_merge"] == "right_only",
             (both["contact_status"] == "promise broken")
             & (both["contact_status_before"] != "promise broken"),

@@ -143,7 +143,7 @@ def read_dialect(data_dir: Path) -> Dialect:
     unknown = sorted(str(k) for k in spec if k not in KEYS)
     if unknown:
         raise ValueError(
-            f"unknown key(s) {', '.join(unknown)}{_meant(unknown[0], KEYS)} (known: "
+            f"unknown key(s) {', '.join(unknown)}{did_you_mean(unknown[0], KEYS)} (known: "
             f"{', '.join(KEYS)})"
         )
     files = _table_entries(spec.get("files"), "files")
@@ -162,7 +162,7 @@ def read_dialect(data_dir: Path) -> Dialect:
         for source, target in targets.items():
             if target not in known:
                 raise ValueError(
-                    f"columns.{table} maps {source!r} to {target!r}{_meant(target, known)}, "
+                    f"columns.{table} maps {source!r} to {target!r}{did_you_mean(target, known)}, "
                     f"which is not one of {table}' columns ({', '.join(known)})"
                 )
         doubled = sorted({t for t in targets.values() if list(targets.values()).count(t) > 1})
@@ -191,14 +191,15 @@ def _table_entries(value: object, key: str) -> dict[str, object]:
     unknown = [str(t) for t in value if t not in TABLES_BY_NAME]
     if unknown:
         raise ValueError(
-            f"{key}.{unknown[0]}: no such table{_meant(unknown[0], list(TABLES_BY_NAME))} "
+            f"{key}.{unknown[0]}: no such table{did_you_mean(unknown[0], list(TABLES_BY_NAME))} "
             f"(tables: {', '.join(TABLES_BY_NAME)})"
         )
     return dict(value)
 
 
-def _meant(name: str, known: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'columns'?)`` for a close misspelling, else nothing."""
+def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'columns'?)`` for a close misspelling, else nothing: a typo named with
+    its fix is corrected at once, where "unknown" sends the user to the documentation."""
     close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -36,12 +36,13 @@ from data_contracts.dialect import (
     Dialect,
     column_key,
     date_hint,
+    did_you_mean,
     number_hint,
     parse_dates,
     read_dialect,
 )
 from data_contracts.schema import CONTACT_OUTCOMES, DEFAULT_BASE_CURRENCY, TABLES, Column, Table
-from data_contracts.suites import UNIQUENESS_RULES, failed_rows, rule_columns
+from data_contracts.suites import UNIQUENESS_RULES, allowed_values, failed_rows, rule_columns
 
 DATE_DTYPE = "datetime64[us]"
 DTYPES = {"str": "str", "date": DATE_DTYPE, "float": "float64", "int": "Int64", "bool": "bool"}
@@ -60,6 +61,8 @@ writes WAHR / FALSCH; an empty cell is False."""
 HIGH_QUARANTINE_SHARE, HIGH_QUARANTINE_ROWS = 0.05, 10
 """A file that loses more than this share of its rows (and at least this many) is warned of by
 every command: a run on what is left can look healthy (a fifth of the ledger's cash, exit 0)."""
+NAMED_CUSTOMERS = 5
+"""Customers of quarantined contact-log entries named in the loader's warning."""
 QUARANTINE_FILE = "quarantine.csv"
 """The rows refused and why; written before anything else, so that it also explains a run that
 stops on the ledger."""
@@ -520,6 +523,11 @@ class _TableLoad:
         for expectation, labels in failed_rows(self.table.name, self.typed):
             columns = rule_columns(expectation)
             reason = expectation.meta["reason"]
+            allowed = allowed_values(expectation)
+            if allowed is not None:  # 'promis': say it was probably 'promise'
+                refused = self.typed.loc[labels, columns[0]].astype("str")
+                hints = [did_you_mean(value, allowed) for value in refused]
+                reason = reason + pd.Series(hints, index=refused.index)
             if not isinstance(expectation, UNIQUENESS_RULES):
                 self.flag(pd.Index(labels), columns[0], reason)
                 continue
@@ -665,6 +673,25 @@ def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
     )
 
 
+def _unlogged_contacts(contacts: _TableLoad) -> list[str]:
+    """The customers of the quarantined contact-log entries (the first `NAMED_CUSTOMERS`): the
+    worklist schedules them as if nothing had been logged, so it may ask for a call the
+    customer already had, or chase a promise it was given; a count alone does not say whom."""
+    rows = contacts.raw.loc[~contacts.ok, "customer_id"]
+    if rows.empty:
+        return []
+    named = list(dict.fromkeys(c.strip() for c in rows.dropna().astype("str") if c.strip()))
+    who = ", ".join(named[:NAMED_CUSTOMERS])
+    if len(named) > NAMED_CUSTOMERS:
+        who += f" and {len(named) - NAMED_CUSTOMERS} more"
+    entries = f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} quarantined"
+    of = f", of customer{'s' if len(named) > 1 else ''} {who}" if named else ""
+    return [
+        f"{contacts.file}: {entries}{of}: the worklist counts none of those calls, promises "
+        "and holds until they are corrected"
+    ]
+
+
 def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY) -> LoadedLedger:
     """Read, type and validate a ledger folder (CSV or Parquet per table).
 
@@ -707,6 +734,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         contacts.check_reference("invoice_id", invoices, "invoice_id")
         _check_invoice_customers(contacts, invoices)
         _check_contact_dates(contacts, invoices)
+        warnings.extend(_unlogged_contacts(contacts))
 
     accounting = {load.file: load.accounting() for load in loads.values()}
     for file, counts in accounting.items():

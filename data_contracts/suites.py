@@ -165,6 +165,14 @@ def rule_columns(expectation: gxe.Expectation) -> list[str]:
     return [column] if column else []
 
 
+def allowed_values(expectation: gxe.Expectation) -> list | None:
+    """The values a value-set rule allows (None for other rules), for the loader to say which
+    one a refused value probably meant."""
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeInSet):
+        return list(expectation.value_set)
+    return None
+
+
 def _error(result: ExpectationValidationResult) -> str | None:
     """The exception message of a crashed expectation, else None.
 

@@ -211,6 +211,13 @@ def kept_ledgers(home: Path) -> list[str]:
     return sorted(name for name in names if name and not REPLAY.search(name))
 
 
+def _logged_fingerprint(client: MlflowClient, run_id: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(
+            Path(client.download_artifacts(run_id, FINGERPRINT_FILE, tmp)).read_text()
+        )
+
+
 def data_fingerprint(registry: Registry, alias: str = CHAMPION) -> dict | None:
     """The ledger fingerprint logged with the model behind ``alias`` (None if there is none)."""
     version = alias_version(registry, alias)
@@ -218,10 +225,20 @@ def data_fingerprint(registry: Registry, alias: str = CHAMPION) -> dict | None:
         return None
     client, _ = _client(registry.home)
     run_id = client.get_model_version(registry.model_name, version).run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(
-            Path(client.download_artifacts(run_id, FINGERPRINT_FILE, tmp)).read_text()
-        )
+    return _logged_fingerprint(client, run_id)
+
+
+def version_provenance(registry: Registry, version: str) -> dict[str, Any]:
+    """The MLflow run of a registered ``version``, the aliases pointing at it now and the ledger
+    fingerprint it learnt from: what an auditor needs to trace a result back to the model and
+    the data behind it, after the aliases have moved on."""
+    client, _ = _client(registry.home)
+    registered = client.get_model_version(registry.model_name, version)
+    return {
+        "run_id": registered.run_id,
+        "aliases": sorted(registered.aliases),
+        "fingerprint": _logged_fingerprint(client, registered.run_id),
+    }
 
 
 def trained_through(registry: Registry, alias: str = CHAMPION) -> date | None:

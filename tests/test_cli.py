@@ -306,3 +306,92 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
     model["versus_baselines"] |= {"level": []}
     _print_model_notes(model)
     assert "spreadsheet" not in capsys.readouterr().err
+
+
+def test_the_worklist_summary_leads_with_todays_contacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is the day's contacts by priority, not the top of the list (A1 ranks first but
+    waits on a promise); the summary counts who is contacted today and who waits, splits what
+    left the list into paid and gone, and names the model that scored it."""
+    from datetime import date
+
+    from rich.console import Console
+
+    import arcast.cli
+    from arcast.drafts import render_drafts, write_drafts
+    from arcast.io import write_csv
+    from arcast.workbook import ABOUT_SHEET, write_workbook
+    from arcast.worklist import build_worklist
+    from arcast.worklist_changes import CHANGE_COLUMNS
+    from tests.test_worklist import predictions, standing
+
+    as_of = date(2024, 4, 10)  # a Wednesday
+    rows = {  # invoice: days overdue, p_late_30, amount
+        "A1": (40, 0.9, 10_000.0),  # promised
+        "B1": (10, 0.5, 5_000.0),
+        "B2": (5, 0.2, 100.0),
+        "C1": (10, 0.5, 3_000.0),  # called two days ago
+        "D1": (-20, 0.1, 2_000.0),  # monitor
+        "E1": (20, 0.5, 1_000.0),  # on hold
+        "F1": (15, 0.3, 400.0),
+    }
+    df = pd.concat(
+        [
+            predictions(1, as_of=as_of).assign(
+                invoice_id=i, customer_id=i[0], days_overdue=d, p_late_30=p, disputed=False,
+                invoice_amount=a, amount_open=a, amount_open_base=a,
+            )
+            for i, (d, p, a) in rows.items()
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
+    df["issue_date"] = df["due_date"] - pd.Timedelta(days=60)
+    log = pd.DataFrame(
+        [
+            ("A", "2024-04-09", "promise", "A1", "2024-04-20"),
+            ("C", "2024-04-08", "contacted", None, None),
+            ("E", "2024-04-01", "hold", None, "2024-05-01"),
+        ],
+        columns=["customer_id", "contact_date", "outcome", "invoice_id", "until"],
+    ).assign(note=None)
+    log = log.astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+    worklist = build_worklist(df, as_of, standing(list("ABCDEF")), contacts=log)
+    out = tmp_path / "out"
+    write_csv(worklist.lines, out / "worklist.csv")
+    write_csv(worklist.customers, out / "customer_view.csv")
+    write_drafts(render_drafts(worklist, as_of), out / "drafts", "AR <ar@example.com>")
+    changes = pd.DataFrame(
+        [("paid", "promised"), ("paid", ""), ("gone from the ledger", ""), ("new", "")],
+        columns=["change", "contact_status_before"],
+    ).assign(since="2024-04-09")
+    write_csv(changes.reindex(columns=CHANGE_COLUMNS), out / "worklist_changes.csv")
+    about = {
+        "model": "arcast-pay-date-acme",
+        "model version": "3 (champion)",
+        "trained through": "2024-04-09",
+        "MLflow run": "0123abcd",
+        "ledger fingerprint": "9f8e7d (7 invoices, 3 payments)",
+    }
+    about = pd.DataFrame({"item": list(about), "value": list(about.values())})
+    write_workbook({"Worklist": worklist.dunning, ABOUT_SHEET: about}, out / "worklist.xlsx")
+    console = Console(width=140, record=True)
+    monkeypatch.setattr(arcast.cli, "console", console)
+    arcast.cli._print_worklist(out)
+    text = console.export_text()
+    said = " ".join(text.split())
+    assert (
+        "Today's contacts: 2 customers, 3 invoices, 5,500.00 open (base currency). Waiting: 3 "
+        "invoices of 3 customers (1 on a promise, 1 on hold, 1 spaced after a call); 1 not due "
+        "for contact yet."
+    ) in said
+    table = text[text.index("Today's contacts by priority") : text.index("Outputs in")]
+    shown = sorted((i for i in rows if f" {i} " in table), key=lambda i: table.index(f" {i} "))
+    assert shown == ["B1", "F1", "B2"]  # by priority; A1, C1, D1 and E1 wait
+    changed = "since the worklist of 2024-04-09, 2 paid (1 as promised), 1 gone from the ledger"
+    assert f"{changed}, 1 new" in said
+    assert (
+        "Scored by arcast-pay-date-acme version 3 (champion), trained through 2024-04-09 "
+        "(MLflow run 0123abcd); ledger fingerprint 9f8e7d (7 invoices, 3 payments)"
+    ) in said

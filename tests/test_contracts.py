@@ -433,6 +433,8 @@ def test_the_contact_log_is_checked_against_the_invoices(tmp_path: Path) -> None
         "C9,2024-02-07,,,,\n"
         "C1,2024-02-07,,I2,,\n"
         "C1,2023-12-30,promise,I1,2024-02-01,\n"
+        "C2,2024-02-07,Promised,I2,2024-02-20,\n"
+        "C1,2024-02-07,promis,,2024-02-20,\n"
     )
     ledger = load_ledger(write_ledger(tmp_path, {"contacts.csv": contacts}))
     accepted = ledger.tables["contacts"]
@@ -445,5 +447,21 @@ def test_the_contact_log_is_checked_against_the_invoices(tmp_path: Path) -> None
         7: "customer_id 'C9' not in invoices.csv",
         8: "customer_id 'C1' is not the invoice's customer 'C2'",
         9: "contact_date is before invoice I1 was issued (2024-01-01)",
+        10: "outcome is not one of contacted, promise, hold (did you mean 'promise'?)",
+        11: "outcome is not one of contacted, promise, hold (did you mean 'promise'?)",
     }
+    assert ledger.quarantine.set_index("row").loc[10, "value"] == "Promised"  # as written
+    # the worklist goes on without them: the collector learns whose entries did not count
+    assert (
+        "contacts.csv: 8 entries quarantined, of customers C1, C9, C2: the worklist counts "
+        "none of those calls, promises and holds until they are corrected"
+    ) in ledger.warnings
     assert_accounting(ledger)
+
+
+def test_the_quarantined_contacts_warning_names_the_first_few_customers(tmp_path: Path) -> None:
+    rows = "".join(f"C{i},2024-02-07,call,,,\n" for i in range(1, 9))
+    contacts = "customer_id,contact_date,outcome,invoice_id,until,note\n" + rows
+    ledger = load_ledger(write_ledger(tmp_path, {"contacts.csv": contacts}))
+    (warning,) = [w for w in ledger.warnings if w.startswith("contacts.csv: 8 entries")]
+    assert "of customers C1, C2, C3, C4, C5 and 3 more:" in warning

@@ -98,6 +98,7 @@ OUTPUTS = {
         "action",
         "tone",
         "next_contact",
+        "contact_plan",
         "reason_1",
         "reason_2",
         "reason_3",
@@ -445,9 +446,22 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
         assert body.count("- Invoice ") == len(mine)
         assert not any(f"Invoice {i} " in body for i in disputed)
     wb = openpyxl.load_workbook(out / "worklist.xlsx")
-    assert wb.sheetnames == ["Worklist", "Customers", "Disputes", "Drafts", "Changes"]
+    assert wb.sheetnames == ["Worklist", "Customers", "Disputes", "Drafts", "Changes", "About"]
     assert wb["Worklist"].max_row == (lines["queue"] == "dunning").sum() + 1
     assert wb["Drafts"].max_row == len(drafts) + 1
+    # which model scored it, traceable in MLflow after the champion has moved on
+    about = dict(wb["About"].iter_rows(min_row=2, values_only=True))
+    model = json.loads((out / "run_summary.json").read_text())["model"]
+    assert about["model"] == model["name"]
+    assert about["model version"] == f"{model['version']} (challenger, champion)"
+    assert about["MLflow run"] == model["run_id"]
+    assert about["trained through"] == model["trained_through"]
+    learnt = model["ledger_fingerprint"]["hash"]
+    assert (
+        about["learnt from ledger"].startswith(learnt)
+        and "(the export scored)" in about["learnt from ledger"]
+    )
+    assert about["ledger fingerprint"].startswith(learnt)
     meta = next(
         m
         for result in results
@@ -476,7 +490,12 @@ def test_cli_worklist_reuses_the_champion(
         ["worklist", "--data", str(small_ledger_dir), "--as-of", as_of, "--out", str(target)],
     )
     assert result.exit_code == 0, result.output
-    assert "reminder drafts" in result.output and "Top of the worklist" in result.output
+    assert "reminder drafts" in result.output and "Today's contacts by priority" in result.output
+    summary = json.loads((out / "run_summary.json").read_text())["model"]
+    assert (
+        f"Scored by {summary['name']} version {summary['version']} (challenger, champion), "
+        f"trained through {summary['trained_through']} (MLflow run {summary['run_id']})"
+    ) in " ".join(result.output.split())
     for name in ("worklist.csv", "dispute_queue.csv", "customer_view.csv"):
         assert (target / name).read_bytes() == (out / name).read_bytes(), name
     assert (target / "worklist.xlsx").exists()
@@ -509,9 +528,9 @@ def test_the_worklist_table_fits_the_terminal(
     monkeypatch.setattr(arcast.cli, "console", console)
     arcast.cli._print_worklist(out)
     text = console.export_text()
-    table = text[text.index("Top of the worklist") : text.index("Outputs in")].splitlines()
+    table = text[text.index("Today's contacts by") : text.index("Outputs in")].splitlines()
     assert max(len(line.rstrip()) for line in table) <= width
-    top = pd.read_csv(out / "worklist.csv").query("queue == 'dunning'").iloc[0]
+    top = pd.read_csv(out / "worklist.csv").query("contact_plan == 'today'").iloc[0]
     first = next(line for line in table if f" {top['invoice_id']} " in line)
     assert str(top["next_contact"]) in first
     assert (top["reason_1"][:20] in first) == (width == 140)

@@ -500,3 +500,62 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     next_week = build_worklist(df, date(2024, 4, 16), standing(list("ABCDEF")), contacts=log)
     b1 = next_week.lines.set_index("invoice_id").loc["B1"]
     assert b1["contact_note"].endswith(": broken") and b1["draft"] != ""
+
+
+def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
+    """A line is in today's contacts when its customer's draft covers it; otherwise it waits on
+    a promise, a hold or a recent call, or is not due for contact yet."""
+    as_of = date(2024, 4, 10)  # a Wednesday
+    rows = {  # invoice: days overdue, p_late_30, disputed
+        "T1": (10, 0.2, False),  # due now
+        "T2": (-20, 0.6, False),  # a pre-due reminder later, but its customer is contacted today
+        "P1": (10, 0.2, False),  # promised
+        "H1": (10, 0.2, False),  # on hold
+        "K1": (10, 0.2, False),  # called two days ago
+        "X1": (10, 0.2, False),  # called three weeks ago: due again
+        "L1": (-20, 0.2, False),  # monitor
+        "L2": (-20, 0.6, False),  # a pre-due reminder later
+        "G1": (-20, 0.6, False),  # a hold that has ended: a pre-due reminder later, no call
+        "D1": (10, 0.2, True),  # disputed: the dispute queue
+    }
+    df = pd.concat(
+        [
+            predictions(1, as_of=as_of).assign(
+                invoice_id=i, customer_id=i[0], days_overdue=d, p_late_30=p, disputed=q
+            )
+            for i, (d, p, q) in rows.items()
+        ],
+        ignore_index=True,
+    )
+    df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
+    df["issue_date"] = df["due_date"] - pd.Timedelta(days=60)
+    log = pd.DataFrame(
+        [
+            ("P", "2024-04-05", "promise", "P1", "2024-04-12"),
+            ("H", "2024-04-01", "hold", None, "2024-05-01"),
+            ("K", "2024-04-08", "contacted", None, None),
+            ("X", "2024-03-20", "contacted", None, None),
+            ("G", "2024-03-01", "hold", None, "2024-04-05"),
+        ],
+        columns=["customer_id", "contact_date", "outcome", "invoice_id", "until"],
+    ).assign(note=None)
+    log = log.astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+    worklist = build_worklist(df, as_of, standing(list("TPHKXLGD")), contacts=log)
+    plan = worklist.lines.set_index("invoice_id")["contact_plan"].to_dict()
+    assert plan == {
+        "T1": "today",
+        "T2": "today",
+        "P1": "promised",
+        "H1": "on hold",
+        "K1": "after a call",
+        "X1": "today",
+        "L1": "later",
+        "L2": "later",
+        "G1": "later",
+        "D1": "",
+    }
+    today = worklist.lines[worklist.lines["contact_plan"] == "today"]
+    assert (today["draft"] != "").all() and set(today["customer_id"]) == set(
+        worklist.customers.loc[worklist.customers["draft"] != "", "customer_id"]
+    )
+    assert "contact_plan" not in worklist.disputes

@@ -24,7 +24,8 @@ MONDAY = _lines(
     ("I5", "dispute", "resolve dispute", 500.0),
     ("I6", "dunning", "monitor", 600.0),
     ("I8", "dunning", "firm reminder", 800.0),
-).assign(contact_status=["promised"] + [""] * 5 + ["promised"])
+    ("I9", "dunning", "call", 900.0),
+).assign(contact_status=["promised"] + [""] * 5 + ["promised", "promised"])
 TUESDAY = _lines(
     ("I2", "dunning", "call", 200.0),  # up a tier
     ("I3", "dunning", "firm reminder", 300.0),  # down a tier
@@ -33,7 +34,8 @@ TUESDAY = _lines(
     ("I6", "dunning", "monitor", 600.0),  # unchanged
     ("I7", "dunning", "monitor", 700.0),  # new
     ("I8", "dunning", "call", 800.0),  # its promise broken, which moved it up a tier
-).assign(contact_status=[""] * 6 + ["promise broken"])  # I1 closed: a promise kept
+).assign(contact_status=[""] * 6 + ["promise broken"])  # I1 paid: a promise kept; I9 gone
+PAID = {"I1", "I0"}  # paid in full by Tuesday, as the ledger's payments say
 
 
 def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path) -> None:
@@ -41,10 +43,11 @@ def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path)
     keep_worklist(path, "acme", date(2025, 3, 3), MONDAY)
     keep_worklist(path, "other", date(2025, 3, 3), TUESDAY)  # another ledger: never compared
     kept = keep_worklist(path, "acme", date(2025, 3, 4), TUESDAY)
-    since, changes = changes_since(kept, "acme", date(2025, 3, 4), TUESDAY)
+    since, changes = changes_since(kept, "acme", date(2025, 3, 4), TUESDAY, PAID)
     assert since == date(2025, 3, 3)
     assert list(zip(changes["change"], changes["invoice_id"], strict=True)) == [
-        ("closed", "I1"),
+        ("paid", "I1"),
+        ("gone from the ledger", "I9"),  # not paid, no longer open: a credit note, a write-off?
         ("new", "I7"),
         ("promise broken", "I8"),
         ("disputed", "I4"),
@@ -52,19 +55,21 @@ def test_each_change_since_the_latest_earlier_worklist_is_listed(tmp_path: Path)
         ("up a tier", "I2"),
         ("down a tier", "I3"),
     ]
-    closed = changes.iloc[0]
-    assert (closed["amount_open"], closed["action_before"], closed["customer_name"]) == (
+    paid = changes.iloc[0]
+    assert (paid["amount_open"], paid["action_before"], paid["customer_name"]) == (
         100.0,
         "friendly reminder",
         "Acme",
     )
-    assert closed["contact_status_before"] == "promised"
-    assert pd.isna(closed["action"])
+    assert paid["contact_status_before"] == "promised"  # a promise kept
+    assert pd.isna(paid["action"])
+    gone = changes.iloc[1]
+    assert (gone["amount_open"], gone["contact_status_before"]) == (900.0, "promised")
     # a rerun of Tuesday replaces its own worklist and still compares with Monday
     rerun = keep_worklist(path, "acme", date(2025, 3, 4), TUESDAY)
     assert len(rerun[rerun["ledger"] == "acme"]) == len(MONDAY) + len(TUESDAY)
-    assert changes_since(rerun, "acme", date(2025, 3, 4), TUESDAY)[1].equals(changes)
-    first, none = changes_since(kept, "acme", date(2025, 3, 3), MONDAY)
+    assert changes_since(rerun, "acme", date(2025, 3, 4), TUESDAY, PAID)[1].equals(changes)
+    first, none = changes_since(kept, "acme", date(2025, 3, 3), MONDAY, PAID)
     assert first is None and none.empty
 
 

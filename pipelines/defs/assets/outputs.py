@@ -1,6 +1,7 @@
 """Output assets: the collections worklist (queues, customer view, drafts, workbook) and the run
 summary."""
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -10,13 +11,21 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.drafts import drafts_frame, render_drafts, write_drafts
 from arcast.io import write_csv, write_json
-from arcast.workbook import write_workbook
+from arcast.workbook import ABOUT_SHEET, write_workbook
 from arcast.worklist import build_worklist
 from arcast.worklist_changes import HISTORY_FILE, changes_since, keep_worklist
-from features.warehouse import customer_standing, open_disputes
+from features.warehouse import customer_standing, open_disputes, receivables
 from models.backtest import versus_baselines
-from models.tracking import CHALLENGER, Registry, evaluation_table, gate_verdict
+from models.tracking import (
+    CHALLENGER,
+    Registry,
+    evaluation_table,
+    gate_verdict,
+    tracking_uri,
+    version_provenance,
+)
 from pipelines.defs.assets.ledger import ledger_rows
+from pipelines.defs.assets.models import fingerprint
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
 
@@ -70,15 +79,19 @@ def collections_worklist(
     context: dg.AssetExecutionContext, settings: ArcastSettings, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
-        as_of, ledger = con.execute("SELECT as_of, ledger FROM run_context").fetchone()
+        as_of, base, ledger = con.execute("SELECT * FROM run_context").fetchone()
         pred = con.execute(WORKLIST_SQL).df()
         standing = customer_standing(con, as_of)
         disputes = open_disputes(con, as_of)
         contacts = con.execute("SELECT * FROM contacts").df()
+        book = receivables(con, as_of, base)
+        model = model_identity(con, settings.registry)
+        about = worklist_about(settings, as_of, model, fingerprint(con))
     worklist = build_worklist(pred, as_of, standing, disputes, contacts)
     drafts = render_drafts(worklist, as_of, settings.sender, settings.templates_dir or None)
     kept = keep_worklist(settings.home_path / HISTORY_FILE, ledger, as_of, worklist.lines)
-    since, changes = changes_since(kept, ledger, as_of, worklist.lines)
+    paid = book.loc[book["paid"], "invoice_id"]
+    since, changes = changes_since(kept, ledger, as_of, worklist.lines, paid)
     out = settings.out_path
     write_csv(worklist.lines, out / "worklist.csv")
     write_csv(worklist.disputes, out / "dispute_queue.csv")
@@ -92,6 +105,7 @@ def collections_worklist(
             "Disputes": worklist.disputes,
             "Drafts": drafts_frame(drafts),
             "Changes": changes,
+            ABOUT_SHEET: about,
         },
         out / "worklist.xlsx",
     )
@@ -122,6 +136,7 @@ def collections_worklist(
             ),
             "changes_since": str(since) if since else "no earlier worklist of this ledger",
             "changes": dg.MetadataValue.json(_counts(changes["change"])),
+            "model": dg.MetadataValue.json(model),
             "files": dg.MetadataValue.json([str(out / f) for f in WORKLIST_FILES]),
         }
     )
@@ -143,23 +158,67 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
     return timings
 
 
-def serving_model(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
-    """The model that scored this run: its name and version, the last day of data and the paid
-    invoices it learnt from, how it did against the spreadsheet baselines on its backtest
-    window — what every command that scores tells its user before they act on the numbers —
-    and what the promotion gate said of the latest challenger."""
+def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+    """The model that scored this run, as recorded when it scored: registered name and version,
+    the aliases pointing at it, its MLflow run, the last day of data and the paid invoices it
+    learnt from, and the fingerprint of the ledger it learnt from (``ledger_fingerprint``)."""
     version, paid_invoices, through = con.execute(
         "SELECT model_version, model_paid_invoices, model_trained_through FROM scoring_context"
     ).fetchone()
-    window = evaluation_table(registry, version)
+    provenance = version_provenance(registry, version)
+    logged = provenance["fingerprint"]
     return {
         "name": registry.model_name,
         "version": version,
+        "aliases": provenance["aliases"],
+        "run_id": provenance["run_id"],
         "trained_through": str(through),
         "paid_invoices": paid_invoices,
+        "ledger_fingerprint": {k: logged.get(k) for k in ("hash", "invoices", "payments")},
+    }
+
+
+def serving_model(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
+    """The model that scored this run (`model_identity`), how it did against the spreadsheet
+    baselines on its backtest window — what every command that scores tells its user before
+    they act on the numbers — and what the promotion gate said of the latest challenger."""
+    model = model_identity(con, registry)
+    window = evaluation_table(registry, model["version"])
+    return model | {
         "versus_baselines": versus_baselines(window) if window is not None else None,
         "latest_challenger": gate_verdict(registry, CHALLENGER),
     }
+
+
+def _ledger(fingerprint: dict) -> str:
+    counts = f"{fingerprint['invoices']:,} invoices, {fingerprint['payments']:,} payments"
+    return f"{fingerprint['hash']} ({counts})"
+
+
+def worklist_about(
+    settings: ArcastSettings, as_of: date, model: dict, scored: dict
+) -> pd.DataFrame:
+    """The workbook's About sheet: which ledger export and which model produced the worklist
+    (with the MLflow run and both ledgers' fingerprints), so that ops and auditors can trace it
+    after the champion has moved on. `arcast worklist` prints its model line from it."""
+    learnt = model["ledger_fingerprint"]
+    same = " (the export scored)" if learnt["hash"] == scored["hash"] else ""
+    aliases = f" ({', '.join(model['aliases'])})" if model["aliases"] else ""
+    paid = model["paid_invoices"]
+    rows = {
+        "as of": str(as_of),
+        "ledger": settings.ledger_key,
+        "ledger folder": str(Path(settings.data_dir).resolve()),
+        "ledger fingerprint": _ledger(scored),
+        "model": model["name"],
+        "model version": f"{model['version']}{aliases}",
+        "trained through": model["trained_through"],
+        "paid invoices learnt from": "unknown" if paid is None else f"{paid:,}",
+        "learnt from ledger": _ledger(learnt) + same if learnt["hash"] is not None else "unknown",
+        "MLflow run": model["run_id"],
+        "MLflow tracking URI": tracking_uri(settings.home_path),
+    }
+    return pd.DataFrame({"item": list(rows), "value": list(rows.values())})
 
 
 @dg.asset(
