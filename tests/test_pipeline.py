@@ -433,6 +433,7 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
         & (lines["next_contact"] == tomorrow)
     ]
     assert lines["contact_status"].isin(["promised", "on hold", "promise broken"]).any()
+    assert contact.index.equals(lines.index[lines["contact_plan"] == "today"])
     drafts = sorted((out / "drafts").glob("*.eml"))
     assert len(drafts) == contact["customer_id"].nunique() == (customers["draft"] != "").sum() > 0
     disputed = set(disputes["invoice_id"])
