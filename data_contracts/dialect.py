@@ -11,6 +11,11 @@ Without a map, values that fail to parse but all fit one common dialect are a fi
 that names the setting to add (:func:`date_hint`, :func:`number_hint`): a column the contract
 quarantined row by row would otherwise end in "no row was accepted", with the reason spread over
 50,000 quarantine lines.
+
+What can be told safely needs no setting: a currency sign or code beside an amount is taken off
+(`split_amounts`) and checked against the row's currency, and a column that holds currencies but
+is read as none is found (`looks_like_currency`, `header_currency`), so that no amount is read in
+a currency its file does not give it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from data_contracts.schema import TABLES_BY_NAME
@@ -64,6 +72,63 @@ MARKS = {"decimal": (".", ","), "thousands": (",", ".", " ", "'")}
 GROUPING = {" ": r"[\s\u00a0\u202f]", "'": r"['\u2019]"}
 """A thousands separator given as a space also matches the (narrow) no-break spaces French and
 Swiss locales write, and an apostrophe the typographic one (’) Windows writes for de-CH."""
+
+_ISO_4217 = """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV
+BRL BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP
+DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR
+ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
+MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG
+QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+TND TOP TRY TTD TWD TZS UAH UGX USD UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XCD XDR XOF XPD
+XPF XPT YER ZAR ZMW ZWG ZWL"""
+ISO_4217 = frozenset(_ISO_4217.split())
+"""Currency codes in use (ISO 4217): what tells a column of currencies from one of other
+three-letter codes (DEU, SMB), and a currency written beside an amount from a word."""
+CURRENCY_SIGNS = {
+    "$": ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "ARS", "CLP", "COP", "TWD"),
+    "US$": ("USD",),
+    "C$": ("CAD",),
+    "CA$": ("CAD",),
+    "A$": ("AUD",),
+    "AU$": ("AUD",),
+    "NZ$": ("NZD",),
+    "HK$": ("HKD",),
+    "S$": ("SGD",),
+    "MX$": ("MXN",),
+    "R$": ("BRL",),
+    "€": ("EUR",),
+    "£": ("GBP",),
+    "¥": ("JPY", "CNY"),
+    "₹": ("INR",),
+    "₩": ("KRW",),
+    "₽": ("RUB",),
+    "₺": ("TRY",),
+    "₪": ("ILS",),
+    "₱": ("PHP",),
+    "zł": ("PLN",),
+    "Kč": ("CZK",),
+    "kr": ("SEK", "NOK", "DKK", "ISK"),
+}
+"""Currency signs exports write beside amounts, with the currencies each may stand for: '$'
+is no contradiction on a CAD invoice, but is one on a EUR invoice."""
+_MARK = "|".join(map(re.escape, sorted(CURRENCY_SIGNS, key=len, reverse=True))) + "|[A-Za-z]{3}"
+_SPACES = r"\s\x{00a0}\x{202f}"  # with the no-break spaces of French and Swiss amounts
+_SPACE = rf"[{_SPACES}]*"
+_DECORATED = (
+    rf"^(?P<open>\()?{_SPACE}(?P<lead>-)?{_SPACE}(?:(?P<pre>{_MARK}){_SPACE})?"
+    rf"(?P<number>-?\d(?:[\d.,'’{_SPACES}]*\d)?)"
+    rf"{_SPACE}(?P<post>{_MARK})?{_SPACE}(?P<trail>-)?{_SPACE}(?P<close>\))?$"
+)
+"""An amount with a currency sign or code before or after it ('$1,234.56', '1 234,56 €',
+'CHF 1'234.50'), its minus sign before or after either ('1.234,56-' from SAP), or in
+parentheses ('(1,234.56)' from Excel). RE2 syntax, for Arrow: pandas' ``str.extract`` takes
+5 s a million amounts."""
+_CURRENCY_WORDS = re.compile(
+    r"currenc\w*|curr?|ccy|crcy|waers|devises?|monedas?|valuta|divisas?|moedas?|waluta"
+    r"|\w*w(?:ä|ae|a)hrung\w*",
+)
+"""Column names of a currency in exports (Currency Code, Curr, Ccy, SAP's WAERS, Währung,
+Belegwährung, Devise, Moneda, Valuta …), matched against each word of the name."""
 
 
 def column_key(name: str) -> str:
@@ -326,6 +391,8 @@ def number_hint(
         read = pd.to_numeric(other.parse_numbers(failed, table), errors="coerce")
         if read.isna().any() or (whole and (read % 1 != 0).any()):
             continue
+        if (read == pd.to_numeric(dialect.parse_numbers(failed, table), errors="coerce")).any():
+            continue  # no answer for an amount set aside as ambiguous ('1.000 €')
         if not marks:
             return (
                 f"they read as plain numbers: give decimal and thousands per table, leaving "
@@ -340,3 +407,66 @@ def number_hint(
             hint += f" ('{value}', read now as {before:g}, is then {after:g}: check which is meant)"
         return hint
     return None
+
+
+def currency_codes(mark: str) -> tuple[str, ...]:
+    """The currencies a sign or code written beside an amount stands for ('$' several)."""
+    return CURRENCY_SIGNS.get(mark, (mark.upper(),))
+
+
+def split_amounts(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Amounts as exports decorate them, as signed numbers in the file's own marks, and the
+    currency sign or code each carried (NaN where none): '$1,234.56' is '1,234.56' and '$',
+    '(1,234.56)' and '1.234,56-' are '-1,234.56' and '-1.234,56'. A sign or code is never part
+    of a number, so taking it off changes no value; what it says is checked against the row's
+    currency. A value that is no such amount ('(-5)', '5 XYZ', two codes) is kept as written,
+    so that it still fails as a number."""
+    found = pc.extract_regex(pa.chunked_array([pa.array(text, type=pa.string())]), _DECORATED)
+    found = found.combine_chunks()
+    parts = pd.DataFrame(
+        {name: found.field(name).to_pandas() for name in found.type.names}, dtype="str"
+    ).set_axis(text.index)
+    parts = parts.replace("", np.nan)  # a group that took no part, or a value that did not match
+    number = parts["number"].str.removeprefix("-")
+    minus = (
+        (parts["open"].notna() & parts["close"].notna()).astype(int)
+        + parts["lead"].notna()
+        + parts["number"].str.startswith("-").fillna(False).astype(bool)
+        + parts["trail"].notna()
+    )
+    mark = parts["pre"].fillna(parts["post"])
+    code = mark.str.fullmatch("[A-Za-z]{3}").fillna(False).astype(bool)
+    mark = mark.mask(code, mark.str.upper())
+    valid = (
+        number.notna()
+        & (parts["open"].isna() == parts["close"].isna())
+        & ~(parts["pre"].notna() & parts["post"].notna())
+        & (minus <= 1)
+        & (~code | mark.isin(ISO_4217))
+    )
+    signed = number.mask(minus == 1, "-" + number)
+    return signed.where(valid, text), mark.where(valid)
+
+
+def looks_like_currency(name: str, values: pd.Series) -> bool:
+    """Whether a column no map reads holds currencies: one named like a currency column
+    (`_CURRENCY_WORDS`) whose values are text, not numbers or dates ('Currency Rate' is no
+    currency), or one whose every value is an ISO 4217 code (SAP's 'WKZ')."""
+    named = any(_CURRENCY_WORDS.fullmatch(w) for w in re.findall(r"[^\W\d_]+", name.lower()))
+    present = values.dropna()
+    if not named and not present.head(100).str.strip().str.upper().isin(ISO_4217).all():
+        return False  # a quick no for most columns, before every value
+    distinct = pd.Series(present.unique(), dtype="str").str.strip().str.upper()
+    distinct = distinct[distinct != ""]
+    if distinct.empty:
+        return False
+    if named:
+        return not distinct.str.contains(r"\d").any()
+    return bool(distinct.isin(ISO_4217).all())
+
+
+def header_currency(name: str) -> str | None:
+    """The currency a column's name gives its amounts ('Amount (EUR)', 'Betrag EUR'), written in
+    capitals as codes are (so that 'All' or 'Top' in a name is no Albanian lek or pa'anga)."""
+    codes = [w for w in re.findall(r"\b[A-Z]{3}\b", name) if w in ISO_4217]
+    return codes[0] if len(set(codes)) == 1 else None

@@ -79,19 +79,26 @@ def test_validate_as_of_counts_what_a_run_then_would_not_see(
 def test_validate_names_a_misspelt_column_and_counts_every_row(
     small_ledger_dir: Path, tmp_path: Path
 ) -> None:
-    """An optional column under another name is read as absent (every invoice in the base
-    currency): the user must hear of it, with the column it probably meant."""
+    """An optional column under another name is read as absent (no invoice disputed): the
+    user must hear of it, with the column it probably meant; the currency's, which would leave
+    every invoice in the base currency, stops the run."""
     ledger = _copy_ledger(small_ledger_dir, tmp_path / "ledger")
     invoices = pd.read_csv(ledger / "invoices.csv", dtype=str)
-    invoices.rename(columns={"currency": "Currency Code"}).to_csv(ledger / "invoices.csv")
+    invoices.rename(columns={"disputed": "Dispute Flag"}).to_csv(ledger / "invoices.csv")
     result = runner.invoke(app, ["validate", "--data", str(ledger), "--out", str(tmp_path / "o")])
     output = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
     assert (
-        "Warning: invoices.csv: ignored unknown column(s) '(blank)', 'Currency Code' (did you "
-        "mean 'currency'?)" in output
+        "Warning: invoices.csv: ignored unknown column(s) '(blank)', 'Dispute Flag' (did you "
+        "mean 'disputed'?)" in output
     )
     assert f"│ invoices.csv │ {len(invoices):,} │ {len(invoices):,} │ 0 │" in output
+    invoices.rename(columns={"currency": "Currency Code"}).to_csv(ledger / "invoices.csv")
+    result = runner.invoke(app, ["validate", "--data", str(ledger), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "error: invoices.csv: column 'Currency Code' looks like the invoices' currency" in (
+        " ".join(result.output.split())
+    )
 
 
 def test_a_ledger_without_an_accepted_invoice_exits_2_and_says_why(

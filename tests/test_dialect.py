@@ -240,3 +240,230 @@ def test_a_mistake_in_the_map_is_one_line(tmp_path: Path, spec: str, message: st
     with pytest.raises(LedgerFileError) as raised:
         load_ledger(folder)
     assert message.format(dir=folder) in str(raised.value) and "\n" not in str(raised.value)
+
+
+# --- currencies the contract does not name ------------------------------------------------------
+
+
+def with_cells(text: str, column: int, values: tuple[str, ...]) -> str:
+    """A GOOD file with one column's values of its first rows replaced (quoted, as a
+    spreadsheet writes '1,234.56')."""
+    lines = text.splitlines()
+    for i, value in enumerate(values, start=1):
+        cells = lines[i].split(",")
+        cells[column] = f'"{value}"' if value else ""
+        lines[i] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+UNREAD_CURRENCY_CASES = [
+    # (id, the invoices' currency column as the export names it, its values, the map's entry)
+    ("currency-code", "Currency Code", ("USD", "EUR", ""), "{Currency Code: currency}"),
+    ("curr", "Curr", ("USD", "EUR", ""), "{Curr: currency}"),
+    ("iso", "Currency_ISO", ("USD", "EUR", "USD"), "{Currency_ISO: currency}"),
+    ("german", "Währung", ("USD", "EUR", ""), "{Währung: currency}"),
+    ("french-names", "Devise", ("Dollar US", "Euro", ""), "{Devise: currency}"),
+    ("by-values", "WKZ", ("usd", "eur", "usd"), "{WKZ: currency}"),  # SAP's currency key
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "setting"),
+    [c[1:] for c in UNREAD_CURRENCY_CASES],
+    ids=[c[0] for c in UNREAD_CURRENCY_CASES],
+)
+def test_an_unread_currency_column_stops_the_load(
+    tmp_path: Path, name: str, values: tuple[str, ...], setting: str
+) -> None:
+    """Ignored with a warning, it would have every invoice read in the base currency (a
+    13-week cash 14.7% wrong, exit code 0)."""
+    invoices = with_cells(GOOD["invoices.csv"].replace(",currency,", f",{name},"), 5, values)
+    folder = write_ledger(tmp_path, {"invoices.csv": invoices})
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    text = str(raised.value)
+    assert text.startswith(f"invoices.csv: column '{name}' looks like the invoices' currency")
+    assert "every invoice would be read in USD" in text and "\n" not in text
+    assert f"set columns: {{invoices: {setting}}} in ledger.yaml" in text
+    (folder / "ledger.yaml").write_text(f"columns: {{invoices: {setting}}}\n", encoding="utf-8")
+    loaded = load_ledger(folder)  # read now: 'Euro' is quarantined as no ISO code, not as USD
+    assert not loaded.warnings and loaded.accounting["invoices.csv"]["rows_in"] == 3
+    assert "EUR" in loaded.tables["invoices"]["currency"].tolist() or (
+        loaded.quarantine.query("file == 'invoices.csv'")["value"].tolist() == ["Dollar US", "Euro"]
+    )
+
+
+def test_a_column_that_only_looks_like_a_currency_is_still_ignored(tmp_path: Path) -> None:
+    """All in the base currency, a rate, a country code: nothing would be misread."""
+    invoices = (
+        "invoice_id,customer_id,issue_date,due_date,amount,Currency Code,Currency Rate,Land\n"
+        "I1,C1,2024-01-01,2024-01-31,100.50,USD,1.0,USA\n"
+        "I2,C1,2024-01-05,2024-02-04,200,usd,1.1,DEU\n"
+    )
+    loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
+    assert loaded.tables["invoices"]["currency"].tolist() == ["USD", "USD"]
+    assert "ignored unknown column(s) 'Currency Code'" in loaded.warnings[0]
+
+
+def test_a_payment_in_another_currency_than_its_invoice_is_quarantined(tmp_path: Path) -> None:
+    """Payments are read in their invoice's currency (the contract gives them none): one the
+    export says is in another would be read wrong by the exchange rate."""
+    payments = (
+        "payment_id,invoice_id,customer_id,payment_date,amount,Currency\n"
+        "P1,I1,C1,2024-01-30,100.50,usd\n"
+        "P2,I2,,2024-02-10,150,EUR\n"
+        "P3,I2,C2,2024-02-20,50,USD\n"
+        "P4,I3,C1,2024-02-20,50,\n"
+    )
+    loaded = load_ledger(write_ledger(tmp_path, {"payments.csv": payments}))
+    q = loaded.quarantine
+    assert q[["file", "row", "column"]].values.tolist() == [["payments.csv", 4, "Currency"]]
+    assert q["reason"].iloc[0] == "Currency is USD, not its invoice's currency EUR"
+    assert q["value"].iloc[0] == "USD"
+    assert loaded.tables["payments"]["payment_id"].tolist() == ["P1", "P2", "P4"]
+    assert_accounting(loaded)
+
+
+def test_an_amount_column_named_for_another_currency_stops_the_load(tmp_path: Path) -> None:
+    invoices = GOOD["invoices.csv"].replace(",amount,currency,", ",Amount (EUR),Land,")
+    invoices = invoices.replace(",USD,", ",US,").replace(",EUR,", ",DE,")
+    spec = "columns: {invoices: {Amount (EUR): amount}}\n"
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices, "ledger.yaml": spec}))
+    assert str(raised.value).startswith(
+        "invoices.csv: amount is read from 'Amount (EUR)', which names EUR, but the invoice on "
+        "line 2 is in USD, the base currency, as invoices.csv gives invoices none; read their "
+        "currency column too (columns: in ledger.yaml), or run with --base-currency EUR"
+    )
+    named = GOOD["invoices.csv"].replace(",amount,", ",Amount USD,").replace(",EUR,", ",USD,")
+    changes = {"invoices.csv": named, "ledger.yaml": "columns: {invoices: {Amount USD: amount}}\n"}
+    assert load_ledger(write_ledger(tmp_path, changes)).quarantine.empty
+    with pytest.raises(LedgerFileError, match="but the invoice on line 3 is in EUR; read "):
+        load_ledger(
+            write_ledger(tmp_path, {**changes, "invoices.csv": named.replace("200,USD", "200,EUR")})
+        )
+
+
+# --- amounts as exports decorate them -----------------------------------------------------------
+
+
+def amounts(invoice: tuple[str, ...], payment: tuple[str, ...] = ()) -> dict[str, str]:
+    """GOOD with its first invoices' and payments' amounts written as given."""
+    return {
+        "invoices.csv": with_cells(GOOD["invoices.csv"], 4, invoice),
+        "payments.csv": with_cells(GOOD["payments.csv"], 4, payment),
+    }
+
+
+SYMBOL_CASES = [
+    # (id, invoice amounts (USD, EUR, USD), payment amounts (of USD, EUR, EUR), ledger.yaml)
+    ("signs", ("$100.50", "€200", "US$ 50"), ("$ 100.50", "150 €", "EUR50"), None),
+    ("codes", ("USD 100.50", "200 EUR", "50.00 usd"), ("100.50USD", "EUR 150", "50 EUR"), None),
+    ("spaced", ("100,50 $", "200,00 €", "50 USD"), ("100,50", "1\u202f150,00\u00a0€", "50 €"),
+     'decimal: {invoices: ",", payments: ","}\nthousands: {invoices: " ", payments: " "}\n'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("invoice", "payment", "spec"),
+    [c[1:] for c in SYMBOL_CASES],
+    ids=[c[0] for c in SYMBOL_CASES],
+)
+def test_amounts_with_a_currency_sign_or_code_are_read(
+    tmp_path: Path, invoice: tuple[str, ...], payment: tuple[str, ...], spec: str | None
+) -> None:
+    loaded = load_ledger(write_ledger(tmp_path, {**amounts(invoice, payment), "ledger.yaml": spec}))
+    assert loaded.quarantine.empty, loaded.quarantine.to_dict("records")
+    assert loaded.tables["invoices"]["amount"].tolist() == [100.5, 200, 50]
+    paid = loaded.tables["payments"]["amount"].tolist()
+    assert paid == [100.5, 1150 if spec else 150, 50]
+
+
+def test_a_swiss_amount_reads_with_its_thousands_mark(tmp_path: Path) -> None:
+    invoices = GOOD["invoices.csv"].replace(",200,EUR,", ",CHF 1'234.50,CHF,")
+    folder = write_ledger(
+        tmp_path,
+        {
+            "invoices.csv": invoices,
+            "fx_rates.csv": GOOD["fx_rates.csv"] + "2024-01-01,CHF,1.15\n",
+            "ledger.yaml": 'thousands: {invoices: "\'"}\n',
+        },
+    )
+    assert load_ledger(folder).tables["invoices"]["amount"].tolist() == [100.5, 1234.5, 50]
+
+
+def test_a_sign_that_contradicts_the_row_currency_is_quarantined(tmp_path: Path) -> None:
+    """'€' on a USD invoice, '$' on a EUR one, 'GBP' on a payment of a USD invoice: read as
+    the row's currency they would be wrong by the exchange rate."""
+    loaded = load_ledger(write_ledger(tmp_path, amounts(("€100.50", "$200", "50 USD"))))
+    q = loaded.quarantine.set_index(["file", "row"])
+    assert q.loc[("invoices.csv", 2), "reason"] == (
+        "amount is in EUR ('€100.50'), not in the invoice's currency USD"
+    )
+    assert q.loc[("invoices.csv", 3), "reason"] == (
+        "amount is in $ ('$200'), not in the invoice's currency EUR"
+    )
+    assert q.loc[("invoices.csv", 2), "column"] == "amount"
+    assert q.loc[("payments.csv", 2), "reason"] == "invoice_id 'I1' is quarantined in invoices.csv"
+    assert loaded.tables["invoices"]["invoice_id"].tolist() == ["I3"]
+    assert_accounting(loaded)
+    q = load_ledger(write_ledger(tmp_path, amounts((), ("GBP 100.50", "150 €")))).quarantine
+    assert q["reason"].tolist() == [
+        "amount is in GBP ('GBP 100.50'), not in its invoice's currency USD"
+    ]
+
+
+def test_decorated_amounts_in_another_dialect_name_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, amounts(("$1,100.50", "€ 2,000", "USD 5,000"))))
+    assert (
+        "invoices.csv: amount holds numbers like '$1,100.50' (line 2; 3 of 3), not numbers with "
+        "the decimal mark '.'; set thousands: {invoices: ','} in ledger.yaml"
+    ) in str(raised.value)
+
+
+def test_decorated_amounts_that_one_would_group_are_not_read_in_silence(tmp_path: Path) -> None:
+    """'23.073 €' is 23,073 euros where it was written; the table's marks would make it 23.073."""
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, amounts(("1.000 €", "23.073 €", "5 €"))))
+    assert (
+        "amount holds numbers like '1.000 €' (line 2; 2 of 3), not numbers with the decimal mark "
+        "'.'; set decimal: {invoices: ','} and thousands: {invoices: '.'}"
+    ) in str(raised.value)
+    loaded = load_ledger(write_ledger(tmp_path, amounts(("100.50", "200", "1.000 $"))))
+    assert loaded.quarantine["reason"].iloc[0] == "not a number '1.000 $'"  # and I3's dispute
+
+
+NEGATIVE_CASES = [
+    # (id, the invoices' amounts as written (the last one a credit note), ledger.yaml)
+    ("sap-trailing-minus", ("100,50", "200", "50", "1.234,56-"),
+     'decimal: {invoices: ","}\nthousands: {invoices: "."}\n'),
+    ("excel-parentheses", ("100.50", "200", "50", "(1,234.56)"), "thousands: {invoices: ','}\n"),
+    ("parentheses-and-sign", ("100.50", "200", "50", "($1,234.56)"),
+     "thousands: {invoices: ','}\n"),
+    ("minus-before-sign", ("100.50", "200", "50", "-$1234.56"), None),
+    ("minus-after-code", ("100.50", "200", "50", "USD -1234.56"), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("written", "spec"), [c[1:] for c in NEGATIVE_CASES], ids=[c[0] for c in NEGATIVE_CASES]
+)
+def test_a_credit_note_is_read_as_negative_and_quarantined_as_one(
+    tmp_path: Path, written: tuple[str, ...], spec: str | None
+) -> None:
+    """Credit notes have no place among the invoices (amount > 0): one is quarantined for
+    that, with its value as written, not as an unreadable number."""
+    invoices = GOOD["invoices.csv"] + "I9,C1,2024-01-01,2024-01-31,0,USD,false\n"
+    changes = {"invoices.csv": with_cells(invoices, 4, written), "ledger.yaml": spec}
+    loaded = load_ledger(write_ledger(tmp_path, changes))
+    assert loaded.quarantine[["row", "column", "reason", "value"]].values.tolist() == [
+        [5, "amount", "must be greater than 0", written[-1]]
+    ]
+    assert_accounting(loaded)
+
+
+def test_two_minus_signs_are_not_a_number(tmp_path: Path) -> None:
+    invoices = GOOD["invoices.csv"] + 'I9,C1,2024-01-01,2024-01-31,"(-5)",USD,false\n'
+    loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
+    assert loaded.quarantine["reason"].tolist() == ["not a number '(-5)'"]
