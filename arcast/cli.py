@@ -378,7 +378,6 @@ def validate(
     table = Table(title="Data contract")
     for col in ("check", "asset", "passed"):
         table.add_column(col)
-    accepted = []
     for evaluation in result.get_asset_check_evaluations():
         warned = not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
         table.add_row(
@@ -390,13 +389,7 @@ def validate(
             if warned
             else "[red]no[/red]",
         )
-        if warned:
-            accepted.append(evaluation.description)
     console.print(table)
-    for description in accepted:
-        console.print(
-            f"[yellow]Warning:[/yellow] {description}; later exports are compared with it"
-        )
     notes = ledger_notes(settings)
     _print_accounting(notes["rows"], "Rows")
     _print_ledger_notes(notes, out)

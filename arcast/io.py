@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -152,9 +153,20 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
-    """Write JSON (indented, dates as ISO strings) atomically."""
+    """Write JSON (indented, dates as ISO strings, a missing number as null) atomically: a bare
+    NaN is not JSON, and strict readers (browsers, jq) refuse the whole file over it."""
 
     def _write(p: Path) -> None:
-        p.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+        p.write_text(json.dumps(_nulls(obj), indent=2, default=str, allow_nan=False) + "\n")
 
     return write_atomic(path, _write)
+
+
+def _nulls(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nulls(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nulls(v) for v in obj]
+    return obj

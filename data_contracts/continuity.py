@@ -12,7 +12,7 @@ months.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 
@@ -49,13 +49,18 @@ def vanished_rows(
     that name the export's file of each table (``files``: table -> file name).
 
     Compared: issue (and payment) months after the later of the two exports' first issue months
-    and before the earlier of the two as-of months, so that neither a rolling window's start, a
-    month still being filled, nor what an older export has yet to see counts.
+    (a rolling window's start) up to the earlier export's as-of month, whose rows up to that day
+    a later export holds too (an export that lost only its last month's payments is cut short
+    as well); for an older export, only the months before its own as-of month, which it has
+    yet to fill.
     """
     if not before.get("invoices_by_month") or not now.get("invoices_by_month"):
         return []
     start = max(min(before["invoices_by_month"]), min(now["invoices_by_month"]))
-    end = min(before_as_of, now_as_of).strftime("%Y-%m")
+    if now_as_of >= before_as_of:
+        last = before_as_of.strftime("%Y-%m")
+    else:
+        last = (now_as_of.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
     def payments(counts: dict[str, int]) -> dict[str, int]:
         by_month: dict[str, int] = {}
@@ -75,8 +80,9 @@ def vanished_rows(
             payments(now.get("payments_by_month", {})),
         ),
     ):
-        for month in sorted(m for m in old if start < m < end):
+        for month in sorted(m for m in old if start < m <= last):
             had, has = old[month], new.get(month, 0)
             if had - has >= DROP_ROWS and has < had * (1 - DROP_SHARE):
-                problems.append(f"{file}: {month} holds {has:,} {noun}, the export before {had:,}")
+                held = f"{has:,} {noun if has != 1 else noun[:-1]}"
+                problems.append(f"{file}: {month} holds {held}, the export before {had:,}")
     return problems

@@ -13,6 +13,7 @@ challenger's window backtest costs no second fit. Only a champion with another r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -92,7 +93,8 @@ def promotion_gate(
     ``as_of`` (None if it had no fold). With no champion yet the challenger passes, and so does
     the champion's own recipe refit on other data: the gate judges recipes, and a window would
     score the same recipe against itself. Without a window another recipe cannot be judged, so
-    the champion stays.
+    the champion stays; nor can any recipe on a window that measured nothing (no invoice of it
+    paid), which is what an export missing its recent payments looks like.
     """
     start, end = as_of - timedelta(days=challenger.calibration_days), as_of
     if window is None:
@@ -108,6 +110,13 @@ def promotion_gate(
     if champion is None:
         reason = "no champion yet: the first model becomes champion"
         return GateResult(True, reason, start, end, {}, chall)
+    unmeasured = [m for m in GATE_METRICS if not math.isfinite(chall[m])]
+    if unmeasured:  # no invoice of the window paid by as-of: a payments file cut short?
+        reason = (
+            f"the window ({start} → {end}) measured no {' or '.join(unmeasured)} (none of its "
+            "invoices was paid by then, as when payments are missing): the champion stays"
+        )
+        return GateResult(False, reason, start, end, {}, chall)
     champ = (
         chall
         if challenger == champion

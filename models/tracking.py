@@ -16,7 +16,7 @@ import re
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, fields
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,17 @@ def alias_version(registry: Registry, alias: str) -> str | None:
         return str(client.get_model_version_by_alias(registry.model_name, alias).version)
     except MlflowException:
         return None
+
+
+def registered_at(registry: Registry, alias: str = CHAMPION) -> datetime | None:
+    """When the version behind ``alias`` was registered (None if there is none): a champion
+    registered after some event learnt from an export that came after it."""
+    client, _ = _client(registry.home)
+    try:
+        version = client.get_model_version_by_alias(registry.model_name, alias)
+    except MlflowException:
+        return None
+    return datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
 
 
 def _run_params(registry: Registry, alias: str) -> dict[str, str] | None:

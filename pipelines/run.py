@@ -14,7 +14,12 @@ from dagster._utils.error import SerializableErrorInfo
 
 from models.tracking import load_recipe, trained_through
 from pipelines.defs import build_definitions
-from pipelines.defs.assets.ledger import ledger_rows, ledger_warnings
+from pipelines.defs.assets.ledger import (
+    ACCEPTED_EXPORT_FILE,
+    accepted_export,
+    ledger_rows,
+    ledger_warnings,
+)
 from pipelines.defs.assets.models import PayDateModelConfig
 from pipelines.defs.assets.outputs import serving_model
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings, warehouse_resource
@@ -258,6 +263,19 @@ def served_model(settings: ArcastSettings) -> dict:
 def ledger_notes(settings: ArcastSettings) -> dict:
     """After any job that read the ledger: rows in, accepted, quarantined and after as-of per
     file, and the loader's warnings (columns it ignored, blank lines it skipped), which every
-    command shows: a misspelt optional column is otherwise read as absent without a word."""
+    command shows: a misspelt optional column is otherwise read as absent without a word; and,
+    while one is in effect, the export accepted with rows missing that this one was compared
+    with, so that an acceptance made by mistake does not go unseen."""
     with warehouse_resource(settings).get_connection() as con:
-        return {"rows": ledger_rows(con), "warnings": ledger_warnings(con)}
+        notes = {"rows": ledger_rows(con), "warnings": ledger_warnings(con)}
+    accepted = accepted_export(settings)
+    if accepted is not None:
+        last = accepted["accepted"][-1]
+        missing = "; ".join(last["missing"][:2]) + (" …" if len(last["missing"]) > 2 else "")
+        notes["warnings"].append(
+            f"exports are compared with the one accepted on {last['accepted_at'][:10]} with rows "
+            f"missing ({missing}; from {last['data_dir']}), not with the champion's ledger, "
+            f"until a model learns from a later export ({ACCEPTED_EXPORT_FILE} in "
+            f"{settings.ledger_path})"
+        )
+    return notes

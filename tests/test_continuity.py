@@ -39,9 +39,16 @@ def test_a_cut_export_names_the_months_that_lost_rows() -> None:
     assert vanished_rows(BEFORE, cut, date(2024, 5, 2), date(2024, 5, 2), FILES) == [
         "AR payments.csv: 2024-04 holds 12 payments, the export before 45"
     ]
-    assert (
-        vanished_rows(BEFORE, cut, date(2024, 4, 20), date(2024, 5, 2), FILES) == []
-    )  # April: filling
+    # the earlier export held April up to the 20th, and the later one must hold that too
+    assert vanished_rows(BEFORE, cut, date(2024, 4, 20), date(2024, 5, 2), FILES) == [
+        "AR payments.csv: 2024-04 holds 12 payments, the export before 45"
+    ]
+    filling = _counts(BEFORE["invoices_by_month"] | {"2024-04": 20}, BEFORE["payments_by_month"])
+    assert vanished_rows(BEFORE, filling, date(2024, 4, 30), date(2024, 4, 10), FILES) == []
+    single = _counts(BEFORE["invoices_by_month"] | {"2024-03": 1}, BEFORE["payments_by_month"])
+    assert vanished_rows(BEFORE, single, date(2024, 5, 2), date(2024, 5, 2), FILES) == [
+        "invoices.csv: 2024-03 holds 1 invoice, the export before 55"
+    ]
     older = _counts({"2024-01": 50, "2024-02": 60}, {"2024-01|2024-02": 48})
     assert (
         vanished_rows(BEFORE, older, date(2024, 5, 2), date(2024, 2, 29), FILES) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arcast.io import restore_on_failure, write_atomic, write_csv, write_dir_atomic
+from arcast.io import restore_on_failure, write_atomic, write_csv, write_dir_atomic, write_json
 
 
 def test_folder_is_replaced_whole(tmp_path: Path) -> None:
@@ -105,3 +106,10 @@ def test_a_first_run_that_fails_leaves_only_what_it_keeps(tmp_path: Path) -> Non
         write_atomic(out / "predictions.csv", lambda p: p.write_text("half"))
         raise RuntimeError("no accepted invoice")
     assert _contents(out) == {"quarantine.csv": "every row refused"}
+
+
+def test_json_writes_a_missing_number_as_null(tmp_path: Path) -> None:
+    """A metric a window could not measure is null, not a bare NaN strict readers refuse."""
+    path = write_json({"mae": float("nan"), "rows": [1.5, float("inf")]}, tmp_path / "s.json")
+    assert json.loads(path.read_text()) == {"mae": None, "rows": [1.5, None]}
+    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import time
 from datetime import date, timedelta
@@ -602,7 +603,8 @@ def test_an_export_cut_short_is_refused_before_training(
     result = CliRunner().invoke(app, ["validate", *named])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "rows the champion's ledger held are missing" in said
-    assert "arcast validate --accept-missing-rows" in said
+    ledger = shlex.quote(summary["ledger"])
+    assert f"arcast validate --data {export} --ledger-name {ledger} --accept-missing-rows" in said
 
 
 def test_an_export_meant_to_hold_fewer_rows_is_accepted_once(
@@ -629,14 +631,30 @@ def test_an_export_meant_to_hold_fewer_rows_is_accepted_once(
     said = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
     assert re.search(r"ledger_continuity │ payments │ accepted", said)
-    assert re.search(r"Warning: accepted with rows missing: payments\.csv: \d{4}-\d{2} holds", said)
-    assert CliRunner().invoke(app, ["validate", *named]).exit_code == 0  # compared with it now
+    accepted = r"Warning: exports are compared with the one accepted on [\d-]+ with rows missing"
+    assert re.search(rf"{accepted} \(payments\.csv: \d{{4}}-\d{{2}} holds", said)
+    result = CliRunner().invoke(app, ["validate", *named])
+    assert result.exit_code == 0 and re.search(accepted, " ".join(result.output.split()))
     late = payments[~early]
     recent = late["payment_date"] >= late["payment_date"].sort_values().iloc[len(late) // 2]
     late[~recent].to_csv(export / "payments.csv", index=False)  # then an export cut short
     result = CliRunner().invoke(app, ["validate", *named])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "rows the accepted export held are missing" in said
+    # a champion that learns from the accepted export replaces it as the reference
+    late.to_csv(export / "payments.csv", index=False)
+    settings = ArcastSettings(
+        data_dir=str(export),
+        ledger_name=summary["ledger"],
+        out_dir=str(tmp_path / "out"),
+        home=str(tmp_path / "home"),
+        seed=5,
+    )
+    before = served_model(settings)["version"]
+    run_pipeline(settings, training=FAST_TRAINING, instance=dg.DagsterInstance.ephemeral())
+    assert served_model(settings)["version"] != before
+    result = CliRunner().invoke(app, ["validate", *named])
+    assert result.exit_code == 0 and not re.search(accepted, " ".join(result.output.split()))
 
 
 def test_an_older_export_without_an_as_of_date_does_not_replace_todays_model(

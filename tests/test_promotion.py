@@ -59,6 +59,22 @@ def test_gate_refuses_a_worse_recipe_and_accepts_a_better_one(
     assert windows[good].summary["cutoff"] == start.isoformat()
 
 
+def test_gate_keeps_the_champion_when_the_window_measured_nothing(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    """A window in which no invoice was paid (recent payments missing from the export) cannot
+    show a challenger is not worse, even one of the champion's own recipe."""
+    calendar = holiday_calendar(warehouse, to_day(AS_OF) - 800, to_day(AS_OF) + 400)
+    good = TrainingConfig(**GOOD)
+    window = challenger_window(warehouse, train_pay_date_model(warehouse, AS_OF, calendar, good))
+    assert promotion_gate(warehouse, calendar, good, good, window.metrics, AS_OF).passed
+    unpaid = window.metrics.assign(mae_p50=float("nan"))
+    kept = promotion_gate(warehouse, calendar, good, good, unpaid, AS_OF)
+    assert not kept.passed and "measured no mae_p50" in kept.reason
+    assert "champion stays" in kept.reason
+    assert promotion_gate(warehouse, calendar, None, good, unpaid, AS_OF).passed  # the first
+
+
 def test_gate_without_a_window_keeps_a_champion_of_another_recipe(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:

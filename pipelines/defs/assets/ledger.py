@@ -1,7 +1,8 @@
 """Ledger assets: the canonical tables as accepted by the data contract, plus the quarantine."""
 
 import json
-from datetime import date
+import shlex
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import duckdb
@@ -14,7 +15,7 @@ from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, 
 from data_contracts.schema import CONTACTS, TABLES
 from data_contracts.suites import validate_tables
 from features.warehouse import load_tables, save_tables
-from models.tracking import data_fingerprint, trained_through
+from models.tracking import data_fingerprint, registered_at, trained_through
 from pipelines.defs.resources import ArcastSettings
 
 LEDGER_TABLES = [t.name for t in TABLES]
@@ -214,9 +215,14 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
     "warns, and later exports are compared with the accepted one.",
 )
 def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-    before, through, reference = _continuity_reference(settings)
-    if before is None or through is None:
+    through = trained_through(settings.registry)
+    if through is None:
         return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
+    accepted = accepted_export(settings)
+    if accepted is None:
+        before, reference = data_fingerprint(settings.registry), "the champion's ledger"
+    else:
+        before, through, reference = accepted["counts"], accepted["as_of"], "the accepted export"
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         files = dict(con.execute("SELECT table_name, file FROM ledger_accounting").fetchall())
@@ -224,10 +230,7 @@ def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     problems = vanished_rows(before, now, through, as_of, files)
     compared = {"compared_with": f"{reference}, as of {through}"}
     if problems and settings.accept_missing_rows:
-        write_json(
-            {"as_of": as_of.isoformat(), "counts": now, "missing": problems},
-            settings.ledger_path / ACCEPTED_EXPORT_FILE,
-        )
+        _accept(settings, as_of, now, problems)
         return dg.AssetCheckResult(
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,
@@ -235,23 +238,40 @@ def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             metadata={**compared, "accepted_missing": "; ".join(problems)},
         )
     if problems:
+        name = f" --ledger-name {shlex.quote(settings.ledger_name)}" if settings.ledger_name else ""
         raise LedgerFileError(
             f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows {reference} "
             "held are missing (a file cut short, or copied while still being written?). If the "
             "export is meant to hold fewer rows (old months archived), accept it once with "
-            "`arcast validate --accept-missing-rows`"
+            f"`arcast validate --data {shlex.quote(settings.data_dir)}{name} "
+            "--accept-missing-rows`"
         )
     return dg.AssetCheckResult(passed=True, metadata=compared)
 
 
-def _continuity_reference(settings: ArcastSettings) -> tuple[dict | None, date | None, str]:
-    """The monthly counts an export is compared with, the as-of date they were taken at, and
-    what they are: the champion's ledger, or an export accepted with rows missing since the
-    champion learnt (otherwise every run after an archive purge would be refused)."""
-    before, through = data_fingerprint(settings.registry), trained_through(settings.registry)
-    accepted = settings.ledger_path / ACCEPTED_EXPORT_FILE
-    if through is not None and accepted.exists():
-        kept = json.loads(accepted.read_text())
-        if date.fromisoformat(kept["as_of"]) >= through:
-            return kept["counts"], date.fromisoformat(kept["as_of"]), "the accepted export"
-    return before, through, "the champion's ledger"
+def accepted_export(settings: ArcastSettings) -> dict | None:
+    """The export accepted with rows missing that later exports are compared with (``as_of``,
+    ``counts``, and every acceptance so far in ``accepted``), or None: none was, or a champion
+    registered since has learnt from an export that passed the comparison with it."""
+    path = settings.ledger_path / ACCEPTED_EXPORT_FILE
+    champion = registered_at(settings.registry)
+    if champion is None or not path.exists():
+        return None
+    kept = json.loads(path.read_text())
+    if datetime.fromisoformat(kept["accepted"][-1]["accepted_at"]) < champion:
+        return None
+    return kept | {"as_of": date.fromisoformat(kept["as_of"])}
+
+
+def _accept(settings: ArcastSettings, as_of: date, counts: dict, missing: list[str]) -> None:
+    """Keep the accepted export's counts as the reference, and every acceptance (when, which
+    folder, what was missing), so that one made by mistake can be traced afterwards."""
+    path = settings.ledger_path / ACCEPTED_EXPORT_FILE
+    earlier = json.loads(path.read_text())["accepted"] if path.exists() else []
+    entry = {
+        "accepted_at": datetime.now(UTC).isoformat(),
+        "as_of": as_of.isoformat(),
+        "data_dir": settings.data_dir,
+        "missing": missing,
+    }
+    write_json({"as_of": as_of.isoformat(), "counts": counts, "accepted": [*earlier, entry]}, path)
