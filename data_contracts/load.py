@@ -33,6 +33,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from data_contracts.dialect import (
+    ISO_4217,
     ISO_DATE,
     MAP_FILE,
     Dialect,
@@ -180,9 +181,13 @@ def _select_columns(
             f"{MAP_FILE}: columns.{table.name} renames {absent[0]!r}, which {file}'s header "
             f"lacks (header has: {', '.join(names[:15])})"
         )
+    mapped = dialect.columns.get(table.name, {})
     canonical: list[str] = []
-    for name in (dialect.rename(table.name, n) for n in names):
+    for key in map(column_key, names):
+        name = mapped.get(key, key)
         known = name if name in table.column_names else ""
+        if key not in mapped and known in mapped.values():
+            known = ""  # the map reads another column as this one ('Document Currency')
         if known and known in canonical:
             raise LedgerFileError(f"{file}: column '{known}' appears twice in the header")
         canonical.append(known)
@@ -218,19 +223,20 @@ class _Read(NamedTuple):
     unread: pd.DataFrame
 
 
-def _amounts_without_currency(table: Table, canonical: list[str]) -> bool:
-    return "amount" in table.column_names and "currency" not in canonical
+def _scans_currencies(table: Table) -> bool:
+    """Whether a table's unread columns are looked at for currencies: those of amounts."""
+    return "amount" in table.column_names
 
 
 def _unread_currencies(
     table: Table, names: list[str], canonical: list[str], frame: pd.DataFrame
 ) -> pd.DataFrame:
     """The file's columns no map reads that hold currencies (`looks_like_currency`), as text by
-    their names, for a table of amounts that reads no currency column: its amounts would
-    otherwise be read in a currency the file does not give them (invoices in the base currency,
-    payments in their invoice's) without a word. ``frame`` holds the file's columns as
-    ``names``, at least those no map reads."""
-    if not _amounts_without_currency(table, canonical):
+    their names, for a table of amounts: its amounts would otherwise be read in a currency the
+    file does not give them (invoices in the base currency, payments in their invoice's, or
+    invoices in the company's currency a read column holds beside the document's) without a
+    word. ``frame`` holds the file's columns as ``names``, at least those no map reads."""
+    if not _scans_currencies(table):
         return pd.DataFrame(index=frame.index)
     found = {
         name: _text(frame.iloc[:, i])
@@ -405,7 +411,7 @@ def _read_parquet(path: Path, table: Table, dialect: Dialect, warnings: list[str
     try:
         names = pq.read_schema(path).names
         columns = _select_columns(path.name, names, table, dialect, warnings)
-        scan = _amounts_without_currency(table, columns)  # the others only then
+        scan = _scans_currencies(table)  # the others only then
         read = [i for i, c in enumerate(columns) if c or scan]
         df = pq.read_table(path, columns=[names[i] for i in read]).to_pandas(date_as_object=False)
     except (pa.ArrowException, OSError) as exc:
@@ -809,6 +815,8 @@ def _check_unread_invoice_currency(invoices: _TableLoad, base: str) -> None:
     """An invoices file whose currency column no map reads would have every invoice read in
     the base currency (a 13-week cash 14.7% wrong, exit code 0): one line that names the
     column and the ``ledger.yaml`` entry that reads it."""
+    if "currency" in invoices.headers:
+        return  # `_check_second_invoice_currency`
     for name, given in invoices.unread.items():
         other = given.dropna()
         other = other[other.str.upper() != base]
@@ -820,6 +828,74 @@ def _check_unread_invoice_currency(invoices: _TableLoad, base: str) -> None:
                 f"is read as their currency, so every invoice would be read in {base}; if it "
                 f"is theirs, set {setting} in {MAP_FILE}"
             )
+
+
+def _check_second_invoice_currency(invoices: _TableLoad, dialect: Dialect) -> None:
+    """An invoices file whose read currency column (by its own name, not through the map)
+    disagrees with another column that holds currencies has one of them give the company's
+    currency ('Currency': USD) and the other the one each amount is in ('Document Currency':
+    EUR): which one is meant cannot be told, and the wrong one reads every invoice in USD
+    without a word. A column that repeats it is no doubt; nor are values that are no ISO code
+    ('Euro'), which cannot be compared."""
+    mapped = dialect.columns.get("invoices", {}).values()
+    if "currency" not in invoices.headers or "currency" in mapped:
+        return
+    read = invoices.typed["currency"]
+    codes = pd.Series(sorted(ISO_4217), dtype="str")
+    for name, given in invoices.unread.items():
+        given = given.dropna().str.upper()
+        given = given[_isin(given, codes)]
+        other = given[given != read.reindex(given.index)]
+        if other.empty:
+            continue
+        row, header = other.index[0], invoices.headers["currency"]
+        raise LedgerFileError(
+            f"{invoices.file}: columns '{header}' (read as currency) and '{name}' disagree "
+            f"(line {row + FIRST_DATA_LINE}: {read[row]} and {other.iloc[0]}); read the one "
+            f"amount is written in: columns: {{invoices: {{{_yaml_key(name)}: currency}}}} in "
+            f"{MAP_FILE}, or drop the other"
+        )
+
+
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+"""Currencies of 1,000 minor units, whose amounts legitimately have three decimals."""
+MONEY_COLUMNS = {"invoices": "amount", "payments": "amount", "customers": "credit_limit"}
+"""Amounts, which in two-decimal currencies never have three decimals (fx rates may)."""
+MIN_GROUPED = 20
+"""How many values grouped like '2.498' (and none with one, two or four decimals) make no
+accident in a column that has more; a smaller column's are all the evidence there is."""
+_GROUPED = r"-?\d{1,3}\.\d{3}"
+
+
+def _check_grouped_amounts(load: _TableLoad, dialect: Dialect, counted: pd.Series) -> None:
+    """Whole amounts written with '.' as thousands mark ('998', '2.498', '23.073') read as
+    decimals with the default marks, every one of 1,000 or more 1,000 times too small and
+    nothing quarantined: without ``decimal`` or ``thousands`` set for the table, an amount
+    column whose every value with a '.' has one to three digits before it and three after it
+    (`MIN_GROUPED` of them, or all of a small file's) stops the load with one line naming
+    both readings' settings. ``counted`` masks the rows that count (not those in a
+    three-decimal currency). Only values with a '.' are looked at, the first 100 first."""
+    table, column = load.table.name, MONEY_COLUMNS[load.table.name]
+    raw = load.raw[column]
+    if table in dialect.decimal or table in dialect.thousands:
+        return
+    if not pd.api.types.is_string_dtype(raw):
+        return  # Parquet numbers carry no marks
+    present = raw[counted & load.typed[column].notna()]
+    marked = present[present.str.contains(".", regex=False).fillna(False).astype(bool)]
+    if marked.empty or not marked.head(100).str.fullmatch(_GROUPED).all():
+        return  # a quick no for most files, before every value
+    if not marked.str.fullmatch(_GROUPED).all():
+        return
+    if len(marked) < MIN_GROUPED and len(present) >= MIN_GROUPED:
+        return
+    setting = f"set decimal: {{{table}: ','}} and thousands: {{{table}: '.'}} in {MAP_FILE}"
+    raise LedgerFileError(
+        f"{load.file}: {column} holds numbers like {marked.iloc[0]!r} (line "
+        f"{marked.index[0] + FIRST_DATA_LINE}; {len(marked):,} of {len(present):,}), each with "
+        f"three digits after '.': if '.' groups thousands they are 1,000 × larger; {setting}, "
+        f"or decimal: {{{table}: '.'}} if they are decimals"
+    )
 
 
 def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
@@ -883,6 +959,14 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
 
     _check_unread_invoice_currency(invoices, base_currency)
     invoices.typed["currency"] = invoices.typed["currency"].fillna(base_currency)
+    _check_second_invoice_currency(invoices, dialect)
+    fils = pd.Series(sorted(THREE_DECIMAL_CURRENCIES), dtype="str")
+    three_decimal = _isin(invoices.typed["currency"], fils)
+    _check_grouped_amounts(invoices, dialect, ~three_decimal)
+    if not three_decimal.any():  # a payment is in its invoice's currency
+        _check_grouped_amounts(payments, dialect, pd.Series(True, index=payments.raw.index))
+    if customers is not None and base_currency not in THREE_DECIMAL_CURRENCIES:
+        _check_grouped_amounts(customers, dialect, pd.Series(True, index=customers.raw.index))
     why = f", the base currency, as {invoices.file} gives invoices none"
     why = "" if "currency" in invoices.headers else why
     _check_header_currency(invoices, invoices.typed["currency"], "the invoice", why)

@@ -467,3 +467,98 @@ def test_two_minus_signs_are_not_a_number(tmp_path: Path) -> None:
     invoices = GOOD["invoices.csv"] + 'I9,C1,2024-01-01,2024-01-31,"(-5)",USD,false\n'
     loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
     assert loaded.quarantine["reason"].tolist() == ["not a number '(-5)'"]
+
+
+# --- whole amounts grouped by '.', and a second currency column ---------------------------------
+
+GROUPED = ("998", "2.498", "23.073", "412.500")
+GROUPED_INVOICES = with_cells(
+    GOOD["invoices.csv"] + "I4,C1,2024-02-01,2024-03-02,50,USD,no\n", 4, GROUPED
+)
+
+
+def test_whole_amounts_grouped_by_dots_stop_the_load(tmp_path: Path) -> None:
+    """'2.498' is 2,498 where it was written: read as 2.498, every amount of 1,000 or more
+    would be 1,000 times too small, with nothing quarantined."""
+    folder = write_ledger(tmp_path, {"invoices.csv": GROUPED_INVOICES})
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    assert str(raised.value) == (
+        "invoices.csv: amount holds numbers like '2.498' (line 3; 3 of 4), each with three "
+        "digits after '.': if '.' groups thousands they are 1,000 × larger; set decimal: "
+        "{invoices: ','} and thousands: {invoices: '.'} in ledger.yaml, or decimal: "
+        "{invoices: '.'} if they are decimals"
+    )
+    (folder / "ledger.yaml").write_text(
+        "decimal: {invoices: ','}\nthousands: {invoices: '.'}\n", encoding="utf-8"
+    )
+    amount = load_ledger(folder).tables["invoices"]["amount"].tolist()
+    assert amount == [998, 2498, 23073, 412500]
+    (folder / "ledger.yaml").write_text("decimal: {invoices: '.'}\n", encoding="utf-8")
+    assert load_ledger(folder).tables["invoices"]["amount"].tolist() == [998, 2.498, 23.073, 412.5]
+
+
+def test_grouped_credit_limits_stop_the_load_and_rates_do_not(tmp_path: Path) -> None:
+    customers = GOOD["customers.csv"].replace(",10000\n", ",10.000\n").replace(",\n", ",25.000\n")
+    rates = GOOD["fx_rates.csv"].replace("1.10", "1.084").replace("1.08", "1.102")
+    folder = write_ledger(tmp_path, {"customers.csv": customers, "fx_rates.csv": rates})
+    with pytest.raises(LedgerFileError, match=r"^customers.csv: credit_limit holds numbers like "):
+        load_ledger(folder)
+    loaded = load_ledger(write_ledger(tmp_path, {"customers.csv": GOOD["customers.csv"]}))
+    assert loaded.quarantine.empty
+
+
+def test_three_decimal_currencies_are_no_grouped_amounts(tmp_path: Path) -> None:
+    """A Kuwaiti dinar has 1,000 fils: '2.498' KWD is two dinars and 498 fils."""
+    invoices = GROUPED_INVOICES.replace(",EUR,", ",KWD,").replace(",,0", ",KWD,0")
+    invoices = invoices.replace('"412.500",USD', '"412.500",KWD')
+    payments = with_cells(GOOD["payments.csv"], 4, ("100.50", "1.250", "0.750"))
+    rates = GOOD["fx_rates.csv"] + "2024-01-01,KWD,3.25\n"
+    changes = {"invoices.csv": invoices, "payments.csv": payments, "fx_rates.csv": rates}
+    loaded = load_ledger(write_ledger(tmp_path, changes))
+    assert loaded.tables["invoices"]["amount"].tolist() == [998, 2.498, 23.073, 412.5]
+    assert loaded.tables["payments"]["amount"].tolist()[:2] == [100.5, 1.25]
+
+
+def test_a_few_grouped_amounts_in_a_small_file_stop_it_but_not_decimals(tmp_path: Path) -> None:
+    with pytest.raises(
+        LedgerFileError, match=r"amount holds numbers like '1\.250' \(line 3; 1 of 3\)"
+    ):
+        load_ledger(write_ledger(tmp_path, amounts(("100", "1.250", "50"))))
+    loaded = load_ledger(write_ledger(tmp_path, amounts(("100.50", "1.250", "50.125"))))
+    assert loaded.tables["invoices"]["amount"].tolist() == [100.5, 1.25, 50.125]
+
+
+def test_a_currency_column_that_disagrees_with_the_read_one_stops_the_load(
+    tmp_path: Path,
+) -> None:
+    """'Currency' holds the company's currency, 'Document Currency' the one each amount is in:
+    reading the first would have every invoice in USD, exit code 0."""
+    invoices = (
+        "invoice_id,customer_id,issue_date,due_date,amount,Currency,Document Currency,disputed\n"
+        "I1,C1,2024-01-01,2024-01-31,100.50,USD,USD,false\n"
+        "I2,C2,2024-01-05,2024-02-04,200,USD,EUR,Yes\n"
+        "I3,C1,2024-02-01,2024-03-02,50,USD,usd,0\n"
+    )
+    folder = write_ledger(tmp_path, {"invoices.csv": invoices})
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    assert str(raised.value) == (
+        "invoices.csv: columns 'Currency' (read as currency) and 'Document Currency' disagree "
+        "(line 3: USD and EUR); read the one amount is written in: columns: {invoices: "
+        "{Document Currency: currency}} in ledger.yaml, or drop the other"
+    )
+    spec = "columns: {invoices: {Document Currency: currency}}\n"
+    (folder / "ledger.yaml").write_text(spec, encoding="utf-8")
+    loaded = load_ledger(folder)  # the mapped column is read, the other one ignored
+    assert loaded.tables["invoices"]["currency"].tolist() == ["USD", "EUR", "USD"]
+    assert loaded.quarantine.empty and "ignored unknown column(s) 'Currency'" in loaded.warnings[0]
+
+
+def test_a_currency_column_that_repeats_the_read_one_is_ignored(tmp_path: Path) -> None:
+    invoices = GOOD["invoices.csv"].replace(",currency,", ",currency,Currency Code,")
+    invoices = invoices.replace(",USD,", ",USD,usd,").replace(",EUR,", ",EUR,EUR,")
+    invoices = invoices.replace(",,0", ",,,0")
+    loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
+    assert loaded.tables["invoices"]["currency"].tolist() == ["USD", "EUR", "USD"]
+    assert "ignored unknown column(s) 'Currency Code'" in loaded.warnings[0]
