@@ -922,16 +922,16 @@ def _print_worklist(out: Path) -> None:
     today = dunning[dunning["contact_plan"] == today_]
     waiting = dunning[dunning["contact_plan"].isin(waits)]
     waits_on = (
-        f"Waiting: {len(waiting)} invoices of {waiting['customer_id'].nunique()} customers "
-        f"({plan.get(waits[0], 0)} on a promise, {plan.get(waits[1], 0)} on hold, "
-        f"{plan.get(waits[2], 0)} spaced after a call)"
+        f"Waiting: {len(waiting):,} invoices of {waiting['customer_id'].nunique():,} customers "
+        f"({plan.get(waits[0], 0):,} on a promise, {plan.get(waits[1], 0):,} on hold, "
+        f"{plan.get(waits[2], 0):,} spaced after a call)"
         if len(waiting)
         else "Nothing waits on a promise, a hold or a call"
     )
     console.print(
-        f"Today's contacts: [bold]{today['customer_id'].nunique()}[/bold] customers, "
-        f"[bold]{len(today)}[/bold] invoices, {today['amount_open'].sum():,.2f} open (base "
-        f"currency). {waits_on}; {plan.get(later, 0)} not due for contact yet.",
+        f"Today's contacts: [bold]{today['customer_id'].nunique():,}[/bold] customers, "
+        f"[bold]{len(today):,}[/bold] invoices, {today['amount_open'].sum():,.2f} open (base "
+        f"currency). {waits_on}; {plan.get(later, 0):,} not due for contact yet.",
         soft_wrap=True,
     )
     if len(today):

@@ -275,7 +275,7 @@ def ledger_notes(settings: ArcastSettings) -> dict:
         notes["warnings"].append(
             f"exports are compared with the one accepted on {last['accepted_at'][:10]} with rows "
             f"missing ({missing}; from {last['data_dir']}), not with the champion's ledger, "
-            f"until a model learns from a later export ({ACCEPTED_EXPORT_FILE} in "
+            f"until a champion is registered after it ({ACCEPTED_EXPORT_FILE} in "
             f"{settings.ledger_path})"
         )
     return notes

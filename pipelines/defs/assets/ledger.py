@@ -34,7 +34,7 @@ DATE_COLUMNS = {
 ACCEPTED_EXPORT_FILE = "accepted_export.json"
 """In the ledger's state directory: an export accepted with fewer rows than the one the
 champion learnt from (``accept_missing_rows``), which the next exports are compared with until
-a champion learns from a later one."""
+a champion registered after the acceptance replaces it."""
 
 STALE_AS_OF_DAYS = 31
 """An as-of date this long after the ledger's last invoice or payment is worth a warning: every
@@ -223,6 +223,8 @@ def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         before, reference = data_fingerprint(settings.registry), "the champion's ledger"
     else:
         before, through, reference = accepted["counts"], accepted["as_of"], "the accepted export"
+    if before is None:
+        return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         files = dict(con.execute("SELECT table_name, file FROM ledger_accounting").fetchall())
