@@ -113,6 +113,26 @@ def _run_with_progress(work, steps: int):
             raise
 
 
+def _other_ledgers(settings) -> list[str]:
+    """The ledgers this home keeps, if ``settings``' ledger has no champion yet: the lines a new
+    one may have been meant to continue (asked before the run, which may train one)."""
+    from models.tracking import CHAMPION, alias_version, kept_ledgers
+
+    if alias_version(settings.registry, CHAMPION) is not None:
+        return []
+    return [k for k in kept_ledgers(settings.home_path) if k != settings.ledger_key]
+
+
+def _print_new_ledger(settings, others: list[str], what: str) -> None:
+    if others:
+        console.print(
+            f"[yellow]Note: '{settings.ledger_key}' is a new ledger here ({what}); this home "
+            f"also keeps {', '.join(map(repr, others[:3]))}{' …' if len(others) > 3 else ''}. "
+            "If this export continues one of them, run with --ledger-name.[/yellow]",
+            soft_wrap=True,
+        )
+
+
 def _serve(
     work,
     settings,
@@ -127,14 +147,11 @@ def _serve(
     quarantine report, which say why: no mix of two runs' results."""
     from arcast.io import restore_on_failure
     from data_contracts.load import QUARANTINE_FILE
-    from models.tracking import CHAMPION, alias_version, kept_ledgers
     from pipelines.run import ledger_notes, replay_settings, served_model
 
     started = time.perf_counter()
     out = Path(settings.out_dir)
-    others = []  # the ledgers a new line may have been meant to continue
-    if alias_version(settings.registry, CHAMPION) is None:
-        others = [k for k in kept_ledgers(settings.home_path) if k != settings.ledger_key]
+    others = _other_ledgers(settings)
     with restore_on_failure(out, keep=(QUARANTINE_FILE, *inputs)):
         if prepare:
             prepare()
@@ -147,14 +164,7 @@ def _serve(
     replay = replay_settings(settings)
     _print_ledger_notes(ledger_notes(replay), out)
     _print_model_notes(served_model(replay))
-    if others:
-        console.print(
-            f"[yellow]Note: '{settings.ledger_key}' is a new ledger here (its first model, no "
-            f"forecast history); this home also keeps {', '.join(map(repr, others[:3]))}"
-            f"{' …' if len(others) > 3 else ''}. If this export continues one of them, run "
-            "with --ledger-name.[/yellow]",
-            soft_wrap=True,
-        )
+    _print_new_ledger(settings, others, "its first model, no forecast history")
     if replay is not settings:
         console.print(
             f"Replay of {settings.as_of}: scored by a model fitted as of that date and kept "
@@ -374,6 +384,7 @@ def validate(
             raise_failure(result)
         return result
 
+    others = _other_ledgers(settings)
     result = _run_with_progress(work, steps=2)  # the ledger, then its continuity check
     table = Table(title="Data contract")
     for col in ("check", "asset", "passed"):
@@ -393,6 +404,7 @@ def validate(
     notes = ledger_notes(settings)
     _print_accounting(notes["rows"], "Rows")
     _print_ledger_notes(notes, out)
+    _print_new_ledger(settings, others, "no export of it to compare with")
     if any(r["quarantined"] for r in notes["rows"].values()):
         raise typer.Exit(1)
     console.print("All rows accepted.")

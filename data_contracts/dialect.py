@@ -64,10 +64,16 @@ NUMBER_DIALECTS = (
     (re.compile(r"-?\d+(\.\d+)?"), {}),
     (re.compile(r"-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"), {"thousands": ","}),
     (re.compile(r"-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?"), {"decimal": ",", "thousands": "."}),
+    (
+        re.compile(r"-?(\d{1,3}([\s\u00a0\u202f]\d{3})+|\d+)(,\d+)?"),
+        {"decimal": ",", "thousands": " "},
+    ),
+    (re.compile(r"-?(\d{1,3}(['\u2019]\d{3})+|\d+)(\.\d+)?"), {"thousands": "'"}),
 )
-"""Plain numbers (in a table given other marks), numbers grouped by commas ('1,234.56') and
-with a decimal comma ('1.234,56', '12,5'), each with the settings that read it: the first that
-reads a column is named."""
+"""Plain numbers (in a table given other marks), numbers grouped by commas ('1,234.56'), with a
+decimal comma ('1.234,56', '12,5'), grouped by spaces as French exports write them ('1 234,56')
+and by apostrophes as Swiss ones do ("1'234.50"), each with the settings that read it: the
+first that reads a column is named."""
 MARKS = {"decimal": (".", ","), "thousands": (",", ".", " ", "'")}
 GROUPING = {" ": r"[\s\u00a0\u202f]", "'": r"['\u2019]"}
 """A thousands separator given as a space also matches the (narrow) no-break spaces French and

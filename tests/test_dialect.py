@@ -422,6 +422,26 @@ def test_decorated_amounts_in_another_dialect_name_the_setting(tmp_path: Path) -
     ) in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("written", "setting"),
+    [
+        (
+            ("1 234,56 €", "2\u00a0000,10", "5"),
+            "decimal: {invoices: ','} and thousands: {invoices: ' '}",
+        ),
+        (("CHF 1'234.50", "2\u2019000", "5.5"), 'thousands: {invoices: "\'"}'),
+    ],
+)
+def test_amounts_grouped_by_spaces_or_apostrophes_name_the_setting(
+    tmp_path: Path, written: tuple[str, ...], setting: str
+) -> None:
+    """French and Swiss exports: one line naming the setting, not 'no row was accepted'."""
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, amounts(written)))
+    assert f"amount holds numbers like {written[0]!r} (line 2; 2 of 3)" in str(raised.value)
+    assert f"set {setting} in ledger.yaml" in str(raised.value)
+
+
 def test_decorated_amounts_that_one_would_group_are_not_read_in_silence(tmp_path: Path) -> None:
     """'23.073 €' is 23,073 euros where it was written; the table's marks would make it 23.073."""
     with pytest.raises(LedgerFileError) as raised:

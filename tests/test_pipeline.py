@@ -714,7 +714,8 @@ def test_a_new_ledger_folder_in_a_home_that_keeps_another_says_so(
     first_run, small_ledger_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An export in a new folder without --ledger-name starts a ledger line of its own: first
-    model, no forecast history. The user hears of it, with the ledgers the home already keeps."""
+    model, no forecast history, no export to check it against. The user hears of it, with the
+    ledgers the home already keeps, from `validate` as from the commands that score."""
     out, _ = first_run
     home = tmp_path / "home"
     shutil.copytree(out.parent / "home", home)
@@ -722,6 +723,9 @@ def test_a_new_ledger_folder_in_a_home_that_keeps_another_says_so(
     monkeypatch.setenv("ARCAST_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
+    checked = CliRunner().invoke(app, ["validate", "--data", str(export), "--out", str(tmp_path)])
+    said = " ".join(checked.output.split())
+    assert f"'{export}' is a new ledger here (no export of it to compare with)" in said
     args = ["worklist", "--data", str(export), "--out", str(tmp_path / "wl")]
     result = CliRunner().invoke(app, args)
     output = " ".join(result.output.split())
