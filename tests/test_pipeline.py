@@ -464,6 +464,7 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
         and "(the export scored)" in about["learnt from ledger"]
     )
     assert about["ledger fingerprint"].startswith(learnt)
+    assert about["export checked against"] == "the ledger the champion learnt from"
     meta = next(
         m
         for result in results
@@ -635,6 +636,11 @@ def test_an_export_meant_to_hold_fewer_rows_is_accepted_once(
     assert re.search(rf"{accepted} \(payments\.csv: \d{{4}}-\d{{2}} holds", said)
     result = CliRunner().invoke(app, ["validate", *named])
     assert result.exit_code == 0 and re.search(accepted, " ".join(result.output.split()))
+    worklist = ["worklist", *named[:4], "--out", str(tmp_path / "wl")]
+    assert CliRunner().invoke(app, worklist).exit_code == 0
+    about = pd.read_excel(tmp_path / "wl" / "worklist.xlsx", sheet_name="About", dtype=str)
+    checked = about.set_index("item")["value"]["export checked against"]
+    assert re.match(r"the export accepted on [\d-]+ with rows missing, as of .* holds", checked)
     late = payments[~early]
     recent = late["payment_date"] >= late["payment_date"].sort_values().iloc[len(late) // 2]
     late[~recent].to_csv(export / "payments.csv", index=False)  # then an export cut short

@@ -24,7 +24,7 @@ from models.tracking import (
     tracking_uri,
     version_provenance,
 )
-from pipelines.defs.assets.ledger import ledger_rows
+from pipelines.defs.assets.ledger import accepted_export, ledger_rows
 from pipelines.defs.assets.models import fingerprint
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
@@ -217,8 +217,22 @@ def worklist_about(
         "learnt from ledger": _ledger(learnt) + same if learnt["hash"] is not None else "unknown",
         "MLflow run": model["run_id"],
         "MLflow tracking URI": tracking_uri(settings.home_path),
+        "export checked against": _checked_against(settings),
     }
     return pd.DataFrame({"item": list(rows), "value": list(rows.values())})
+
+
+def _checked_against(settings: ArcastSettings) -> str:
+    """What the continuity check compared this export with: an acceptance of missing rows made
+    by mistake stays visible in every worklist scored while it is in effect."""
+    accepted = accepted_export(settings)
+    if accepted is None:
+        return "the ledger the champion learnt from"
+    last = accepted["accepted"][-1]
+    return (
+        f"the export accepted on {last['accepted_at'][:10]} with rows missing, as of "
+        f"{accepted['as_of']} ({'; '.join(last['missing'])})"
+    )
 
 
 @dg.asset(
