@@ -716,13 +716,14 @@ def _check_currencies(invoices: _TableLoad, fx: _TableLoad | None, base: str) ->
 
 
 def _of_invoice(load: _TableLoad, invoices: _TableLoad, column: str) -> pd.Series:
-    """Each row's accepted invoice's ``column`` (NaN where its invoice is not accepted)."""
+    """Each row's accepted invoice's ``column``, in its type (missing where its invoice is not
+    accepted)."""
     accepted = invoices.typed[invoices.ok]
     invoice_id = load.typed["invoice_id"]
     # Arrow lookup: Series.map on 1M str keys takes ~1.3 s, this ~0.4 s.
     position = pc.index_in(pa.array(invoice_id), value_set=pa.array(accepted["invoice_id"]))
     found = pa.array(accepted[column]).take(position)
-    return pd.Series(found, index=invoice_id.index, dtype="str")
+    return pd.Series(found, index=invoice_id.index, dtype=accepted[column].dtype)
 
 
 def _check_invoice_customers(load: _TableLoad, invoices: _TableLoad) -> None:
@@ -901,9 +902,8 @@ def _check_grouped_amounts(load: _TableLoad, dialect: Dialect, counted: pd.Serie
 def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
     """A contact about an invoice dated before that invoice was issued names the wrong one
     (a mistyped id), and would put a promise on an invoice nobody promised to pay."""
-    issued = invoices.typed.loc[invoices.ok].set_index("invoice_id")["issue_date"]
     rows = contacts.typed[contacts.ok & contacts.typed["invoice_id"].notna()]
-    invoice_issued = issued.reindex(rows["invoice_id"]).set_axis(rows.index)  # dates, even if none
+    invoice_issued = _of_invoice(contacts, invoices, "issue_date")[rows.index]
     early = rows["contact_date"] < invoice_issued
     contacts.flag(
         early[early].index,

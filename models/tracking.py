@@ -23,6 +23,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -180,24 +181,28 @@ def evaluation_table(
         return pd.read_csv(client.download_artifacts(run_id, f"backtest/{name}.csv", tmp))
 
 
-def alias_version(registry: Registry, alias: str) -> str | None:
+def _aliased(registry: Registry, alias: str) -> ModelVersion | None:
     """The registered version behind ``alias``, or None if the alias (or model) does not exist."""
     client, _ = _client(registry.home)
     try:
-        return str(client.get_model_version_by_alias(registry.model_name, alias).version)
+        return client.get_model_version_by_alias(registry.model_name, alias)
     except MlflowException:
         return None
+
+
+def alias_version(registry: Registry, alias: str) -> str | None:
+    """The version number behind ``alias`` (None if there is none)."""
+    version = _aliased(registry, alias)
+    return None if version is None else str(version.version)
 
 
 def registered_at(registry: Registry, alias: str = CHAMPION) -> datetime | None:
     """When the version behind ``alias`` was registered (None if there is none): a champion
     registered after some event learnt from an export that came after it."""
-    client, _ = _client(registry.home)
-    try:
-        version = client.get_model_version_by_alias(registry.model_name, alias)
-    except MlflowException:
-        return None
-    return datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
+    version = _aliased(registry, alias)
+    return (
+        None if version is None else datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
+    )
 
 
 def _run_params(registry: Registry, alias: str) -> dict[str, str] | None:
