@@ -47,7 +47,7 @@ console = Console(stderr=True)
 
 STAGE_LABELS = {
     "ledger": "Load and validate the ledger",
-    "payments_ledger_continuity": "Compare with the last export",
+    "ledger_continuity": "Compare with the last export",
     "point_in_time_facts": "Build point-in-time features",
     "invoice_facts_scenario_selections": "Check the what-if scenarios",
     "pay_date_model": "Train the challenger model",

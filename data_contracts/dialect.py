@@ -40,6 +40,10 @@ MAP_FILE = "ledger.yaml"
 MAP_FILES = (MAP_FILE, "ledger.yml")
 ISO_DATE = "%Y-%m-%d"
 KEYS = ("files", "columns", "dates", "decimal", "thousands", "encoding")
+IGNORE = "ignore"
+"""What ``columns:`` maps a column to that arcast must not read nor take for anything (a
+``Scope`` of ALL and TOP is no lek nor pa'anga): left out of every check, and of the warning
+about unknown columns."""
 
 DATE_DIALECTS = {
     ISO_DATE: "year-month-day (ISO)",
@@ -135,6 +139,16 @@ _CURRENCY_WORDS = re.compile(
 )
 """Column names of a currency in exports (Currency Code, Curr, Ccy, SAP's WAERS, Währung,
 Belegwährung, Devise, Moneda, Valuta …), matched against each word of the name."""
+_COUNTRY_WORDS = re.compile(
+    r"countr\w*|ctry|cntry|\w*land|l(?:ä|ae|a)nder\w*|pays|pa[ií]s|paese|nazione|kraj|staat\w*"
+)
+"""Column names of a country (Country Code, Ctry, Land, SAP's LAND1, Lieferland, Pays, País,
+Paese …), matched against each word of the name: see `looks_like_currency`."""
+_WORD_CODES = frozenset(
+    {"ALL", "BAM", "BOB", "CUP", "GEL", "MAD", "MOP", "NAD", "PEN", "SOS", "TOP"}
+)
+"""Currency codes that are also ordinary words ('Amount all', 'top_amount'): in a column's
+name they give a currency only in capitals."""
 
 
 def column_key(name: str) -> str:
@@ -150,7 +164,8 @@ class Dialect:
     files: dict[str, str] = field(default_factory=dict)
     """table -> file name in the folder, e.g. ``{"invoices": "AR_Open_Items.csv"}``."""
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
-    """table -> {the file's column (as `column_key` matches it): the contract's column}."""
+    """table -> {the file's column (as `column_key` matches it): the contract's column, or
+    `IGNORE`}."""
     dates: dict[str, str] = field(default_factory=dict)
     """table -> strftime format of its date cells; tables not named are ISO (YYYY-MM-DD)."""
     decimal: dict[str, str] = field(default_factory=dict)
@@ -164,6 +179,10 @@ class Dialect:
         """The contract's name for one of the file's column names (`column_key`)."""
         key = column_key(name)
         return self.columns.get(table, {}).get(key, key)
+
+    def ignores(self, table: str, name: str) -> bool:
+        """Whether ``ledger.yaml`` says one of the file's columns is to be left alone."""
+        return self.rename(table, name) == IGNORE
 
     def date_format(self, table: str) -> str:
         return self.dates.get(table, ISO_DATE)
@@ -228,15 +247,17 @@ def read_dialect(data_dir: Path) -> Dialect:
     for table, renames in _table_entries(spec.get("columns"), "columns").items():
         if not isinstance(renames, dict):
             raise ValueError(f"columns.{table} must map the file's column names to arcast's")
-        known = TABLES_BY_NAME[table].column_names
+        known = [*TABLES_BY_NAME[table].column_names, IGNORE]
         targets = {column_key(str(k)): str(v).strip().lower() for k, v in renames.items()}
         for source, target in targets.items():
             if target not in known:
                 raise ValueError(
                     f"columns.{table} maps {source!r} to {target!r}{did_you_mean(target, known)}, "
-                    f"which is not one of {table}' columns ({', '.join(known)})"
+                    f"which is not one of {table}' columns ({', '.join(known[:-1])}) nor "
+                    f"{IGNORE}"
                 )
-        doubled = sorted({t for t in targets.values() if list(targets.values()).count(t) > 1})
+        read = [t for t in targets.values() if t != IGNORE]
+        doubled = sorted({t for t in read if read.count(t) > 1})
         if doubled:
             raise ValueError(f"columns.{table} maps two columns to {doubled[0]!r}")
         columns[table] = targets
@@ -454,11 +475,24 @@ def split_amounts(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return signed.where(valid, text), mark.where(valid)
 
 
+def _words(name: str) -> list[str]:
+    """The words of a column's name ('Pay Ccy', 'country_code', 'LAND1', 'Betrag (EUR)')."""
+    return re.findall(r"[^\W\d_]+", name)
+
+
 def looks_like_currency(name: str, values: pd.Series) -> bool:
     """Whether a column no map reads holds currencies: one named like a currency column
     (`_CURRENCY_WORDS`) whose values are text, not numbers or dates ('Currency Rate' is no
-    currency), or one whose every value is an ISO 4217 code (SAP's 'WKZ')."""
-    named = any(_CURRENCY_WORDS.fullmatch(w) for w in re.findall(r"[^\W\d_]+", name.lower()))
+    currency), or one whose every value is an ISO 4217 code (SAP's 'WKZ') and whose name is
+    not a country's (`_COUNTRY_WORDS`). A country is never taken for a currency by its values
+    alone: a currency code begins with its country's two letters, so three-letter countries
+    can be currency codes too (CHE is Switzerland and the WIR euro, BTN Bhutan and the
+    ngultrum), and a Swiss company's customers would stop every load, while no export calls
+    its currency column 'Country'."""
+    words = [w.lower() for w in _words(name)]
+    named = any(_CURRENCY_WORDS.fullmatch(w) for w in words)
+    if not named and any(_COUNTRY_WORDS.fullmatch(w) for w in words):
+        return False
     present = values.dropna()
     if not named and not present.head(100).str.strip().str.upper().isin(ISO_4217).all():
         return False  # a quick no for most columns, before every value
@@ -471,8 +505,21 @@ def looks_like_currency(name: str, values: pd.Series) -> bool:
     return bool(distinct.isin(ISO_4217).all())
 
 
+def checkable_currency(value: str) -> bool:
+    """Whether a currency as a column writes it is an ISO 4217 code or a sign
+    (`CURRENCY_SIGNS`), which can be compared with a row's currency ('Euro' cannot)."""
+    return value in CURRENCY_SIGNS or value.upper() in ISO_4217
+
+
 def header_currency(name: str) -> str | None:
-    """The currency a column's name gives its amounts ('Amount (EUR)', 'Betrag EUR'), written in
-    capitals as codes are (so that 'All' or 'Top' in a name is no Albanian lek or pa'anga)."""
-    codes = [w for w in re.findall(r"\b[A-Z]{3}\b", name) if w in ISO_4217]
-    return codes[0] if len(set(codes)) == 1 else None
+    """The currency a column's name gives its amounts ('Amount (EUR)', 'amount (eur)', 'Betrag
+    EUR', 'amount_chf', 'Credit Limit [GBP]'): an ISO 4217 code standing apart as a word of the
+    name, in any case unless it is also an ordinary word (`_WORD_CODES`: 'All' or 'Top' in a
+    name is no Albanian lek or pa'anga), and the only one it names. 'Amount Due' or 'Net
+    Amount' name none: no word of theirs is a code."""
+    codes = {
+        word.upper()
+        for word in _words(name)
+        if word.upper() in ISO_4217 and (word.isupper() or word.upper() not in _WORD_CODES)
+    }
+    return codes.pop() if len(codes) == 1 else None

@@ -33,10 +33,12 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from data_contracts.dialect import (
+    IGNORE,
     ISO_4217,
     ISO_DATE,
     MAP_FILE,
     Dialect,
+    checkable_currency,
     column_key,
     currency_codes,
     date_hint,
@@ -200,7 +202,11 @@ def _select_columns(
             f"columns: in {MAP_FILE})"
         )
         raise LedgerFileError(message)
-    unknown = [n.strip() or "(blank)" for n, c in zip(names, canonical, strict=True) if not c]
+    unknown = [
+        n.strip() or "(blank)"
+        for n, c in zip(names, canonical, strict=True)
+        if not (c or dialect.ignores(table.name, n))
+    ]
     if unknown:
         absent = [c for c in table.column_names if c not in canonical]
         named = []
@@ -229,19 +235,20 @@ def _scans_currencies(table: Table) -> bool:
 
 
 def _unread_currencies(
-    table: Table, names: list[str], canonical: list[str], frame: pd.DataFrame
+    table: Table, names: list[str], canonical: list[str], frame: pd.DataFrame, dialect: Dialect
 ) -> pd.DataFrame:
     """The file's columns no map reads that hold currencies (`looks_like_currency`), as text by
     their names, for a table of amounts: its amounts would otherwise be read in a currency the
     file does not give them (invoices in the base currency, payments in their invoice's, or
     invoices in the company's currency a read column holds beside the document's) without a
-    word. ``frame`` holds the file's columns as ``names``, at least those no map reads."""
+    word. A column the map says to ignore is none. ``frame`` holds the file's columns as
+    ``names``, at least those no map reads."""
     if not _scans_currencies(table):
         return pd.DataFrame(index=frame.index)
     found = {
         name: _text(frame.iloc[:, i])
         for i, (name, known) in enumerate(zip(names, canonical, strict=True))
-        if not known
+        if not (known or dialect.ignores(table.name, name))
         and pd.api.types.is_string_dtype(frame.iloc[:, i])
         and looks_like_currency(name, frame.iloc[:, i])
     }
@@ -330,7 +337,7 @@ def _read_csv(path: Path, table: Table, dialect: Dialect, warnings: list[str]) -
         elif match := re.search(r"EOF inside string starting at row (\d+)", detail):
             detail = f"unclosed quote starting on line {int(match.group(1)) + 1}"
         raise LedgerFileError(f"{path.name}: garbled CSV, {detail}") from None
-    unread = _unread_currencies(table, header, columns, df)
+    unread = _unread_currencies(table, header, columns, df, dialect)
     df.columns = columns
     df = pd.DataFrame({c: _text(df[c]) for c in table.column_names if c in columns})
     blank = df.isna().all(axis=1)
@@ -418,7 +425,9 @@ def _read_parquet(path: Path, table: Table, dialect: Dialect, warnings: list[str
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise LedgerFileError(f"{path.name}: not a readable Parquet file ({detail})") from None
     df = df.reset_index(drop=True)
-    unread = _unread_currencies(table, [names[i] for i in read], [columns[i] for i in read], df)
+    unread = _unread_currencies(
+        table, [names[i] for i in read], [columns[i] for i in read], df, dialect
+    )
     df = df.iloc[:, [j for j, i in enumerate(read) if columns[i]]]
     df.columns = [c for c in columns if c]
     for column in df.columns:
@@ -777,32 +786,63 @@ def _check_marks(load: _TableLoad, currency: pd.Series, whose: str) -> None:
 
 def _check_unread_currencies(load: _TableLoad, currency: pd.Series, whose: str) -> None:
     """Quarantine the rows whose own currency column (one the contract has no place for, such
-    as a payment's) says another currency than the one they are read in."""
+    as a payment's) says another currency than the one they are read in, or one that cannot be
+    compared with it (`checkable_currency`: 'Euro' is neither the EUR of its invoice nor
+    another). A column that holds no code or sign at all ('Euro', 'US Dollar') is no matter of
+    rows: the load stops with one line that names it, and the setting to leave it alone if it
+    is not a currency."""
     for name, given in load.unread.items():
-        wrong = _contradicted(load, given.dropna(), currency)
+        given = given.dropna()
+        codes = pd.Series([v for v in given.unique() if checkable_currency(v)], dtype="str")
+        checkable = _isin(given, codes)
+        if not given.empty and not checkable.any():
+            setting = f"columns: {{{load.table.name}: {{{_yaml_key(name)}: {IGNORE}}}}}"
+            raise LedgerFileError(
+                f"{load.file}: column '{name}' looks like the {load.table.name}' currency "
+                f"({given.iloc[0]!r} on line {given.index[0] + FIRST_DATA_LINE}), but holds no "
+                f"ISO 4217 code or currency sign (such as EUR or €), so no "
+                f"{load.table.name[:-1]} can be checked against {whose}; export it as codes, "
+                f"or if it is not a currency, set {setting} in {MAP_FILE}"
+            )
+        wrong = _contradicted(load, given[checkable], currency)
         load.flag(wrong.index, name, f"{name} is " + given[wrong.index] + f", not {whose} " + wrong)
+        unknown = given[~checkable & load.ok.loc[given.index] & currency[given.index].notna()]
+        load.flag(
+            unknown.index,
+            name,
+            f"{name} is '"
+            + unknown
+            + f"', no ISO 4217 code or currency sign to check against {whose} "
+            + currency[unknown.index],
+        )
 
 
-def _check_header_currency(load: _TableLoad, currency: pd.Series, row: str, why: str = "") -> None:
-    """An amount column named for a currency ('Amount (EUR)') holds amounts in that one: read
-    in another row's currency they would all be wrong by the exchange rate, so one such row is
-    a file-level error (the amounts in each row's own currency are in another column, or the
-    currency is unread). ``why`` explains the row's currency, and then changes the fix."""
-    header = load.headers.get("amount", "")
+def _check_header_currency(
+    load: _TableLoad, currency: pd.Series, row: str, why: str = "", fix: str = ""
+) -> None:
+    """A money column (`MONEY_COLUMNS`) named for a currency ('Amount (EUR)', 'amount_chf',
+    'Credit Limit [GBP]', `header_currency`) holds amounts in that one: read in another row's
+    currency they would all be wrong by the exchange rate, so one such row is a file-level
+    error (the amounts in each row's own currency are in another column, or the currency is
+    unread). ``why`` explains the row's currency, and then changes the fix; ``fix`` replaces
+    it ('{code}' the header's currency)."""
+    column = MONEY_COLUMNS[load.table.name]
+    header = load.headers.get(column, "")
     code = header_currency(header)
     other = currency[load.ok & currency.notna() & (currency != code)]
     if code is None or other.empty:
         return
-    fix = (
-        f"read their currency column too (columns: in {MAP_FILE}), or run with --base-currency "
-        f"{code}"
-        if why
-        else f"read amount from the file's column in each row's own currency (columns: in "
-        f"{MAP_FILE})"
-    )
+    if not fix:
+        fix = (
+            f"read their currency column too (columns: in {MAP_FILE}), or run with "
+            "--base-currency {code}"
+            if why
+            else f"read {column} from the file's column in each row's own currency (columns: "
+            f"in {MAP_FILE})"
+        )
     raise LedgerFileError(
-        f"{load.file}: amount is read from '{header}', which names {code}, but {row} on line "
-        f"{other.index[0] + FIRST_DATA_LINE} is in {other.iloc[0]}{why}; {fix}"
+        f"{load.file}: {column} is read from '{header}', which names {code}, but {row} on line "
+        f"{other.index[0] + FIRST_DATA_LINE} is in {other.iloc[0]}{why}; {fix.format(code=code)}"
     )
 
 
@@ -822,12 +862,13 @@ def _check_unread_invoice_currency(invoices: _TableLoad, base: str) -> None:
         other = given.dropna()
         other = other[other.str.upper() != base]
         if not other.empty:
-            setting = f"columns: {{invoices: {{{_yaml_key(name)}: currency}}}}"
+            setting = f"columns: {{invoices: {{{_yaml_key(name)}: "
             raise LedgerFileError(
                 f"{invoices.file}: column '{name}' looks like the invoices' currency "
                 f"({other.iloc[0]!r} on line {other.index[0] + FIRST_DATA_LINE}), but no column "
                 f"is read as their currency, so every invoice would be read in {base}; if it "
-                f"is theirs, set {setting} in {MAP_FILE}"
+                f"is theirs, set {setting}currency}}}} in {MAP_FILE}; if it is not a currency, "
+                f"set {setting}{IGNORE}}}}} in {MAP_FILE}"
             )
 
 
@@ -850,11 +891,12 @@ def _check_second_invoice_currency(invoices: _TableLoad, dialect: Dialect) -> No
         if other.empty:
             continue
         row, header = other.index[0], invoices.headers["currency"]
+        setting = f"columns: {{invoices: {{{_yaml_key(name)}: "
         raise LedgerFileError(
             f"{invoices.file}: columns '{header}' (read as currency) and '{name}' disagree "
             f"(line {row + FIRST_DATA_LINE}: {read[row]} and {other.iloc[0]}); read the one "
-            f"amount is written in: columns: {{invoices: {{{_yaml_key(name)}: currency}}}} in "
-            f"{MAP_FILE}, or drop the other"
+            f"amount is written in: {setting}currency}}}} in {MAP_FILE} if it is '{name}', "
+            f"{setting}{IGNORE}}}}} if it is '{header}'"
         )
 
 
@@ -970,6 +1012,16 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     why = f", the base currency, as {invoices.file} gives invoices none"
     why = "" if "currency" in invoices.headers else why
     _check_header_currency(invoices, invoices.typed["currency"], "the invoice", why)
+    if customers is not None:
+        limited = pd.Series(base_currency, index=customers.raw.index)
+        _check_header_currency(
+            customers,
+            limited.where(customers.typed["credit_limit"].notna()),
+            "the credit limit",
+            ", the base currency, in which credit limits are read",
+            f"convert them to {base_currency}, or run with --base-currency {{code}} if it is the "
+            "ledger's",
+        )
     if contacts is not None:
         outcome = contacts.typed["outcome"].str.strip().str.lower()
         contacts.typed["outcome"] = outcome.fillna(CONTACT_OUTCOMES[0])

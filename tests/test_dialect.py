@@ -134,6 +134,10 @@ DIALECT_CASES = [
     ("not-a-column", {"ledger.yaml": "columns: {invoices: {No: invoice_nr}}\n"},  # 'No', not False
      "ledger.yaml: columns.invoices maps 'no' to 'invoice_nr' (did you mean 'invoice_id'?), "
      "which is not one of invoices' columns"),
+    ("ignore-typo", {"ledger.yaml": "columns: {invoices: {Scope: ingore}}\n"},
+     "ledger.yaml: columns.invoices maps 'scope' to 'ingore' (did you mean 'ignore'?), which is "
+     "not one of invoices' columns (invoice_id, customer_id, issue_date, due_date, amount, "
+     "currency, delivery_channel, disputed) nor ignore"),
     ("absent-column", {"ledger.yaml": "columns: {invoices: {Invoice No: invoice_id}}\n"},
      "ledger.yaml: columns.invoices renames 'invoice_no', which invoices.csv's header lacks"),
     ("bad-format", {"ledger.yaml": 'dates: "%d/%m"\n'},
@@ -305,6 +309,50 @@ def test_a_column_that_only_looks_like_a_currency_is_still_ignored(tmp_path: Pat
     assert "ignored unknown column(s) 'Currency Code'" in loaded.warnings[0]
 
 
+def test_a_column_that_is_not_a_currency_is_left_alone_when_the_map_says_so(
+    tmp_path: Path,
+) -> None:
+    """A 'Scope' of ALL and TOP is all ISO 4217 codes (lek, pa'anga): the load stops, and its
+    message names the setting that says it is no currency, which then reads the file."""
+    invoices = GOOD["invoices.csv"].replace(",currency,", ",Scope,")
+    invoices = with_cells(invoices, 5, ("ALL", "TOP", "ALL")).replace('"', "")
+    folder = write_ledger(tmp_path, {"invoices.csv": invoices})
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    assert str(raised.value) == (
+        "invoices.csv: column 'Scope' looks like the invoices' currency ('ALL' on line 2), but "
+        "no column is read as their currency, so every invoice would be read in USD; if it is "
+        "theirs, set columns: {invoices: {Scope: currency}} in ledger.yaml; if it is not a "
+        "currency, set columns: {invoices: {Scope: ignore}} in ledger.yaml"
+    )
+    (folder / "ledger.yaml").write_text("columns: {invoices: {Scope: ignore}}\n", encoding="utf-8")
+    loaded = load_ledger(folder)
+    assert loaded.tables["invoices"]["currency"].tolist() == ["USD"] * 3
+    assert loaded.quarantine.empty and loaded.warnings == []
+    payments = with_column(GOOD["payments.csv"], "Pay Ccy", ("Euro", "Euro"))
+    spec = "columns: {invoices: {Scope: ignore}, payments: {Pay Ccy: ignore}}\n"
+    changes = {"invoices.csv": invoices, "payments.csv": payments, "ledger.yaml": spec}
+    loaded = load_ledger(write_ledger(tmp_path, changes))
+    assert loaded.quarantine.empty and len(loaded.tables["payments"]) == 3
+
+
+@pytest.mark.parametrize("name", ["Country", "Land", "country_code", "LAND1", "Pays"])
+def test_a_country_column_is_no_currency_by_its_codes(tmp_path: Path, name: str) -> None:
+    """CHE is Switzerland and the WIR euro: a Swiss company's customers' countries are all
+    ISO 4217 codes, and would stop every load."""
+    invoices = GOOD["invoices.csv"].replace(",disputed\n", f",disputed,{name}\n")
+    invoices = invoices.replace("false\n", "false,CHE\n").replace("Yes\n", "Yes,CHE\n")
+    loaded = load_ledger(
+        write_ledger(tmp_path, {"invoices.csv": invoices.replace(",0\n", ",0,BTN\n")})
+    )
+    assert loaded.quarantine.empty and loaded.tables["invoices"]["currency"].tolist() == [
+        "USD",
+        "EUR",
+        "USD",
+    ]
+    assert loaded.warnings == [f"invoices.csv: ignored unknown column(s) '{name}'"]
+
+
 def test_a_payment_in_another_currency_than_its_invoice_is_quarantined(tmp_path: Path) -> None:
     """Payments are read in their invoice's currency (the contract gives them none): one the
     export says is in another would be read wrong by the exchange rate."""
@@ -322,6 +370,40 @@ def test_a_payment_in_another_currency_than_its_invoice_is_quarantined(tmp_path:
     assert q["value"].iloc[0] == "USD"
     assert loaded.tables["payments"]["payment_id"].tolist() == ["P1", "P2", "P4"]
     assert_accounting(loaded)
+
+
+def with_column(text: str, name: str, values: tuple[str, ...]) -> str:
+    """A GOOD file with one more column, of the given values in its first rows."""
+    lines = text.splitlines()
+    cells = [name, *values, *[""] * (len(lines) - 1 - len(values))]
+    return "\n".join(f"{line},{cell}" for line, cell in zip(lines, cells, strict=True)) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [("Zahlungswährung", ("Euro", "Euro", "Euro")), ("Pay Ccy", ("US Dollar", "Euro"))],
+)
+def test_a_payments_currency_column_of_names_stops_the_load(
+    tmp_path: Path, name: str, values: tuple[str, ...]
+) -> None:
+    """'Euro' cannot be checked against an invoice's EUR: taken as another currency, every
+    payment would be quarantined, and taken as fitting, a payment in dollars of a EUR invoice
+    would be read in euros."""
+    payments = with_column(GOOD["payments.csv"], name, values)
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, {"payments.csv": payments}))
+    assert str(raised.value) == (
+        f"payments.csv: column '{name}' looks like the payments' currency ({values[0]!r} on line "
+        "2), but holds no ISO 4217 code or currency sign (such as EUR or €), so no payment can "
+        "be checked against its invoice's currency; export it as codes, or if it is not a "
+        f"currency, set columns: {{payments: {{{name}: ignore}}}} in ledger.yaml"
+    )
+    payments = with_column(GOOD["payments.csv"], name, ("$", "€", "EUE"))  # a stray typo
+    loaded = load_ledger(write_ledger(tmp_path, {"payments.csv": payments}))
+    assert loaded.quarantine[["row", "column", "reason"]].values.tolist() == [
+        [4, name, f"{name} is 'EUE', no ISO 4217 code or currency sign to check against its "
+         "invoice's currency EUR"]
+    ]  # fmt: skip
 
 
 def test_an_amount_column_named_for_another_currency_stops_the_load(tmp_path: Path) -> None:
@@ -342,6 +424,62 @@ def test_an_amount_column_named_for_another_currency_stops_the_load(tmp_path: Pa
         load_ledger(
             write_ledger(tmp_path, {**changes, "invoices.csv": named.replace("200,USD", "200,EUR")})
         )
+
+
+HEADER_CURRENCY_CASES = [
+    # (id, file, the money column as the export names it, start of the message)
+    ("lower-case", "invoices.csv", "amount (eur)", "invoices.csv: amount is read from 'amount "
+     "(eur)', which names EUR, but the invoice on line 2 is in USD; read amount from the file's "
+     "column in each row's own currency"),
+    ("snake-case", "invoices.csv", "amount_eur", "invoices.csv: amount is read from 'amount_eur'"),
+    ("german", "invoices.csv", "Betrag [Eur]", "invoices.csv: amount is read from 'Betrag [Eur]'"),
+    ("payments", "payments.csv", "Zahlbetrag (eur)", "payments.csv: amount is read from "
+     "'Zahlbetrag (eur)', which names EUR, but the invoice of the payment on line 2 is in USD; "
+     "read amount from the file's column in each row's own currency"),
+    ("credit-limit", "customers.csv", "Credit Limit (EUR)", "customers.csv: credit_limit is read "
+     "from 'Credit Limit (EUR)', which names EUR, but the credit limit on line 2 is in USD, the "
+     "base currency, in which credit limits are read; convert them to USD, or run with "
+     "--base-currency EUR if it is the ledger's"),
+]  # fmt: skip
+MONEY_COLUMN = {"invoices.csv": "amount", "payments.csv": "amount", "customers.csv": "credit_limit"}
+
+
+@pytest.mark.parametrize(
+    ("file", "header", "message"),
+    [c[1:] for c in HEADER_CURRENCY_CASES],
+    ids=[c[0] for c in HEADER_CURRENCY_CASES],
+)
+def test_every_money_column_named_for_another_currency_stops_the_load(
+    tmp_path: Path, file: str, header: str, message: str
+) -> None:
+    column, table = MONEY_COLUMN[file], file.removesuffix(".csv")
+    changes = {
+        file: GOOD[file].replace(f",{column}", f",{header}", 1),
+        "ledger.yaml": f"columns: {{{table}: {{'{header}': {column}}}}}\n",
+    }
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, changes))
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "header", ["Amount Due", "Total Amount", "Net Amount", "Amount (all)", "top_amount", "Betrag"]
+)
+def test_a_money_column_named_with_ordinary_words_names_no_currency(
+    tmp_path: Path, header: str
+) -> None:
+    changes = {
+        "invoices.csv": GOOD["invoices.csv"].replace(",amount,", f",{header},"),
+        "customers.csv": GOOD["customers.csv"].replace(",credit_limit", f",Credit Limit {header}"),
+        "ledger.yaml": f"columns: {{invoices: {{{header}: amount}}, customers: "
+        f"{{Credit Limit {header}: credit_limit}}}}\n",
+    }
+    loaded = load_ledger(write_ledger(tmp_path, changes))
+    assert loaded.quarantine.empty and loaded.tables["invoices"]["amount"].tolist() == [
+        100.5,
+        200,
+        50,
+    ]
 
 
 # --- amounts as exports decorate them -----------------------------------------------------------
@@ -561,7 +699,8 @@ def test_a_currency_column_that_disagrees_with_the_read_one_stops_the_load(
     assert str(raised.value) == (
         "invoices.csv: columns 'Currency' (read as currency) and 'Document Currency' disagree "
         "(line 3: USD and EUR); read the one amount is written in: columns: {invoices: "
-        "{Document Currency: currency}} in ledger.yaml, or drop the other"
+        "{Document Currency: currency}} in ledger.yaml if it is 'Document Currency', columns: "
+        "{invoices: {Document Currency: ignore}} if it is 'Currency'"
     )
     spec = "columns: {invoices: {Document Currency: currency}}\n"
     (folder / "ledger.yaml").write_text(spec, encoding="utf-8")

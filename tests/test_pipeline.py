@@ -596,6 +596,7 @@ def test_an_export_cut_short_is_refused_before_training(
     assert re.search(
         r"payments\.csv: \d{4}-\d{2} holds [\d,]+ payments, the export before", str(failure.value)
     )
+    assert re.search(r"are missing \(compared from \d{4}-\d{2}; a file cut", str(failure.value))
     assert alias_version(settings.registry, CHAMPION) == champion  # nothing trained or promoted
     monkeypatch.setenv("ARCAST_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
@@ -632,6 +633,7 @@ def test_an_export_meant_to_hold_fewer_rows_is_accepted_once(
     said = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
     assert re.search(r"ledger_continuity │ payments │ accepted", said)
+    assert re.search(r"ledger_continuity │ invoices │ yes", said)  # not the file cut short
     accepted = r"Warning: exports are compared with the one accepted on [\d-]+ with rows missing"
     assert re.search(rf"{accepted} \(payments\.csv: \d{{4}}-\d{{2}} holds", said)
     result = CliRunner().invoke(app, ["validate", *named])

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -10,7 +11,8 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv, write_json
-from data_contracts.continuity import monthly_counts, vanished_rows
+from data_contracts.continuity import TABLES as COMPARED_TABLES
+from data_contracts.continuity import compared_from, monthly_counts, vanished_rows
 from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, load_ledger
 from data_contracts.schema import CONTACTS, TABLES
 from data_contracts.suites import validate_tables
@@ -204,51 +206,92 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
     )
 
 
-@dg.asset_check(
-    asset="payments",
-    blocking=True,
-    description="The export still holds the rows the serving model learnt from: no month that "
-    "the champion's ledger held in full (after both exports' first month) lost more than "
-    "10% of its invoices or payments, as a file cut short or copied while still being "
-    "written would. Blocks training and scoring on such an export, unless it is accepted "
-    "(`arcast validate --accept-missing-rows`, e.g. after old months were archived): then it "
-    "warns, and later exports are compared with the accepted one.",
+CONTINUITY = "ledger_continuity"
+
+
+@dg.multi_asset_check(
+    name=CONTINUITY,
+    specs=[
+        dg.AssetCheckSpec(
+            CONTINUITY,
+            asset=table,
+            blocking=True,
+            description=f"The export still holds the {table} the serving model learnt from: no "
+            "month that the champion's ledger held in full (after both exports' first month) "
+            f"lost more than 10% of its {table}, as a file cut short or copied while still "
+            "being written would. Blocks training and scoring on such an export, unless it is "
+            "accepted (`arcast validate --accept-missing-rows`, e.g. after old months were "
+            "archived): then it warns, and later exports are compared with the accepted one.",
+        )
+        for table in COMPARED_TABLES
+    ],
 )
-def ledger_continuity(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
+def ledger_continuity(
+    settings: ArcastSettings, warehouse: DuckDBResource
+) -> Iterator[dg.AssetCheckResult]:
+    """One result for each table compared, so that the one cut short is the one reported
+    (invoices, payments, or both), not the payments whichever it was. A refusal reports them
+    too before it stops the run with one line."""
     through = trained_through(settings.registry)
-    if through is None:
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
-    accepted = accepted_export(settings)
-    if accepted is None:
-        before, reference = data_fingerprint(settings.registry), "the champion's ledger"
-    else:
-        before, through, reference = accepted["counts"], accepted["as_of"], "the accepted export"
+    before = None
+    if through is not None:
+        accepted = accepted_export(settings)
+        if accepted is None:
+            before, reference = data_fingerprint(settings.registry), "the champion's ledger"
+        else:
+            before, through, reference = (
+                accepted["counts"],
+                accepted["as_of"],
+                "the accepted export",
+            )
     if before is None:
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no champion to compare with"})
+        for table in COMPARED_TABLES:
+            yield _continuity(table, {"note": "no champion to compare with"})
+        return
     with warehouse.get_connection() as con:
         as_of = con.execute("SELECT as_of FROM run_context").fetchone()[0]
         files = dict(con.execute("SELECT table_name, file FROM ledger_accounting").fetchall())
         now = monthly_counts(con)
-    problems = vanished_rows(before, now, through, as_of, files)
+    vanished = vanished_rows(before, now, through, as_of, files)
+    problems = [v.text for v in vanished]
     compared = {"compared_with": f"{reference}, as of {through}"}
     if problems and settings.accept_missing_rows:
         _accept(settings, as_of, now, problems)
-        return dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=f"accepted with rows missing: {'; '.join(problems)}",
-            metadata={**compared, "accepted_missing": "; ".join(problems)},
+    for table in COMPARED_TABLES:
+        missing = "; ".join(v.text for v in vanished if v.table == table)
+        yield _continuity(
+            table,
+            {**compared, "accepted_missing" if settings.accept_missing_rows else "missing": missing}
+            if missing
+            else compared,
+            missing,
+            accepted=settings.accept_missing_rows,
         )
-    if problems:
+    if problems and not settings.accept_missing_rows:
         name = f" --ledger-name {shlex.quote(settings.ledger_name)}" if settings.ledger_name else ""
         raise LedgerFileError(
             f"{'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}: rows {reference} "
-            "held are missing (a file cut short, or copied while still being written?). If the "
-            "export is meant to hold fewer rows (old months archived), accept it once with "
-            f"`arcast validate --data {shlex.quote(settings.data_dir)}{name} "
-            "--accept-missing-rows`"
+            f"held are missing (compared from {compared_from(before, now)}; a file cut short, "
+            "or copied while still being written?). If the export is meant to hold fewer rows "
+            "(old months archived), accept it once with `arcast validate --data "
+            f"{shlex.quote(settings.data_dir)}{name} --accept-missing-rows`"
         )
-    return dg.AssetCheckResult(passed=True, metadata=compared)
+
+
+def _continuity(
+    table: str, metadata: dict, missing: str = "", accepted: bool = False
+) -> dg.AssetCheckResult:
+    """One table's continuity result: failed if it lost rows (``missing``), as a warning if
+    the export was accepted so."""
+    description = f"{'accepted with rows' if accepted else 'rows'} missing: {missing}"
+    return dg.AssetCheckResult(
+        asset_key=table,
+        check_name=CONTINUITY,
+        passed=not missing,
+        severity=dg.AssetCheckSeverity.WARN if accepted else dg.AssetCheckSeverity.ERROR,
+        description=description if missing else None,
+        metadata=metadata,
+    )
 
 
 def accepted_export(settings: ArcastSettings) -> dict | None:
