@@ -994,18 +994,13 @@ def _print_contacts(today: pd.DataFrame) -> None:
     between are why the ranks skip."""
     table = Table(
         title=f"Today's contacts by priority (first {min(len(today), 10)} of {len(today):,}; "
-        "rank in the whole worklist; open amounts in base currency)",
+        "#: rank in the whole worklist; open amounts in base currency)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
     shown = today.head(10)
-    widths = {
-        "rank": max(4, len(str(shown["rank"].max()))),
-        "invoice": 10,
-        "customer": 14,
-        "open": 10,
-    }
+    widths = {"#": len(str(shown["rank"].max())), "invoice": 10, "customer": 14, "open": 10}
     widths |= {"days": 4, "p_late": 6, "action": 8, "contact": 10}
     spare = console.width - sum(widths.values()) - 2 * len(widths)  # two spaces between columns
     why = spare >= MIN_WHY_WIDTH
@@ -1015,7 +1010,7 @@ def _print_contacts(today: pd.DataFrame) -> None:
     for label, width in widths.items():
         table.add_column(
             label,
-            justify="right" if label in ("rank", "open", "days", "p_late") else "left",
+            justify="right" if label in ("#", "open", "days", "p_late") else "left",
             no_wrap=True,
             overflow="ellipsis",
             min_width=None if label == "customer" else width,

@@ -399,7 +399,7 @@ def test_the_worklist_summary_leads_with_todays_contacts(
     ranks = worklist.lines.set_index("invoice_id")["rank"]
     for invoice in shown:  # each keeps its rank in the whole worklist (the workbook's)
         assert re.search(rf"^\s*{ranks[invoice]}\s+{invoice}\s", table, re.M)
-    assert "rank in the whole worklist" in " ".join(table.split())
+    assert "#: rank in the whole worklist" in " ".join(table.split())
     changed = "since the worklist of 2024-04-09, 2 paid (1 as promised), 1 gone from the ledger"
     assert f"{changed}, 1 new" in said
     assert (
