@@ -115,11 +115,15 @@ def _run_with_progress(work, steps: int):
 
 def _other_ledgers(settings) -> list[str]:
     """The ledgers this home keeps, if ``settings``' ledger has no champion yet: the lines a new
-    one may have been meant to continue (asked before the run, which may train one)."""
-    from models.tracking import CHAMPION, alias_version, kept_ledgers
+    one may have been meant to continue (asked before the run, which may train one). The first
+    look at the home's model store: one that cannot follow the home's move stops here."""
+    from models.tracking import CHAMPION, HomeStoreError, alias_version, kept_ledgers
 
-    if alias_version(settings.registry, CHAMPION) is not None:
-        return []
+    try:
+        if alias_version(settings.registry, CHAMPION) is not None:
+            return []
+    except HomeStoreError as exc:
+        raise _fail(str(exc)) from None
     return [k for k in kept_ledgers(settings.home_path) if k != settings.ledger_key]
 
 

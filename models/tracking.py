@@ -13,12 +13,15 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import mlflow
 import numpy as np
@@ -42,6 +45,18 @@ GATE_TAG = "arcast.gate"
 """Model-version tags the promotion gate leaves: "promoted" or "refused", and its reason."""
 REPLAY = re.compile(r" as of \d{4}-\d{2}-\d{2}$")
 """How a replay's model line is named after its ledger (`replay_ledger`)."""
+ARTIFACTS = "mlartifacts"
+"""The home's folder of MLflow artifacts (the experiment's artifact location)."""
+ARTIFACT_URI_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+)
+"""Where MLflow 3's SQL store records absolute artifact URIs: rewritten when the home moves."""
+
+log = logging.getLogger(__name__)
 
 logging.getLogger("mlflow").setLevel(logging.ERROR)
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -87,17 +102,103 @@ class Registry:
         return f"{REGISTERED_MODEL}-{self.slug}"
 
 
+class HomeStoreError(RuntimeError):
+    """The MLflow store of a moved or copied home cannot be pointed at the home's own
+    artifacts; the message is one line for the CLI."""
+
+
 def _client(home: Path) -> tuple[MlflowClient, str]:
-    """Point MLflow at the local store under ``home``; create the experiment on first use."""
+    """Point MLflow at the local store under ``home``; create the experiment on first use, and
+    follow the home if it was moved or copied since (`_follow_home`)."""
     uri = tracking_uri(home)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(uri, uri)
     exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is not None:
-        return client, exp.experiment_id
-    artifacts = (home / "mlartifacts").resolve()
-    return client, client.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+    artifacts = (home / ARTIFACTS).resolve()
+    if exp is None:
+        return client, client.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+    if exp.artifact_location != artifacts.as_uri():
+        _follow_home(home, int(exp.experiment_id), artifacts)
+    return client, exp.experiment_id
+
+
+def _follow_home(home: Path, experiment_id: int, artifacts: Path) -> None:
+    """Point the store's artifact URIs at ``artifacts``, the home's own, in one transaction.
+
+    MLflow records absolute artifact URIs (the experiment's location, each run's, each model's)
+    and has no API to change them, so a home moved to another path (a new disk, a restored
+    backup, a volume mounted elsewhere) would look for its models where they were, and a copy
+    would silently read the original's. Every URI under the recorded root is rewritten; a store
+    that records the root elsewhere too (a later MLflow's schema) is refused and left as it was.
+    """
+    db = home / "mlflow.db"
+    con = sqlite3.connect(db, isolation_level=None, timeout=60)
+    try:
+        con.execute("BEGIN IMMEDIATE")  # another process following the same move waits here
+        try:
+            old = _rewrite_artifact_uris(con, db, experiment_id, artifacts)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+    if old is not None:
+        log.warning(
+            f"the arcast home {'was copied' if old.exists() else 'moved'}: MLflow's artifact "
+            f"locations now point to {artifacts}, no longer to {old}"
+        )
+
+
+def _rewrite_artifact_uris(
+    con: sqlite3.Connection, db: Path, experiment_id: int, artifacts: Path
+) -> Path | None:
+    """Rewrite the recorded artifact root to ``artifacts`` in the open transaction; return the
+    folder it pointed to (None if another process has already rewritten it)."""
+    new = artifacts.as_uri()
+    (old,) = con.execute(
+        "SELECT artifact_location FROM experiments WHERE experiment_id = ?", (experiment_id,)
+    ).fetchone()
+    if old == new:
+        return None
+    before = Path(url2pathname(urlparse(old).path))
+    tables = [name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    columns = {t: [row[1] for row in con.execute(f'PRAGMA table_info("{t}")')] for t in tables}
+    unknown = [f"{t}.{c}" for t, c in ARTIFACT_URI_COLUMNS if c not in columns.get(t, [])]
+    if unknown:
+        raise HomeStoreError(
+            f"{db}: MLflow {mlflow.__version__}'s store has no {', '.join(unknown)}; arcast "
+            f"cannot point its artifact locations at {artifacts}"
+        )
+    if not artifacts.is_dir() and con.execute("SELECT 1 FROM runs LIMIT 1").fetchone():
+        raise HomeStoreError(
+            f"{db} records models whose artifacts are not in {artifacts} (they were in "
+            f"{before}): restore the whole home, not only mlflow.db"
+        )
+    for table, column in ARTIFACT_URI_COLUMNS:
+        con.execute(
+            f'UPDATE "{table}" SET "{column}" = ? || substr("{column}", ?) '
+            f'WHERE "{column}" = ? OR substr("{column}", 1, ?) = ?',
+            (new, len(old) + 1, old, len(old) + 1, f"{old}/"),
+        )
+    left = [
+        f"{table}.{column}"
+        for table in tables
+        for column in columns[table]
+        if con.execute(
+            f'SELECT 1 FROM "{table}" WHERE CAST("{column}" AS TEXT) = ? '
+            f'OR instr(CAST("{column}" AS TEXT), ?) LIMIT 1',
+            (old, f"{old}/"),
+        ).fetchone()
+    ]
+    if left:
+        raise HomeStoreError(
+            f"{db}: {', '.join(left)} also record {old}, which arcast does not know to rewrite "
+            f"(MLflow {mlflow.__version__}); the store is left as it was"
+        )
+    return before
 
 
 def log_and_register(
