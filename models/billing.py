@@ -80,6 +80,10 @@ class BillingProjection:
     ``units`` has one row per (customer_id, currency) with its run-rate and parameters;
     ``billing`` and ``cash`` are ``(n_units, weeks)`` expected amounts per forecast week;
     ``paths`` is ``(n_units, STRATA, weeks)`` cash if the unit pays in timing stratum q.
+    ``delays`` is each unit's pmf over days 0..90 after issue that ``cash`` comes from: of the
+    payment, or for a month-end batch payer (``calendar`` ≥ 0) of the day its invoice is meant
+    to be paid, paid in the first of ``batch_days[calendar]`` on or after it (``calendar`` −1:
+    no batches).
     """
 
     as_of: date
@@ -91,7 +95,9 @@ class BillingProjection:
     sigma: float
     season: np.ndarray
     daily_factor: np.ndarray
-    survival: np.ndarray
+    delays: np.ndarray
+    calendar: np.ndarray
+    batch_days: list[np.ndarray]
 
     @property
     def weeks(self) -> int:
@@ -143,8 +149,10 @@ class BillingProjection:
         """Projected invoices issued by the end of ``week`` as pseudo-invoices for the KPIs.
 
         One row per (payment terms, issue day): issue and due dates, billed amount and the
-        expected amount still open at the end of ``week`` (billed × P(delay > days since issue)),
-        in base currency — the columns `arcast.kpis.compute_kpis` reads.
+        expected amount still open at the end of ``week`` (billed × P(not paid by then)), in
+        base currency — the columns `arcast.kpis.compute_kpis` reads. Paid by the same delays
+        as ``cash``, batches included, so that the AR forecast rolls forward from the cash
+        forecast: billed − collected = still open, week by week.
         """
         days = 7 * week
         terms = self.units["terms_days"].to_numpy()
@@ -155,7 +163,7 @@ class BillingProjection:
         issue = np.arange(1, days + 1)
         factor = self.daily_factor[issue]
         billed = np.outer(onehot @ rate, factor)
-        outstanding = (onehot @ (rate[:, None] * self.survival))[:, days - issue] * factor
+        outstanding = (onehot @ (rate[:, None] * self._open_share(issue, days))) * factor
         issue_day = np.tile(to_day(self.as_of) + issue, len(uniques))
         return pd.DataFrame(
             {
@@ -167,6 +175,20 @@ class BillingProjection:
                 "amount_open_base": outstanding.ravel(),
             }
         )
+
+    def _open_share(self, issue: np.ndarray, days: int) -> np.ndarray:
+        """``(n_units, issue.size)``: P(an invoice issued ``issue`` days after as-of is still
+        unpaid at the end of day ``days``)."""
+        survival = 1.0 - np.cumsum(self.delays, axis=1)
+        share = survival[:, days - issue]
+        today = to_day(self.as_of)
+        for k in np.unique(self.calendar[self.calendar >= 0]):
+            batches = self.batch_days[k]
+            meant = today + issue[:, None] + np.arange(self.delays.shape[1])[None, :]
+            paid = batches[np.searchsorted(batches, meant, side="left")] - today <= days
+            rows = self.calendar == k
+            share[rows] = 1.0 - self.delays[rows] @ paid.T
+        return share
 
 
 def month_factors(monthly: pd.Series) -> np.ndarray:
@@ -234,8 +256,7 @@ def project_billing(
     lam = units["count_lookback"].to_numpy() / weight * future.sum()
 
     pmf = _delay_pmf(inv["customer_id"].to_numpy(), issue, completion, today)
-    unit_pmf = pmf.reindex(units["customer_id"]).to_numpy()
-    survival = 1.0 - np.cumsum(unit_pmf, axis=1)
+    unit_pmf = pmf.reindex(units["customer_id"]).to_numpy(copy=True)
     # toeplitz[d, t]: seasonal factor of the issue day of an invoice paid on day t + 1 after a
     # delay of d days (issue day t + 1 − d must lie in the horizon)
     d = np.arange(DELAY_DAYS)[:, None]
@@ -259,9 +280,11 @@ def project_billing(
         .reindex(units["customer_id"])
         .to_numpy()
     )
+    calendar = np.full(len(units), -1)
     for k in np.unique(unit_batches[batch_payer]):
         on_batch = batch_payer & (unit_batches == k)
         lag = lags.reindex(units.loc[on_batch, "customer_id"]).to_numpy()
+        unit_pmf[on_batch], calendar[on_batch] = lag, k
         batch_map = _batch_map(batches[k], today, future)
         daily_paths[on_batch] = rate_base[on_batch, None, None] * (_strata(lag) @ batch_map)
     paths = daily_paths.reshape(len(units), STRATA, weeks, 7).sum(axis=3)
@@ -276,7 +299,9 @@ def project_billing(
         sigma=_portfolio_sigma(issue, amount_base, today, season, horizon),
         season=season,
         daily_factor=np.concatenate([[0.0], future]),
-        survival=survival,
+        delays=unit_pmf,
+        calendar=calendar,
+        batch_days=batches,
     )
 
 

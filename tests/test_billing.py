@@ -159,24 +159,14 @@ def test_month_factors_need_a_year_and_are_shrunk() -> None:
     assert factors[0] == pytest.approx(1 + (1 / rates.mean() - 1) / 2)
 
 
-def test_open_invoices_roll_forward() -> None:
-    projection = project_billing(weekly_ledger(delay=10), AS_OF, RATES)
-    assert projection.open_invoices(0).empty
-    week2 = projection.open_invoices(2)
-    billed = projection.billing[:, :2].sum()
-    collected = projection.cash[:, :2].sum()
-    assert week2["amount_base"].sum() == pytest.approx(billed)
-    assert week2["amount_open_base"].sum() == pytest.approx(billed - collected)
-
-
-def test_a_month_end_batch_payer_is_projected_onto_its_batch_days() -> None:
-    """A customer paying everything on the month's last weekday brings its new invoices' cash in
-    the weeks holding those days, not spread over every week."""
+def batch_ledger() -> pd.DataFrame:
+    """Customer E bills 700 a week and pays each invoice in the month-end batch (the month's
+    last weekday) of the month 45 days after its issue."""
     today = to_day(AS_OF)  # Sunday 30 June 2024: the batch that month was on Friday the 28th
     issue = today - 7 * np.arange(60)
     paid = pd.to_datetime(issue + 45, unit="D") + pd.offsets.MonthEnd(0)
     paid = paid - pd.to_timedelta(np.maximum(paid.day_of_week - 4, 0), unit="D")
-    ledger = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": "E",
             "currency": "USD",
@@ -186,7 +176,30 @@ def test_a_month_end_batch_payer_is_projected_onto_its_batch_days() -> None:
             "completion_day": ((paid - pd.Timestamp("1970-01-01")).days).astype(float),
         }
     )
+
+
+@pytest.mark.parametrize(
+    "ledger", [weekly_ledger(delay=10), batch_ledger()], ids=["daily", "batch"]
+)
+def test_open_invoices_roll_forward(ledger: pd.DataFrame) -> None:
+    """What the projected invoices leave open is what they billed less what the cash forecast
+    collects from them, week by week, month-end batch payers included (whose AR fell between
+    batches by the plain delays before, as if they paid every day)."""
     projection = project_billing(ledger, AS_OF, RATES)
+    assert projection.open_invoices(0).empty
+    for week in range(1, projection.weeks + 1):
+        projected = projection.open_invoices(week)
+        billed = projection.billing[:, :week].sum()
+        collected = projection.cash[:, :week].sum()
+        assert projected["amount_base"].sum() == pytest.approx(billed)
+        assert projected["amount_open_base"].sum() == pytest.approx(billed - collected)
+
+
+def test_a_month_end_batch_payer_is_projected_onto_its_batch_days() -> None:
+    """A customer paying everything on the month's last weekday brings its new invoices' cash in
+    the weeks holding those days, not spread over every week."""
+    today = to_day(AS_OF)
+    projection = project_billing(batch_ledger(), AS_OF, RATES)
     assert projection.units.loc[0, "month_end_batch"]
     batch_days = [date(2024, 7, 31), date(2024, 8, 30)]  # Friday 30 August; 30 September is past
     batch_weeks = [(to_day(d) - today - 1) // 7 for d in batch_days]
