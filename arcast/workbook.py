@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -137,12 +137,18 @@ def _add_sheet(wb: xlsxwriter.Workbook, title: str, frame: pd.DataFrame) -> None
                 writers[j](i, j, value, tiers.get(value) if j == action else None)
 
 
-def write_workbook(sheets: dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """Write one formatted sheet per frame, in the given order, atomically."""
+def write_workbook(
+    sheets: dict[str, pd.DataFrame], path: str | Path, created: date | None = None
+) -> Path:
+    """Write one formatted sheet per frame, in the given order, atomically. The file records
+    ``created`` (midnight UTC; the as-of date for a worklist) as its creation time instead of
+    the clock's, so that the same worklist is the same file, byte for byte."""
 
     def write(tmp: Path) -> None:
         options = {"constant_memory": True, "strings_to_numbers": False, "strings_to_urls": False}
         with xlsxwriter.Workbook(str(tmp), options) as wb:
+            if created is not None:
+                wb.set_properties({"created": datetime.combine(created, time(), UTC)})
             for title, frame in sheets.items():
                 _add_sheet(wb, title, frame)
 

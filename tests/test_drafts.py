@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import email
-from datetime import date
+import time
+from datetime import date, datetime
 from email import policy
 from pathlib import Path
 
@@ -243,6 +244,19 @@ def test_workbook_has_four_formatted_sheets(worklist, drafts, tmp_path: Path) ->
     column = [c.value for c in customers[1]].index("open_amount") + 1
     opened = (customers.cell(row=r, column=column).value for r in range(2, customers.max_row + 1))
     assert np.isclose(sum(opened), LEDGER["amount_open_base"].sum())
+
+
+def test_the_same_workbook_is_the_same_file(worklist, tmp_path: Path) -> None:
+    """Written a second later, the same sheets give the same bytes: the file's creation time is
+    the as-of date, not the clock's."""
+    sheets = {"Worklist": worklist.dunning}
+    first = write_workbook(sheets, tmp_path / "a.xlsx", created=date(2025, 3, 31)).read_bytes()
+    time.sleep(1.1)  # the property has one-second resolution
+    assert (
+        write_workbook(sheets, tmp_path / "b.xlsx", created=date(2025, 3, 31)).read_bytes() == first
+    )
+    wb = openpyxl.load_workbook(tmp_path / "b.xlsx")
+    assert wb.properties.created == datetime(2025, 3, 31)
 
 
 def test_only_overdue_amounts_are_demanded() -> None:

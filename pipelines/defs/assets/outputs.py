@@ -108,6 +108,7 @@ def collections_worklist(
             ABOUT_SHEET: about,
         },
         out / "worklist.xlsx",
+        created=as_of,
     )
     dunning = worklist.dunning
     context.log.info(
