@@ -247,7 +247,7 @@ def read_dialect(data_dir: Path) -> Dialect:
     for table, renames in _table_entries(spec.get("columns"), "columns").items():
         if not isinstance(renames, dict):
             raise ValueError(f"columns.{table} must map the file's column names to arcast's")
-        known = [*TABLES_BY_NAME[table].column_names, IGNORE]
+        known = [*TABLES_BY_NAME[table].read_names, IGNORE]
         targets = {column_key(str(k)): str(v).strip().lower() for k, v in renames.items()}
         for source, target in targets.items():
             if target not in known:

@@ -50,7 +50,15 @@ from data_contracts.dialect import (
     read_dialect,
     split_amounts,
 )
-from data_contracts.schema import CONTACT_OUTCOMES, DEFAULT_BASE_CURRENCY, TABLES, Column, Table
+from data_contracts.schema import (
+    CONTACT_OUTCOMES,
+    DEFAULT_BASE_CURRENCY,
+    PAID_DATE,
+    PAYMENTS,
+    TABLES,
+    Column,
+    Table,
+)
 from data_contracts.suites import UNIQUENESS_RULES, allowed_values, failed_rows, rule_columns
 
 DATE_DTYPE = "datetime64[us]"
@@ -97,6 +105,11 @@ class LoadedLedger:
     base_currency: str
     warnings: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    """table -> the file its rows were read from (the payments': the invoices' when derived
+    from their paid dates)."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """table -> the name ``accounting`` gives its rows: its file's, or ``payments from
+    invoices.csv 'Clearing Date'`` for payments derived from paid dates."""
 
 
 def empty_table(table: Table) -> pd.DataFrame:
@@ -121,7 +134,8 @@ def find_files(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
     """table -> its file in the folder: the one ``ledger.yaml`` names, else ``<table>.csv``
     or ``<table>.parquet``, in any case (``Customers.csv``, ``INVOICES.CSV``: an export's
     ``Customers.csv`` passed over would leave every draft without its address). Tables without
-    a file are left out (the sensor waits for them)."""
+    a file are left out (the sensor waits for them). The payments' file is the invoices' when
+    it gives their paid dates instead (`_payments_in_invoices`)."""
     by_name: dict[str, list[Path]] = {}
     for path in sorted(data_dir.iterdir()):
         if path.is_file():
@@ -137,7 +151,55 @@ def find_files(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
             )
         if found:
             files[table.name] = found[0]
+    if "invoices" in files and _payments_in_invoices(files, dialect):
+        files["payments"] = files["invoices"]
     return files
+
+
+def _payments_in_invoices(files: dict[str, Path], dialect: Dialect) -> bool:
+    """Whether the payments are derived from the invoices file's paid dates (`PAID_DATE`, by
+    the map or by that name): it has such a column and the folder no payments file.
+
+    Both at once stop the load, naming the two ways out, rather than reading the payments file
+    and warning that the column is ignored: they are two accounts of the same payments that may
+    disagree (a file of one month's receipts beside every invoice's clearing date), only whoever
+    made the export knows which one is whole, and a warning scrolls past a scheduled run that
+    read the wrong one; and no other ``ledger.yaml`` entry is left without effect either."""
+    column = _paid_date_column(files["invoices"], dialect)
+    if column is None:
+        return False
+    named = dialect.files.get("payments")
+    if "payments" in files or named:
+        payments = named or files["payments"].name
+        other, drop = f"{payments} holds payments too", f"take {payments} out of the folder"
+        if named:  # even if it is not there: ledger.yaml says the payments are in it
+            other = f"{MAP_FILE} names {payments} as the payments file"
+            drop = f"drop files.payments from {MAP_FILE}"
+        setting = f"columns: {{invoices: {{{_yaml_key(column)}: {IGNORE}}}}}"
+        raise LedgerFileError(
+            f"{files['invoices'].name}: column '{column}' is read as paid_date, to derive the "
+            f"payments from, but {other}; keep one: set {setting} in {MAP_FILE} to read "
+            f"{payments}, or {drop} to derive them from '{column}'"
+        )
+    return True
+
+
+def _paid_date_column(invoices: Path, dialect: Dialect) -> str | None:
+    """The invoices file's column of paid dates as its header writes it (as ``ledger.yaml`` does
+    if the header lacks it: reading the file then says so), or None."""
+    mapped = [k for k, v in dialect.columns.get("invoices", {}).items() if v == PAID_DATE.name]
+    if invoices.suffix.lower() == ".parquet":
+        try:
+            names = pq.read_schema(invoices).names
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable_parquet(invoices, exc) from None
+    else:
+        names = _read_header(invoices, "invoices", dialect.text_encoding("invoices"))[0]
+    wanted = mapped or [PAID_DATE.name]
+    found = [
+        n.strip() for n in names if column_key(n) in wanted and not dialect.ignores("invoices", n)
+    ]
+    return next(iter(found + mapped), None)
 
 
 def _locate(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
@@ -158,7 +220,13 @@ def _locate(data_dir: Path, dialect: Dialect) -> dict[str, Path]:
         if hint and not named:
             hint += f": name the {table.name} file in {MAP_FILE}"
         missing = "required file not found" if table.required else "not found"
-        raise LedgerFileError(f"{where}: {missing} in {data_dir}{hint + ')' if hint else ''}")
+        paid = ""
+        if table is PAYMENTS and "invoices" in files:
+            paid = (
+                f"; if {files['invoices'].name} gives the day each invoice was paid instead, "
+                f"read that column as {PAID_DATE.name} (columns: in {MAP_FILE})"
+            )
+        raise LedgerFileError(f"{where}: {missing} in {data_dir}{hint + ')' if hint else ''}{paid}")
     return files
 
 
@@ -187,7 +255,7 @@ def _select_columns(
     canonical: list[str] = []
     for key in map(column_key, names):
         name = mapped.get(key, key)
-        known = name if name in table.column_names else ""
+        known = name if name in table.read_names else ""
         if key not in mapped and known in mapped.values():
             known = ""  # the map reads another column as this one ('Document Currency')
         if known and known in canonical:
@@ -220,11 +288,12 @@ def _select_columns(
 
 class _Read(NamedTuple):
     """A file as read: its canonical columns as text (or Parquet's types), indexed by record
-    number, the rows with too few fields (record number -> first missing column and why,
-    `_short_rows`), each canonical column's name in the file, and `_unread_currencies`."""
+    number, the rows refused before their values are read (record number -> column and why:
+    rows with too few fields, `_short_rows`; payments of quarantined invoices,
+    `_paid_payments`), each canonical column's name in the file, and `_unread_currencies`."""
 
     frame: pd.DataFrame
-    short: dict[int, tuple[str, str]]
+    refused: dict[int, tuple[str, str]]
     headers: dict[str, str]
     unread: pd.DataFrame
 
@@ -339,7 +408,7 @@ def _read_csv(path: Path, table: Table, dialect: Dialect, warnings: list[str]) -
         raise LedgerFileError(f"{path.name}: garbled CSV, {detail}") from None
     unread = _unread_currencies(table, header, columns, df, dialect)
     df.columns = columns
-    df = pd.DataFrame({c: _text(df[c]) for c in table.column_names if c in columns})
+    df = pd.DataFrame({c: _text(df[c]) for c in table.read_names if c in columns})
     blank = df.isna().all(axis=1)
     if blank.any():
         warnings.append(f"{path.name}: skipped {int(blank.sum())} blank line(s)")
@@ -422,8 +491,7 @@ def _read_parquet(path: Path, table: Table, dialect: Dialect, warnings: list[str
         read = [i for i, c in enumerate(columns) if c or scan]
         df = pq.read_table(path, columns=[names[i] for i in read]).to_pandas(date_as_object=False)
     except (pa.ArrowException, OSError) as exc:
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise LedgerFileError(f"{path.name}: not a readable Parquet file ({detail})") from None
+        raise _unreadable_parquet(path, exc) from None
     df = df.reset_index(drop=True)
     unread = _unread_currencies(
         table, [names[i] for i in read], [columns[i] for i in read], df, dialect
@@ -434,6 +502,16 @@ def _read_parquet(path: Path, table: Table, dialect: Dialect, warnings: list[str
         if df[column].dtype == object or pd.api.types.is_string_dtype(df[column]):
             df[column] = _text(df[column])
     return _Read(df, {}, _headers(names, columns), unread)  # Parquet rows cannot be cut short
+
+
+def _unreadable_parquet(path: Path, exc: Exception) -> LedgerFileError:
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return LedgerFileError(f"{path.name}: not a readable Parquet file ({detail})")
+
+
+def _read(path: Path, table: Table, dialect: Dialect, warnings: list[str]) -> _Read:
+    read = _read_parquet if path.suffix.lower() == ".parquet" else _read_csv
+    return read(path, table, dialect, warnings)
 
 
 # --- type parsing -------------------------------------------------------------------------------
@@ -506,7 +584,7 @@ def _dialect_problem(
     quarantined row."""
     if not bad.any() or column.type not in ("date", "float", "int"):
         return None
-    raw, table = load.raw[column.name], load.table.name
+    raw, table = load.raw[column.name], load.settings
     present = raw.notna()
     values = raw[present].astype("str").drop_duplicates().reset_index(drop=True)
     first = raw[bad].astype("str")
@@ -525,8 +603,10 @@ def _dialect_problem(
         kind = "numbers"
     if hint is None:
         return None
+    label = load.labels.get(column.name)
+    name = f"column '{label}'" if label else column.name
     return LedgerFileError(
-        f"{load.file}: {column.name} holds {kind} like {first.iloc[0]!r} (line "
+        f"{load.file}: {name} holds {kind} like {first.iloc[0]!r} (line "
         f"{first.index[0] + FIRST_DATA_LINE}; {int(bad.sum()):,} of {int(present.sum()):,}), "
         f"not {expected}; {hint} in {MAP_FILE} beside the files (README, \"Another export's "
         'dialect")'
@@ -547,24 +627,42 @@ class _TableLoad:
     """One file on its way through type parsing, GX rules and reference checks.
 
     Row labels are record numbers (0 = first data row), so a row's line is ``label + 2``.
+    Rows derived from another file's (`_paid_payments`) keep that file's ``file`` and lines,
+    are read by the ``ledger.yaml`` entries of its table (``settings``), name their columns as
+    its header does (``labels``: canonical column -> header) and are counted as ``source``.
     """
 
-    def __init__(self, table: Table, path: Path, dialect: Dialect, warnings: list[str]) -> None:
+    def __init__(
+        self,
+        table: Table,
+        file: str,
+        read: _Read,
+        dialect: Dialect,
+        *,
+        settings: str = "",
+        source: str = "",
+        labels: dict[str, str] | None = None,
+    ) -> None:
         self.table = table
-        self.file = path.name
-        read = _read_parquet if path.suffix.lower() == ".parquet" else _read_csv
-        raw, short, self.headers, self.unread = read(path, table, dialect, warnings)
+        self.file = file
+        self.settings = settings or table.name
+        self.source = source or file
+        self.labels = labels or {}
+        raw, refused, self.headers, self.unread = read
         self.raw = raw.reindex(columns=table.column_names)
+        self.derives = raw[[c.name for c in table.derives if c.name in raw]]  # `Table.derives`
         self._problems: list[pd.DataFrame] = []
         self._flagged = pd.Series(False, index=self.raw.index)
-        for (column, reason), rows in pd.Series(short, dtype=object).groupby(
-            lambda row: short[row]
+        for (column, reason), rows in pd.Series(refused, dtype=object).groupby(
+            lambda row: refused[row]
         ):
             self.flag(rows.index, column, reason)
         typed = {}
         self.marks: dict[str, pd.Series] = {}
         for column in table.columns:
-            values, bad, marks = _parse_column(self.raw[column.name], column, table.name, dialect)
+            values, bad, marks = _parse_column(
+                self.raw[column.name], column, self.settings, dialect
+            )
             if not marks.empty:
                 self.marks[column.name] = marks
             problem = _dialect_problem(self, column, bad, dialect)
@@ -657,9 +755,11 @@ class _TableLoad:
             problems.loc[group.index, "value"] = value.to_numpy()
         problems["row"] = problems["label"] + FIRST_DATA_LINE
         problems["file"] = self.file
+        problems["column"] = problems["column"].replace(self.labels)
         return problems.sort_values("row")[QUARANTINE_COLUMNS].reset_index(drop=True)
 
     def accounting(self) -> dict[str, int]:
+        """Rows in = accepted + quarantined, for ``source``."""
         quarantined = int(self._flagged.sum())
         return {
             "rows_in": len(self.raw),
@@ -669,6 +769,49 @@ class _TableLoad:
 
 
 # --- the ledger ---------------------------------------------------------------------------------
+
+
+PAID_PAYMENT_ID = "paid:"
+"""The id of a payment derived from an invoice's paid date: this + the invoice's id. One per
+invoice, whose id is unique, and no payments file beside it, so no two can clash; and it
+follows the invoice, not its line, so that the same export read again, or sorted otherwise,
+gives the same ids."""
+
+
+def _paid_payments(invoices: _TableLoad, dialect: Dialect) -> _TableLoad:
+    """The payments an invoices file gives as paid dates (`PAID_DATE`): one full payment of
+    each invoice's amount on its paid date, none where the date is empty (the invoice is open),
+    with the invoice's customer and `PAID_PAYMENT_ID`. They go through the payments contract as
+    a file's would, their dates read as the invoices' (``dates: {invoices: …}``), on the
+    invoice's line, so that a refusal names the invoices file, the line and the paid-date
+    column as written. An invoice quarantined (once all its checks are done) quarantines its
+    payment first: it is no invoice to pay, and a duplicated invoice row must not pay the
+    accepted one twice."""
+    header = invoices.headers[PAID_DATE.name]
+    paid = invoices.derives[PAID_DATE.name].dropna()
+    typed = invoices.typed.loc[paid.index]
+    frame = pd.DataFrame(
+        {
+            "payment_id": PAID_PAYMENT_ID + typed["invoice_id"],
+            "invoice_id": typed["invoice_id"],
+            "customer_id": typed["customer_id"],
+            "payment_date": paid,
+            "amount": typed["amount"],
+        }
+    )
+    ok = invoices.ok.loc[paid.index]
+    refused = dict.fromkeys(
+        ok.index[~ok], ("payment_date", "the invoice on this line is quarantined")
+    )
+    return _TableLoad(
+        PAYMENTS,
+        invoices.file,
+        _Read(frame, refused, {"payment_date": header}, pd.DataFrame(index=frame.index)),
+        dialect,
+        settings=invoices.table.name,
+        source=f"payments from {invoices.file} '{header}'",
+        labels={"payment_date": header},
+    )
 
 
 def _at_one(rates: pd.Series) -> bool:
@@ -982,7 +1125,9 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
 
     Raises :class:`LedgerFileError` for file-level problems; row-level problems go to
     ``quarantine``. References are checked against the parent's accepted rows only, so a
-    payment of a quarantined invoice is quarantined too (with a reason that says so).
+    payment of a quarantined invoice is quarantined too (with a reason that says so). Without a
+    payments file, the payments are derived from the invoices' paid dates (`_paid_payments`)
+    once the invoices are checked.
     """
     if not re.fullmatch(r"[A-Z]{3}", base_currency):
         raise ValueError(f"base currency must be an ISO 4217 code, got {base_currency!r}")
@@ -992,11 +1137,15 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     dialect = folder_dialect(data_dir)
     files = _locate(data_dir, dialect)
     warnings: list[str] = []
-    loads = {
-        t.name: _TableLoad(t, files[t.name], dialect, warnings) for t in TABLES if t.name in files
-    }
+    loads = {}
+    for table in TABLES:
+        path = files.get(table.name)
+        if path is not None and not (table is PAYMENTS and path == files["invoices"]):
+            loads[table.name] = _TableLoad(
+                table, path.name, _read(path, table, dialect, warnings), dialect
+            )
     customers, fx = loads.get("customers"), loads.get("fx_rates")
-    invoices, payments, disputes = loads["invoices"], loads["payments"], loads.get("disputes")
+    invoices, payments, disputes = loads["invoices"], loads.get("payments"), loads.get("disputes")
     contacts = loads.get("contacts")
 
     _check_unread_invoice_currency(invoices, base_currency)
@@ -1005,7 +1154,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     fils = pd.Series(sorted(THREE_DECIMAL_CURRENCIES), dtype="str")
     three_decimal = _isin(invoices.typed["currency"], fils)
     _check_grouped_amounts(invoices, dialect, ~three_decimal)
-    if not three_decimal.any():  # a payment is in its invoice's currency
+    if payments is not None and not three_decimal.any():  # a payment is in its invoice's currency
         _check_grouped_amounts(payments, dialect, pd.Series(True, index=payments.raw.index))
     if customers is not None and base_currency not in THREE_DECIMAL_CURRENCIES:
         _check_grouped_amounts(customers, dialect, pd.Series(True, index=customers.raw.index))
@@ -1036,6 +1185,9 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     if fx is not None:
         _rebase_rates(fx, base_currency, warnings)
     _check_currencies(invoices, fx, base_currency)
+    if payments is None:
+        payments = loads["payments"] = _paid_payments(invoices, dialect)
+        payments.apply_rules()
     payments.check_reference("invoice_id", invoices, "invoice_id")
     if payments.states_currency:  # the invoices' currencies looked up only then (0.4 s)
         paid_in = _of_invoice(payments, invoices, "currency")
@@ -1052,7 +1204,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         _check_contact_dates(contacts, invoices)
         warnings.extend(_unlogged_contacts(contacts))
 
-    accounting = {load.file: load.accounting() for load in loads.values()}
+    accounting = {load.source: load.accounting() for load in loads.values()}
     for file, counts in accounting.items():
         if counts["quarantined"] >= HIGH_QUARANTINE_ROWS and (
             counts["quarantined"] > HIGH_QUARANTINE_SHARE * counts["rows_in"]
@@ -1072,4 +1224,5 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         base_currency=base_currency,
         warnings=warnings,
         files=files,
+        sources={name: load.source for name, load in loads.items()},
     )

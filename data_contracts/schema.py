@@ -30,6 +30,10 @@ class Table:
     required: bool
     columns: tuple[Column, ...]
     key: str | None = None
+    derives: tuple[Column, ...] = ()
+    """Columns its file may hold only to derive another table from (an invoices file's paid
+    dates, its payments): not among ``columns``, so no check, warehouse table or model feature
+    ever sees them."""
 
     @property
     def required_columns(self) -> list[str]:
@@ -38,6 +42,11 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def read_names(self) -> list[str]:
+        """The columns read from its file: its own, then those it `derives` another from."""
+        return [*self.column_names, *(c.name for c in self.derives)]
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -63,10 +72,19 @@ CUSTOMERS = Table(
     ),
 )
 
+PAID_DATE = Column(
+    "paid_date",
+    "date",
+    description="The day the invoice was settled (empty = open), in an export without a payments "
+    "file: read only to derive one full payment per paid invoice, never kept as an invoice column, "
+    "since it is what the model predicts",
+)
+
 INVOICES = Table(
     name="invoices",
     required=True,
     key="invoice_id",
+    derives=(PAID_DATE,),
     columns=(
         Column("invoice_id", "str", True, "Unique invoice identifier"),
         Column("customer_id", "str", True, "Must exist in customers.csv when it is given"),

@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from arcast.cli import app
+from tests.test_dialect import PAID_EXPORT, paid_export
 
 runner = CliRunner()
 
@@ -406,3 +407,18 @@ def test_the_worklist_summary_leads_with_todays_contacts(
         "Scored by arcast-pay-date-acme version 3 (champion), trained through 2024-04-09 "
         "(MLflow run 0123abcd); ledger fingerprint 9f8e7d (7 invoices, 3 payments)"
     ) in said
+
+
+def test_validate_counts_the_payments_derived_from_paid_dates(tmp_path: Path) -> None:
+    """Their rows are counted as the paid-date column's, and quarantine.csv points at the
+    invoices file's line and that column."""
+    invoices = PAID_EXPORT.replace("02/20/2024", "02/31/2024")
+    ledger = paid_export(tmp_path / "ledger", invoices)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["validate", "--data", str(ledger), "--out", str(out)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert re.search(r"│ payments from AR\.csv( 'Clearing Date')? │ 2 │ 1 │ 1 │ 0 │", output)
+    assert "Quarantined rows: payments from AR.csv 'Clearing Date' 1 of 2" in output
+    quarantine = pd.read_csv(out / "quarantine.csv")
+    assert quarantine[["file", "row", "column"]].values.tolist() == [["AR.csv", 3, "Clearing Date"]]

@@ -4,12 +4,15 @@ which setting to add."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from data_contracts import LedgerFileError, load_ledger
+from data_contracts.schema import INVOICES
+from features.matrix import FEATURES
 from tests.test_contracts import GOOD, assert_accounting, write_ledger
 
 ERP_INVOICES = (
@@ -137,7 +140,7 @@ DIALECT_CASES = [
     ("ignore-typo", {"ledger.yaml": "columns: {invoices: {Scope: ingore}}\n"},
      "ledger.yaml: columns.invoices maps 'scope' to 'ingore' (did you mean 'ignore'?), which is "
      "not one of invoices' columns (invoice_id, customer_id, issue_date, due_date, amount, "
-     "currency, delivery_channel, disputed) nor ignore"),
+     "currency, delivery_channel, disputed, paid_date) nor ignore"),
     ("absent-column", {"ledger.yaml": "columns: {invoices: {Invoice No: invoice_id}}\n"},
      "ledger.yaml: columns.invoices renames 'invoice_no', which invoices.csv's header lacks"),
     ("bad-format", {"ledger.yaml": 'dates: "%d/%m"\n'},
@@ -716,3 +719,157 @@ def test_a_currency_column_that_repeats_the_read_one_is_ignored(tmp_path: Path) 
     loaded = load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices}))
     assert loaded.tables["invoices"]["currency"].tolist() == ["USD", "EUR", "USD"]
     assert "ignored unknown column(s) 'Currency Code'" in loaded.warnings[0]
+
+
+# --- paid dates instead of a payments file ------------------------------------------------------
+
+PAID_EXPORT = (  # GOOD's invoices with the day each was paid in full, as an ERP writes them
+    "Invoice No,Customer,Invoice Date,Due Date,Amount,Currency,Disputed,Clearing Date\n"
+    "I1,C1,01/01/2024,01/31/2024,100.50,USD,false,01/30/2024\n"
+    "I2,C2,01/05/2024,02/04/2024,200,EUR,Yes,02/20/2024\n"
+    "I3,C1,02/01/2024,03/02/2024,50,,0,\n"
+)
+PAID_MAP = """\
+files: {invoices: AR.csv}
+columns:
+  invoices: {Invoice No: invoice_id, Customer: customer_id, Invoice Date: issue_date,
+             Due Date: due_date, Clearing Date: paid_date}
+dates: {invoices: "%m/%d/%Y"}
+"""
+PAID_SOURCE = "payments from AR.csv 'Clearing Date'"
+
+
+def paid_export(folder: Path, invoices: str = PAID_EXPORT, **changes: str | None) -> Path:
+    """GOOD with one invoices file that gives paid dates (mapped) and no payments file."""
+    files = {
+        "invoices.csv": None,
+        "payments.csv": None,
+        "AR.csv": invoices,
+        "ledger.yaml": PAID_MAP,
+    }
+    return write_ledger(folder, {**files, **changes})
+
+
+def as_parquet(folder: Path) -> Path:
+    """GOOD's invoices with a paid_date column of dates, as Parquet."""
+    invoices = pd.read_csv(io.StringIO(GOOD["invoices.csv"]), dtype=str)
+    invoices["paid_date"] = pd.to_datetime(["2024-01-30", "2024-02-20", None])
+    write_ledger(folder, {"invoices.csv": None, "payments.csv": None})
+    invoices.to_parquet(folder / "invoices.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("export", ["mapped", "named", "parquet"])
+def test_an_export_with_paid_dates_loads_as_the_ledger_with_its_payments_file(
+    tmp_path: Path, export: str
+) -> None:
+    """One full payment of each paid invoice on its paid date, an empty date an open invoice,
+    whether the column is mapped (dates in the invoices' format), so named, or in Parquet."""
+    payments = "payment_id,invoice_id,customer_id,payment_date,amount\n"
+    payments += "P1,I1,C1,2024-01-30,100.50\nP2,I2,C2,2024-02-20,200\n"
+    two_files = load_ledger(write_ledger(tmp_path / "two", {"payments.csv": payments}))
+    named = GOOD["invoices.csv"].replace("disputed\n", "disputed,paid_date\n")
+    named = named.replace("false\n", "false,2024-01-30\n").replace("Yes\n", "Yes,2024-02-20\n")
+    folder = {
+        "mapped": lambda: paid_export(tmp_path / "one"),
+        "named": lambda: write_ledger(
+            tmp_path / "one", {"invoices.csv": named.replace(",0\n", ",0,\n"), "payments.csv": None}
+        ),
+        "parquet": lambda: as_parquet(tmp_path / "one"),
+    }[export]()
+    one_file = load_ledger(folder)
+    for name, table in two_files.tables.items():
+        loaded = one_file.tables[name]
+        if name == "payments":
+            assert loaded["payment_id"].tolist() == ["paid:I1", "paid:I2"]  # the invoice's id
+            loaded, table = loaded.drop(columns="payment_id"), table.drop(columns="payment_id")
+        pd.testing.assert_frame_equal(loaded, table)
+    assert one_file.quarantine.empty and one_file.warnings == []
+    invoices = one_file.files["invoices"]
+    assert one_file.files["payments"] == invoices
+    column = "Clearing Date" if export == "mapped" else "paid_date"
+    source = f"payments from {invoices.name} '{column}'"
+    assert one_file.sources["payments"] == source
+    assert one_file.accounting[source] == {"rows_in": 2, "accepted": 2, "quarantined": 0}
+
+
+def test_the_paid_date_is_never_an_invoice_column_nor_a_feature(tmp_path: Path) -> None:
+    """It is the target: a model that saw it would learn the answer."""
+    loaded = load_ledger(paid_export(tmp_path))
+    assert "paid_date" not in loaded.tables["invoices"].columns
+    assert "paid_date" not in INVOICES.column_names and "paid_date" not in FEATURES
+
+
+def test_a_bad_paid_date_is_quarantined_on_the_invoices_line_and_column(tmp_path: Path) -> None:
+    """A paid date that does not read quarantines the payment, named by the invoices file, its
+    line and the column as written, and leaves the invoice open; the payment of a quarantined
+    invoice (a duplicated row, an amount below zero) is quarantined as such, so that a
+    duplicated row cannot pay the accepted invoice twice. Rows in = accepted + quarantined."""
+    invoices = PAID_EXPORT.replace("02/20/2024", "02/31/2024")
+    invoices += "I3,C1,02/01/2024,03/02/2024,50,,0,02/05/2024\n"  # line 5: I3 again, paid
+    invoices += "I4,C1,02/01/2024,03/02/2024,-5,,0,02/05/2024\n"
+    loaded = load_ledger(paid_export(tmp_path, invoices))
+    q = loaded.quarantine
+    paid = q[q["column"] == "Clearing Date"].set_index("row")
+    assert set(q["file"]) == {"AR.csv"}
+    assert paid["reason"].to_dict() == {
+        3: "unparseable date '02/31/2024'",
+        5: "the invoice on this line is quarantined",
+        6: "the invoice on this line is quarantined",
+    }
+    assert paid.loc[3, "value"] == "02/31/2024"
+    assert loaded.tables["invoices"]["invoice_id"].tolist() == ["I1", "I2", "I3"]  # I2 open
+    assert loaded.tables["payments"]["invoice_id"].tolist() == ["I1"]
+    assert loaded.accounting["AR.csv"] == {"rows_in": 5, "accepted": 3, "quarantined": 2}
+    assert loaded.accounting[PAID_SOURCE] == {"rows_in": 4, "accepted": 1, "quarantined": 3}
+    for table, source in loaded.sources.items():
+        counts = loaded.accounting[source]
+        assert counts["rows_in"] == counts["accepted"] + counts["quarantined"]
+        assert len(loaded.tables[table]) == counts["accepted"]
+    assert len(q) == sum(counts["quarantined"] for counts in loaded.accounting.values())
+
+
+def test_paid_dates_in_another_dialect_name_the_invoices_setting(tmp_path: Path) -> None:
+    """They are read as the invoices' dates: the setting to name is the invoices'."""
+    invoices = PAID_EXPORT.replace("01/05/2024", "01/12/2024").replace("02/04/2024", "02/11/2024")
+    invoices = invoices.replace("01/30/2024", "30/01/2024").replace("02/20/2024", "20/02/2024")
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(paid_export(tmp_path, invoices))
+    assert str(raised.value).startswith(
+        "AR.csv: column 'Clearing Date' holds dates like '30/01/2024' (line 2; 2 of 2), not "
+        "'%m/%d/%Y'; they read as day/month/year: set dates: {invoices: '%d/%m/%Y'} in "
+        "ledger.yaml"
+    )
+
+
+def test_paid_dates_and_a_payments_file_are_one_too_many(tmp_path: Path) -> None:
+    """Two accounts of the same payments that may disagree: the user says which one is whole."""
+    folder = paid_export(tmp_path, **{"payments.csv": GOOD["payments.csv"]})
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    assert str(raised.value) == (
+        "AR.csv: column 'Clearing Date' is read as paid_date, to derive the payments from, but "
+        "payments.csv holds payments too; keep one: set columns: {invoices: {Clearing Date: "
+        "ignore}} in ledger.yaml to read payments.csv, or take payments.csv out of the folder "
+        "to derive them from 'Clearing Date'"
+    )
+    (folder / "ledger.yaml").write_text(
+        PAID_MAP.replace("Clearing Date: paid_date", "Clearing Date: ignore")
+    )
+    assert load_ledger(folder).accounting["payments.csv"]["accepted"] == 3
+    (folder / "payments.csv").unlink()  # a payments file the map names is meant, even if absent
+    named = "files: {invoices: AR.csv, payments: Receipts.csv}"
+    (folder / "ledger.yaml").write_text(PAID_MAP.replace("files: {invoices: AR.csv}", named))
+    with pytest.raises(
+        LedgerFileError, match=r"but ledger\.yaml names Receipts\.csv as the payments file"
+    ):
+        load_ledger(folder)
+
+
+def test_without_payments_nor_paid_dates_the_error_names_both(tmp_path: Path) -> None:
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(write_ledger(tmp_path, {"payments.csv": None}))
+    assert str(raised.value) == (
+        f"payments.csv: required file not found in {tmp_path}; if invoices.csv gives the day "
+        "each invoice was paid instead, read that column as paid_date (columns: in ledger.yaml)"
+    )

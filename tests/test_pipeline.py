@@ -910,3 +910,16 @@ def test_runs_are_logged_next_to_the_state_they_change(tmp_path: Path, monkeypat
         instance = dagster_instance(settings)
         assert Path(instance.root_directory).resolve() == (home / "dagster").resolve()
         instance.dispose()
+
+
+def test_sensor_takes_an_invoices_file_with_paid_dates_for_the_whole_export(
+    tmp_path: Path,
+) -> None:
+    """Its payments are derived from the paid dates: there is no payments file to wait for."""
+    settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
+    sensor = build_definitions(settings).resolve_sensor_def("new_ledger_export")
+    settled = time.time() - SETTLE_SECONDS - 5
+    (tmp_path / "invoices.csv").write_text("invoice_id,customer_id,Paid Date\n")
+    os.utime(tmp_path / "invoices.csv", (settled, settled))
+    context = dg.build_sensor_context(resources={"settings": settings})
+    assert len(sensor.evaluate_tick(context).run_requests) == 1

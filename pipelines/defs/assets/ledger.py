@@ -146,8 +146,8 @@ def ledger(context: dg.AssetExecutionContext, settings: ArcastSettings, warehous
         )
         accounting = pd.DataFrame(
             [
-                {"file": path.name, "table_name": table, **loaded.accounting[path.name]}
-                for table, path in loaded.files.items()
+                {"file": source, "table_name": table, **loaded.accounting[source]}
+                for table, source in loaded.sources.items()
             ]
         )
         accounting["after_as_of"] = accounting["table_name"].map(lambda t: after.get(t, 0))
