@@ -1084,16 +1084,18 @@ def _check_grouped_amounts(load: _TableLoad, dialect: Dialect, counted: pd.Serie
     )
 
 
-def _check_contact_dates(contacts: _TableLoad, invoices: _TableLoad) -> None:
-    """A contact about an invoice dated before that invoice was issued names the wrong one
-    (a mistyped id), and would put a promise on an invoice nobody promised to pay."""
-    rows = contacts.typed[contacts.ok & contacts.typed["invoice_id"].notna()]
-    invoice_issued = _of_invoice(contacts, invoices, "issue_date")[rows.index]
-    early = rows["contact_date"] < invoice_issued
-    contacts.flag(
+def _check_after_issue(load: _TableLoad, invoices: _TableLoad, column: str) -> None:
+    """A payment or a contact about an invoice, dated before that invoice was issued, names the
+    wrong one (a mistyped id or date). Such a payment would be a negative delay in the
+    customer's history and no training row at all; such a contact would put a promise on an
+    invoice nobody promised to pay. (A prepayment is applied to its invoice once issued.)"""
+    rows = load.typed[load.ok & load.typed["invoice_id"].notna()]
+    invoice_issued = _of_invoice(load, invoices, "issue_date")[rows.index]
+    early = rows[column] < invoice_issued
+    load.flag(
         early[early].index,
-        "contact_date",
-        "contact_date is before invoice "
+        column,
+        f"{column} is before invoice "
         + rows.loc[early, "invoice_id"]
         + " was issued ("
         + invoice_issued[early].dt.strftime("%Y-%m-%d")
@@ -1195,13 +1197,14 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         _check_marks(payments, paid_in, "its invoice's currency")
         _check_unread_currencies(payments, paid_in, "its invoice's currency")
     _check_invoice_customers(payments, invoices)
+    _check_after_issue(payments, invoices, "payment_date")
     if disputes is not None:
         disputes.check_reference("invoice_id", invoices, "invoice_id")
     if contacts is not None:
         contacts.check_reference("customer_id", invoices, "customer_id")
         contacts.check_reference("invoice_id", invoices, "invoice_id")
         _check_invoice_customers(contacts, invoices)
-        _check_contact_dates(contacts, invoices)
+        _check_after_issue(contacts, invoices, "contact_date")
         warnings.extend(_unlogged_contacts(contacts))
 
     accounting = {load.source: load.accounting() for load in loads.values()}

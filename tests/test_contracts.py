@@ -121,6 +121,8 @@ ROW_CASES = [
     ("zero-payment", "payments.csv", "P9,I1,C1,2024-01-30,0", "amount", "greater than 0", "0"),
     ("bad-payment-date", "payments.csv", "P9,I1,C1,30/01/2024,5", "payment_date",
      "unparseable date", "30/01/2024"),
+    ("paid-before-issued", "payments.csv", "P9,I3,C1,2024-01-15,5", "payment_date",
+     "payment_date is before invoice I3 was issued (2024-02-01)", "2024-01-15"),
     ("dispute-unknown-invoice", "disputes.csv", "I9,2024-01-01,,x", "invoice_id",
      "not in invoices.csv", "I9"),
     ("resolved-before-opened", "disputes.csv", "I1,2024-02-01,2024-01-01,x", "resolved_date",
