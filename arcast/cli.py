@@ -696,7 +696,9 @@ def whatif(
     slower: Annotated[float | None, typer.Option(help="Inline: wait to payment X% longer.")] = None,
     never_paid: Annotated[
         float | None,
-        typer.Option(help="Inline: share of the selected invoices never paid (0-1)."),
+        typer.Option(
+            help="Inline: share of the selected invoices, open and new, never paid (0-1)."
+        ),
     ] = None,
     disputes_resolved_by: Annotated[
         str | None, typer.Option(help="Inline: every open dispute settled on this date.")
@@ -708,7 +710,9 @@ def whatif(
     """What-if scenarios on the cash forecast, each compared with the baseline.
 
     Give scenarios in a YAML file (--scenario), inline with flags (e.g. --top 10 --delay 5),
-    or both. Scores with the champion model (trains one first if there is none).
+    or both. Effects apply to the selected customers' open invoices and to the invoices they are
+    projected to be billed in the 13 weeks (disputes: open invoices only). Scores with the
+    champion model (trains one first if there is none).
     """
     import yaml
 
@@ -794,7 +798,9 @@ def _check_inline(rule: dict) -> None:
 
 
 WIDE_SCENARIOS = 100
-"""Terminal width from which the what-if table also shows each scenario's lowest week."""
+"""Terminal width from which the what-if table also shows the p10 / p90 of each change."""
+LISTED_TOP_CUSTOMERS = 10
+"""Customers of a top-N selection named under the table (all of them are in the summary)."""
 
 
 def _print_scenarios(out: Path) -> None:
@@ -809,31 +815,62 @@ def _print_scenarios(out: Path) -> None:
         collapse_padding=True,
     )
     table.add_column("scenario", overflow="fold")
-    for col in ("13-week cash", "change", "p10", "p90", "DSO Δ"):
+    for col in ("13-week cash", "change", "open AR", "new billing", "DSO Δ"):
         table.add_column(col, justify="right", no_wrap=True)
-    lowest = console.width >= WIDE_SCENARIOS
-    if lowest:
-        table.add_column("lowest week", no_wrap=True)
+    wide = console.width >= WIDE_SCENARIOS
+    if wide:
+        for col in ("p10", "p90"):
+            table.add_column(col, justify="right", no_wrap=True)
     for name, s in summary["scenarios"].items():
         dso = s["dso_delta_days"]
-        week = s["lowest_week"]
         table.add_row(
             name,
             f"{s['cash_13w_expected']:,.0f}",
             signed_money(s["cash_13w_delta"]),
-            signed_money(s["cash_13w_delta_p10"]),
-            signed_money(s["cash_13w_delta_p90"]),
+            signed_money(s["cash_13w_open_ar_delta"]),
+            signed_money(s["cash_13w_new_billing_delta"]),
             "n/a" if dso is None else f"{days(dso, signed=True)} d",
-            *([f"{week['week_start']} ({week['expected']:,.0f})"] if lowest else []),
+            *(
+                [signed_money(s["cash_13w_delta_p10"]), signed_money(s["cash_13w_delta_p90"])]
+                if wide
+                else []
+            ),
         )
     console.print(table)
     console.print(
         "p10 / p90: of the change over the simulated paths. A change carried by a few invoices "
-        "can lie outside them (most paths do not move).",
+        "can lie outside them (most paths do not move). change = open AR (invoices issued by the "
+        "as-of date) + new billing (invoices projected to be issued in the 13 weeks).",
         soft_wrap=True,
     )
     for name, s in summary["scenarios"].items():
         console.print(f"  [bold]{name}[/bold]: {s['description']}", soft_wrap=True)
+        low, big = s["lowest_week"], s["biggest_weekly_change"]
+        weeks = f"    lowest week {low['week_start']}: {low['expected']:,.0f}"
+        if round(big["delta"]):
+            share = f" ({big['delta'] / big['baseline']:+.0%})" if big["baseline"] else ""
+            weeks += (
+                f"; biggest weekly change {big['week_start']}: "
+                f"{signed_money(big['delta'])}{share.replace('-', '−')}"
+            )
+        if name != "baseline":
+            weeks += (
+                f"; change p10 / p90 {signed_money(s['cash_13w_delta_p10'])} / "
+                f"{signed_money(s['cash_13w_delta_p90'])}"
+            )
+        console.print(weeks, soft_wrap=True)
+        for n, picked in s.get("top_customers", {}).items():
+            names = ", ".join(
+                " ".join(filter(None, [c["customer_id"], c.get("customer_name")]))
+                + f" ({c['open_ar']:,.0f})"
+                for c in picked[:LISTED_TOP_CUSTOMERS]
+            )
+            more = (
+                f", … ({len(picked)} in scenario_summary.json)"
+                if len(picked) > LISTED_TOP_CUSTOMERS
+                else ""
+            )
+            console.print(f"    top {n} by open AR: {names}{more}", soft_wrap=True)
     console.print(
         f"Outputs in [bold]{out}[/bold]: scenario_forecast.csv, scenario_summary.json, "
         "scenario_forecast.png, scenarios.yaml; and what they start from: predictions.csv, "

@@ -37,20 +37,23 @@ Choices, and why:
   count (a monthly biller pays in a few weeks, not a little every week), of amounts as varied as
   the unit's look-back invoices. Each breakdown key's week is drawn as a gamma with that sum's
   mean and variance (1.1 s for 18,000 units, 1,000 draws; drawing every unit's every week took
-  10 s, the old per-unit volume draws 1.6 s). The strata partition the pmf, so the draws' mean
-  is the exact expected line. Until the weekly counts were drawn, the projected line's bands
-  held 52% of the weeks on the demo ledger's past forecasts (target 70–90%; the cash from new
-  invoices arrives in lumps).
+  10 s, the old per-unit volume draws 1.6 s), by inverse CDF from one uniform per key-week, so
+  that a what-if scenario's draws (same seed, other delays: `BillingProjection.with_delays`)
+  differ from the baseline's by the scenario's effect, not by reshuffled noise. The strata
+  partition the pmf, so the draws' mean is the exact expected line. Until the weekly counts were
+  drawn, the projected line's bands held 52% of the weeks on the demo ledger's past forecasts
+  (target 70–90%; the cash from new invoices arrives in lumps).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaincinv
 
 from features.matrix import Calendar
 from features.warehouse import MONTH_END_DAYS, to_day
@@ -80,10 +83,6 @@ class BillingProjection:
     ``units`` has one row per (customer_id, currency) with its run-rate and parameters;
     ``billing`` and ``cash`` are ``(n_units, weeks)`` expected amounts per forecast week;
     ``paths`` is ``(n_units, STRATA, weeks)`` cash if the unit pays in timing stratum q.
-    ``delays`` is each unit's pmf over days 0..90 after issue that ``cash`` comes from: of the
-    payment, or for a month-end batch payer (``calendar`` ≥ 0) of the day its invoice is meant
-    to be paid, paid in the first of ``batch_days[calendar]`` on or after it (``calendar`` −1:
-    no batches).
     """
 
     as_of: date
@@ -95,13 +94,37 @@ class BillingProjection:
     sigma: float
     season: np.ndarray
     daily_factor: np.ndarray
-    delays: np.ndarray
-    calendar: np.ndarray
+    delay_pmf: np.ndarray
+    """``(n_units, DELAY_DAYS)``: issue-to-payment delay pmf over days 0..90 (rest: later)."""
+    lag_pmf: np.ndarray
+    """``(n_units, DELAY_DAYS)``: issue-to-intended-payment lag pmf of month-end batch payers
+    (``units["month_end_batch"]``; zeros for the others), paid in the batch on or after it."""
+    kernels: np.ndarray
+    """``(n_kernels, DELAY_DAYS, horizon days)``: kernel 0 maps a delay to the pay days of the
+    invoices issued in the horizon (`_paths`), each other one a lag to one calendar's batch days."""
+    unit_kernel: np.ndarray
+    """Each unit's kernel: 0 pays on issue + delay, any other in its calendar's month-end
+    batches."""
     batch_days: list[np.ndarray]
+    """Each kernel's batch days (days since 1970-01-01; kernel 0: none), for the open AR."""
 
     @property
     def weeks(self) -> int:
         return self.billing.shape[1]
+
+    def with_delays(self, delay_pmf: np.ndarray, lag_pmf: np.ndarray) -> BillingProjection:
+        """The same billing paid with other delay (and batch lag) pmfs: what-if scenarios move
+        new invoices' payments, not their amounts. Cash and paths are rebuilt by `_paths`, as
+        `project_billing` builds them, so unchanged pmfs give identical arrays."""
+        rate_base = self.units["daily_rate_base"].to_numpy()
+        paths = _paths(rate_base, delay_pmf, lag_pmf, self.kernels, self.unit_kernel, self.weeks)
+        return replace(
+            self,
+            delay_pmf=delay_pmf,
+            lag_pmf=lag_pmf,
+            cash=paths.mean(axis=1),
+            paths=paths,
+        )
 
     def simulate(self, by: np.ndarray | None = None, n_sims: int = 1000, seed: int = 0):
         """Joint draws ``(n_sims, n_by, weeks)`` of collections (see the module's *Draws*).
@@ -139,11 +162,45 @@ class BillingProjection:
                 for k, idx in enumerate(members):
                     mean[:, k] += weight[:, idx] @ self.paths[idx, q]
                     variance[:, k] += weight[:, idx] @ (self.paths[idx, q] * spread[idx, None])
+            # inverse CDF of one uniform per cell: another projection (a what-if scenario, same
+            # seed) moves each draw with its mean instead of reshuffling the gamma's rejections
+            uniform = rng.random(mean.shape)
             paid = mean > 0
             draws = np.zeros_like(mean)
-            draws[paid] = rng.gamma(mean[paid] ** 2 / variance[paid], variance[paid] / mean[paid])
+            scale = variance[paid] / mean[paid]
+            draws[paid] = gammaincinv(mean[paid] / scale, uniform[paid]) * scale
             sims[start : start + size] = draws
         return sims
+
+    def frames(self, n_sims: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Expected billing and collections per (unit, week) — customer_id, currency, segment,
+        week, billing, collections — and draws per (sim, segment, currency, week) of amount:
+        the frames `models.cash_lines.simulate_lines` reads. ``units`` needs a ``segment``."""
+        units, weeks = self.units, self.weeks
+        keys = units["segment"] + "\x1f" + units["currency"]
+        codes, uniques = pd.factorize(keys, sort=True)
+        sims = self.simulate(by=codes, n_sims=n_sims, seed=seed)
+        key_frame = pd.Series(uniques).str.split("\x1f", expand=True)
+        sim_rows = pd.DataFrame(
+            {
+                "sim": np.repeat(np.arange(n_sims), len(uniques) * weeks),
+                "segment": np.tile(np.repeat(key_frame[0].to_numpy(), weeks), n_sims),
+                "currency": np.tile(np.repeat(key_frame[1].to_numpy(), weeks), n_sims),
+                "week": np.tile(np.arange(1, weeks + 1), n_sims * len(uniques)),
+                "amount": sims.ravel(),
+            }
+        )
+        weekly = pd.DataFrame(
+            {
+                "customer_id": np.repeat(units["customer_id"].to_numpy(), weeks),
+                "currency": np.repeat(units["currency"].to_numpy(), weeks),
+                "segment": np.repeat(units["segment"].to_numpy(), weeks),
+                "week": np.tile(np.arange(1, weeks + 1), len(units)),
+                "billing": self.billing.ravel(),
+                "collections": self.cash.ravel(),
+            }
+        )
+        return weekly, sim_rows
 
     def open_invoices(self, week: int) -> pd.DataFrame:
         """Projected invoices issued by the end of ``week`` as pseudo-invoices for the KPIs.
@@ -178,16 +235,15 @@ class BillingProjection:
 
     def _open_share(self, issue: np.ndarray, days: int) -> np.ndarray:
         """``(n_units, issue.size)``: P(an invoice issued ``issue`` days after as-of is still
-        unpaid at the end of day ``days``)."""
-        survival = 1.0 - np.cumsum(self.delays, axis=1)
-        share = survival[:, days - issue]
+        unpaid at the end of day ``days``), by the delays — or batch lags — ``cash`` comes from."""
+        share = (1.0 - np.cumsum(self.delay_pmf, axis=1))[:, days - issue]
         today = to_day(self.as_of)
-        for k in np.unique(self.calendar[self.calendar >= 0]):
-            batches = self.batch_days[k]
-            meant = today + issue[:, None] + np.arange(self.delays.shape[1])[None, :]
+        lag = np.arange(self.lag_pmf.shape[1])
+        for kernel in range(1, len(self.batch_days)):
+            batches, rows = self.batch_days[kernel], self.unit_kernel == kernel
+            meant = today + issue[:, None] + lag[None, :]
             paid = batches[np.searchsorted(batches, meant, side="left")] - today <= days
-            rows = self.calendar == k
-            share[rows] = 1.0 - self.delays[rows] @ paid.T
+            share[rows] = 1.0 - self.lag_pmf[rows] @ paid.T
         return share
 
 
@@ -256,15 +312,13 @@ def project_billing(
     lam = units["count_lookback"].to_numpy() / weight * future.sum()
 
     pmf = _delay_pmf(inv["customer_id"].to_numpy(), issue, completion, today)
-    unit_pmf = pmf.reindex(units["customer_id"]).to_numpy(copy=True)
+    unit_pmf = pmf.reindex(units["customer_id"]).to_numpy()
     # toeplitz[d, t]: seasonal factor of the issue day of an invoice paid on day t + 1 after a
     # delay of d days (issue day t + 1 − d must lie in the horizon)
     d = np.arange(DELAY_DAYS)[:, None]
     t = np.arange(horizon)[None, :]
     toeplitz = np.where(t - d >= 0, future[np.clip(t - d, 0, horizon - 1)], 0.0)
-    strata = _strata(unit_pmf)  # (n, STRATA, days)
     rate_base = units["daily_rate_base"].to_numpy()
-    daily_paths = rate_base[:, None, None] * (strata @ toeplitz)
     customer = inv["customer_id"].to_numpy()
     row_batches, batches = _batch_days(
         inv["country"] if "country" in inv else pd.Series(None, index=inv.index),
@@ -280,14 +334,17 @@ def project_billing(
         .reindex(units["customer_id"])
         .to_numpy()
     )
-    calendar = np.full(len(units), -1)
+    lag_pmf = np.zeros_like(unit_pmf)
+    unit_kernel = np.zeros(len(units), dtype=np.int64)
+    kernels, kernel_days = [toeplitz], [np.zeros(0, dtype=np.int64)]
     for k in np.unique(unit_batches[batch_payer]):
         on_batch = batch_payer & (unit_batches == k)
-        lag = lags.reindex(units.loc[on_batch, "customer_id"]).to_numpy()
-        unit_pmf[on_batch], calendar[on_batch] = lag, k
-        batch_map = _batch_map(batches[k], today, future)
-        daily_paths[on_batch] = rate_base[on_batch, None, None] * (_strata(lag) @ batch_map)
-    paths = daily_paths.reshape(len(units), STRATA, weeks, 7).sum(axis=3)
+        lag_pmf[on_batch] = lags.reindex(units.loc[on_batch, "customer_id"]).to_numpy()
+        unit_kernel[on_batch] = len(kernels)
+        kernels.append(_batch_map(batches[k], today, future))
+        kernel_days.append(batches[k])
+    kernels = np.stack(kernels)
+    paths = _paths(rate_base, unit_pmf, lag_pmf, kernels, unit_kernel, weeks)
     billing = (rate_base[:, None] * future[None, :]).reshape(len(units), weeks, 7).sum(axis=2)
     return BillingProjection(
         as_of=as_of,
@@ -299,9 +356,11 @@ def project_billing(
         sigma=_portfolio_sigma(issue, amount_base, today, season, horizon),
         season=season,
         daily_factor=np.concatenate([[0.0], future]),
-        delays=unit_pmf,
-        calendar=calendar,
-        batch_days=batches,
+        delay_pmf=unit_pmf,
+        lag_pmf=lag_pmf,
+        kernels=kernels,
+        unit_kernel=unit_kernel,
+        batch_days=kernel_days,
     )
 
 
@@ -510,6 +569,24 @@ def _batch_map(batches: np.ndarray, today: int, future: np.ndarray) -> np.ndarra
     out = np.zeros((DELAY_DAYS, horizon))
     np.add.at(out, (lag[inside], pay[inside]), weight[inside])
     return out
+
+
+def _paths(
+    rate_base: np.ndarray,
+    delay_pmf: np.ndarray,
+    lag_pmf: np.ndarray,
+    kernels: np.ndarray,
+    unit_kernel: np.ndarray,
+    weeks: int,
+) -> np.ndarray:
+    """``(n, STRATA, weeks)`` cash per unit and timing stratum: each stratum of a unit's delay
+    pmf (a batch payer's lag pmf) through its kernel, times its daily rate in base currency."""
+    pmf = np.where(unit_kernel[:, None] > 0, lag_pmf, delay_pmf)
+    daily = np.zeros((len(pmf), STRATA, kernels.shape[2]))
+    for k in np.unique(unit_kernel):
+        on = unit_kernel == k
+        daily[on] = rate_base[on, None, None] * (_strata(pmf[on]) @ kernels[k])
+    return daily.reshape(len(pmf), STRATA, weeks, 7).sum(axis=3)
 
 
 def _strata(pmf: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""What-if scenarios acting on the predicted pay-date distributions.
+"""What-if scenarios acting on the predicted pay-date distributions, open AR and new billing.
 
 An analyst asks "what if our top 10 customers pay 5 days later?". The answer comes from the same
 distributions the forecast uses, not from a separate toy model: a scenario rewrites the selected
@@ -23,6 +23,20 @@ this order:
 
 Timing effects conserve each invoice's total probability: mass pushed past the horizon joins the
 remainder. Only ``never_paid_share`` removes money.
+
+The same rules act on projected new billing (`models.billing.BillingProjection`): "our top 10
+pay 5 days later" means every payment of theirs in the horizon, including invoices billed in it.
+A rule selects the projection's units (customer × currency) of the customers its ``where``
+picks: ``top_customers`` the same customers as among the open invoices (by open AR),
+``customers``/``segments``/``countries``/``currencies`` by the customer's attributes; a future
+invoice is not in dispute, so ``disputed: true`` selects none and ``disputed: false`` all.
+Effects act on the unit's issue-to-payment delay pmf (days 0..90), in the same order:
+``slower_pct`` stretches the delay, ``delay_days`` shifts it (never before the issue day),
+``never_paid_share`` scales it; a month-end batch payer's intended lag is moved instead and paid
+in the batch on or after it, as in the baseline. Settlements do not apply. Cash and paths are
+then rebuilt by `BillingProjection.with_delays` and drawn with the baseline's seed.
+
+Rules stack: an invoice or unit selected by several rules gets every rule's effect in turn.
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.billing import BillingProjection
 from models.cash import weekly_probabilities
 from models.cash_lines import CashLines
 
@@ -149,7 +164,10 @@ class Scenario(_Strict):
         return value
 
     def describe(self) -> str:
-        return self.description or "; ".join(rule.describe() for rule in self.rules)
+        text = self.description or "; ".join(rule.describe() for rule in self.rules)
+        if len(self.rules) > 1:
+            text += " (rules stack: a customer selected by several rules gets every effect)"
+        return text
 
 
 class ScenarioSet(_Strict):
@@ -207,16 +225,23 @@ class OpenBook:
     pmf: np.ndarray
     as_of: date
 
+    def top_customers(self, n: int) -> pd.DataFrame:
+        """The ``n`` customers with the most open AR (ties by id): customer_id, customer_name
+        (if the invoices have it), open_ar — who a ``top_customers`` rule picks, reported."""
+        inv = self.invoices
+        named = "customer_name" in inv
+        columns = {"amount_open_base": "sum"} | ({"customer_name": "first"} if named else {})
+        exposure = inv.groupby("customer_id", as_index=False).agg(columns)
+        ranked = exposure.sort_values(["amount_open_base", "customer_id"], ascending=[False, True])
+        return ranked.head(n).rename(columns={"amount_open_base": "open_ar"})
+
     def select(self, where: Where, source: str) -> np.ndarray:
         """Boolean mask of the invoices ``where`` selects; unknown names are errors, not no-ops."""
         inv = self.invoices
         mask = np.ones(len(inv), dtype=bool)
         if where.top_customers:
-            exposure = inv.groupby("customer_id")["amount_open_base"].sum()
-            ranked = exposure.reset_index().sort_values(
-                ["amount_open_base", "customer_id"], ascending=[False, True]
-            )
-            mask &= inv["customer_id"].isin(ranked["customer_id"].head(where.top_customers))
+            top = self.top_customers(where.top_customers)["customer_id"]
+            mask &= inv["customer_id"].isin(top).to_numpy()
         for column, values in (
             ("customer_id", where.customers),
             ("segment", where.segments),
@@ -239,27 +264,40 @@ class OpenBook:
         return np.asarray(mask, dtype=bool)
 
 
-def shift_days(pmf: np.ndarray, days: int) -> np.ndarray:
-    """Every pay day ``days`` later (earlier if negative, never before day 1)."""
-    offsets = np.arange(1, pmf.shape[1] + 1)
-    return _remap(pmf, np.maximum(offsets + days, 1))
+def shift_days(pmf: np.ndarray, days: int, first: int = 1) -> np.ndarray:
+    """Every pay day ``days`` later (earlier if negative, never before day ``first``, column 0:
+    the day after as-of for open invoices, delay 0 — the issue day — for new billing)."""
+    offsets = np.arange(first, first + pmf.shape[1])
+    return _remap(pmf, np.maximum(offsets + days, first), first)
 
 
-def stretch_wait(pmf: np.ndarray, slower_pct: float) -> np.ndarray:
-    """Wait from as-of to payment × (1 + slower_pct/100), rounded to whole days (≥ 1)."""
-    offsets = np.arange(1, pmf.shape[1] + 1)
+def stretch_wait(pmf: np.ndarray, slower_pct: float, first: int = 1) -> np.ndarray:
+    """Wait to payment × (1 + slower_pct/100), rounded to whole days (≥ ``first``, the day of
+    column 0: from as-of for open invoices, from issue for new billing)."""
+    offsets = np.arange(first, first + pmf.shape[1])
     stretched = np.floor(offsets * (1.0 + slower_pct / 100.0) + 0.5).astype(np.int64)
-    return _remap(pmf, np.maximum(stretched, 1))
+    return _remap(pmf, np.maximum(stretched, first), first)
 
 
-def _remap(pmf: np.ndarray, target_offset: np.ndarray) -> np.ndarray:
+def _remap(pmf: np.ndarray, target_offset: np.ndarray, first: int) -> np.ndarray:
     """Move column j's mass to day ``target_offset[j]``; mass past the horizon leaves the pmf."""
     out = np.zeros_like(pmf)
     horizon = pmf.shape[1]
-    for j, target in enumerate(target_offset):
-        if target <= horizon:
-            out[:, target - 1] += pmf[:, j]
+    for j, target in enumerate(target_offset - first):
+        if target < horizon:
+            out[:, target] += pmf[:, j]
     return out
+
+
+def _timing(rule: Rule, pmf: np.ndarray, first: int) -> np.ndarray:
+    """A rule's timing and default effects, in the module docstring's order."""
+    if rule.slower_pct:
+        pmf = stretch_wait(pmf, rule.slower_pct, first)
+    if rule.delay_days:
+        pmf = shift_days(pmf, rule.delay_days, first)
+    if rule.never_paid_share:
+        pmf = pmf * (1.0 - rule.never_paid_share)
+    return pmf
 
 
 def splice_hazard(pmf: np.ndarray, replacement: np.ndarray, from_column: int) -> np.ndarray:
@@ -337,14 +375,47 @@ def apply_scenario(
                 raise ScenarioError(f"{where}: settling disputes needs the pay-date model")
             hit = np.flatnonzero(book.invoices["disputed"].to_numpy(dtype=bool)[rows])
             sub[hit] = splice_hazard(sub[hit], resolved_pmf(rows[hit], settle), first_column)
-        if rule.slower_pct:
-            sub = stretch_wait(sub, rule.slower_pct)
-        if rule.delay_days:
-            sub = shift_days(sub, rule.delay_days)
-        if rule.never_paid_share:
-            sub = sub * (1.0 - rule.never_paid_share)
-        pmf[rows] = sub
+        pmf[rows] = _timing(rule, sub, first=1)
     return pmf
+
+
+def billing_units(where: Where, book: OpenBook, units: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the projected billing units (customer_id, currency, and the customer's
+    segment and country) ``where`` selects: top customers as among the open invoices, and no
+    invoice not yet issued is in dispute. Names are checked against the open invoices
+    (`OpenBook.select`), so a customer with new billing only selects nothing."""
+    mask = np.ones(len(units), dtype=bool)
+    if where.top_customers:
+        top = book.top_customers(where.top_customers)["customer_id"]
+        mask &= units["customer_id"].isin(top).to_numpy()
+    for column, values in (
+        ("customer_id", where.customers),
+        ("segment", where.segments),
+        ("country", where.countries),
+        ("currency", where.currencies),
+    ):
+        if values:
+            mask &= units[column].astype(str).isin(values).to_numpy()
+    if where.disputed:
+        mask[:] = False
+    return mask
+
+
+def apply_to_billing(
+    scenario: Scenario, book: OpenBook, projection: BillingProjection
+) -> BillingProjection:
+    """The projection with the scenario's effects on its units' delay (and batch lag) pmfs;
+    billed amounts are unchanged. Units no rule selects keep their pmfs, so their cash is the
+    baseline's; a scenario that changes no unit (disputes only) returns ``projection`` itself,
+    whose draws the caller may reuse."""
+    delay, lag = projection.delay_pmf.copy(), projection.lag_pmf.copy()
+    for rule in scenario.rules:
+        rows = np.flatnonzero(billing_units(rule.where, book, projection.units))
+        delay[rows] = _timing(rule, delay[rows], first=0)
+        lag[rows] = _timing(rule, lag[rows], first=0)
+    if np.array_equal(delay, projection.delay_pmf) and np.array_equal(lag, projection.lag_pmf):
+        return projection
+    return projection.with_delays(delay, lag)
 
 
 @dataclass(frozen=True)
@@ -359,63 +430,109 @@ class ScenarioResult:
 def run_scenarios(
     book: OpenBook,
     scenarios: list[Scenario],
-    simulate: Callable[[np.ndarray], CashLines],
+    simulate: Callable[[np.ndarray, BillingProjection | None], CashLines],
     *,
     daily_sales: float | None,
     weeks: int = 13,
+    billing: BillingProjection | None = None,
     resolved_pmf: ResolvedPmf | None = None,
     source: str = "scenario",
 ) -> ScenarioResult:
     """Simulate the baseline and every scenario with the same draws and compare them.
 
-    ``simulate`` turns weekly pay probabilities of the open invoices into cash lines
-    (`models.cash_lines.simulate_lines` with the run's seed, rho and projected billing), so
-    scenarios see exactly the draws of the served forecast. Scenarios act on the open AR;
-    projected billing is the same in all of them. Per scenario, on the ``total`` line: expected
-    13-week cash and its p10/p90, the change against the baseline (path by path, so its band is
-    the scenario's effect, not simulation noise), the lowest week, the change in open-AR cash
-    expected within the pmf horizon (delays past it and defaults), and the DSO change at the end
-    of the horizon: billing is the same in every scenario, so the AR at week ``weeks`` differs
-    by minus the cash change, i.e. ΔDSO = −Δcash / average daily sales.
+    ``simulate`` turns weekly pay probabilities of the open invoices and a billing projection
+    (``billing``, or the scenario's `apply_to_billing` of it; None: no projected billing) into
+    cash lines (`models.cash_lines.simulate_lines` with the run's seed and rho), so scenarios
+    see exactly the draws of the served forecast. Per scenario, on the ``total`` line: expected
+    13-week cash and its p10/p90, the change against the baseline split into open AR and new
+    billing (path by path, so its band is the scenario's effect, not simulation noise), the
+    lowest week and the week that changes most, the change in open-AR cash expected within the
+    pmf horizon (delays past it and defaults), who each ``top_customers`` rule picked, and the
+    DSO change at the end of the horizon. Scenarios move payments, not sales: billed amounts
+    are the baseline's, so the AR at week ``weeks`` differs by minus the cash change (open AR
+    and new billing alike) and ΔDSO = −Δcash / average daily sales.
     """
     amounts = book.invoices["amount_open_base"].to_numpy(dtype=float)
     pmfs = {BASELINE: book.pmf} | {
         s.name: apply_scenario(s, book, resolved_pmf, source) for s in scenarios
     }
+    projections = {BASELINE: billing} | {
+        s.name: None if billing is None else apply_to_billing(s, book, billing) for s in scenarios
+    }
     described = {BASELINE: "The forecast as predicted"} | {s.name: s.describe() for s in scenarios}
+    picked = {BASELINE: {}} | {s.name: _top_customers(s, book) for s in scenarios}
     frames, summary = [], {}
-    base_paths = base_horizon = base_expected = None
+    base: dict[str, Any] = {}
     for name, pmf in pmfs.items():
-        cash = simulate(weekly_probabilities(pmf, weeks))
+        projection = projections[name]
+        cash = simulate(weekly_probabilities(pmf, weeks), projection)
         bands = cash.bands(book.as_of)
         bands = bands[bands["line"].isin(SCENARIO_LINES)].drop(columns="week")
         frames.append(bands.assign(scenario=name))
         total = bands[bands["line"] == "total"].reset_index(drop=True)
-        paths = cash.sims["total"].sum(axis=(1, 2))
-        horizon_cash = float(amounts @ pmf.sum(axis=1))
-        expected = float(total["expected"].sum())
-        if base_paths is None:
-            base_paths, base_horizon, base_expected = paths, horizon_cash, expected
-        delta = paths - base_paths
+        current = {
+            "paths": cash.sims["total"].sum(axis=(1, 2)),
+            "horizon": float(amounts @ pmf.sum(axis=1)),
+            "weekly": total["expected"].to_numpy(),
+            "open_ar": float(cash.expected["open_ar"].sum()),
+            "new_billing": float(cash.expected["projected_billing"].sum()),
+        }
+        base = base or current
+        expected, base_total = float(current["weekly"].sum()), float(base["weekly"].sum())
+        delta = current["paths"] - base["paths"]
         low = total.loc[total["expected"].idxmin()]
+        weekly_delta = current["weekly"] - base["weekly"]
+        biggest = int(np.argmax(np.abs(weekly_delta)))
         summary[name] = {
             "description": described[name],
             "invoices_affected": int((np.abs(pmf - book.pmf).sum(axis=1) > 1e-12).sum()),
+            "billing_units_affected": _units_changed(billing, projection),
+            "top_customers": picked[name],
             "cash_13w_expected": expected,
-            "cash_13w_open_ar_expected": float(cash.expected["open_ar"].sum()),
-            "cash_13w_p10": float(np.quantile(paths, 0.1)),
-            "cash_13w_p90": float(np.quantile(paths, 0.9)),
-            "cash_13w_delta": expected - base_expected,
+            "cash_13w_open_ar_expected": current["open_ar"],
+            "cash_13w_new_billing_expected": current["new_billing"],
+            "cash_13w_p10": float(np.quantile(current["paths"], 0.1)),
+            "cash_13w_p90": float(np.quantile(current["paths"], 0.9)),
+            "cash_13w_delta": expected - base_total,
+            "cash_13w_open_ar_delta": current["open_ar"] - base["open_ar"],
+            "cash_13w_new_billing_delta": current["new_billing"] - base["new_billing"],
             "cash_13w_delta_p10": float(np.quantile(delta, 0.1)),
             "cash_13w_delta_p90": float(np.quantile(delta, 0.9)),
-            "open_ar_cash_in_horizon_delta": horizon_cash - base_horizon,
+            "open_ar_cash_in_horizon_delta": current["horizon"] - base["horizon"],
             "lowest_week": {
                 "week_start": low["week_start"].date().isoformat(),
                 "expected": float(low["expected"]),
                 "p10": float(low["p10"]),
             },
-            "dso_delta_days": (base_expected - expected) / daily_sales if daily_sales else None,
+            "biggest_weekly_change": {
+                "week_start": total.loc[biggest, "week_start"].date().isoformat(),
+                "delta": float(weekly_delta[biggest]),
+                "baseline": float(base["weekly"][biggest]),
+            },
+            "dso_delta_days": (base_total - expected) / daily_sales if daily_sales else None,
         }
     forecast = pd.concat(frames, ignore_index=True)
     columns = ["week_start", "week_end", "scenario", "line", "expected", "p10", "p50", "p90"]
     return ScenarioResult(forecast[columns], summary)
+
+
+def _top_customers(scenario: Scenario, book: OpenBook) -> dict[str, list[dict[str, Any]]]:
+    """Who each ``top_customers: N`` of the scenario is: N → customers with their open AR."""
+    sizes = sorted({r.where.top_customers for r in scenario.rules if r.where.top_customers})
+    return {
+        str(n): [
+            {
+                k: float(v) if k == "open_ar" else None if pd.isna(v) else str(v)
+                for k, v in row.items()
+            }
+            for row in book.top_customers(n).to_dict(orient="records")
+        ]
+        for n in sizes
+    }
+
+
+def _units_changed(base: BillingProjection | None, other: BillingProjection | None) -> int:
+    if base is None or other is None:
+        return 0
+    changed = np.abs(other.delay_pmf - base.delay_pmf) + np.abs(other.lag_pmf - base.lag_pmf)
+    return int((changed.sum(axis=1) > 1e-12).sum())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.warehouse import to_day
+from models.billing import BillingProjection, project_billing
 from models.cash import simulate_weekly_cash, weekly_probabilities
 from models.cash_lines import simulate_lines
 from models.paydate import settled_dispute_pmf
@@ -19,6 +23,7 @@ from models.scenarios import (
     Scenario,
     ScenarioError,
     apply_scenario,
+    apply_to_billing,
     load_scenarios,
     parse_scenarios,
     run_scenarios,
@@ -50,22 +55,54 @@ def _book(n: int = 300, seed: int = 0) -> OpenBook:
     return OpenBook(invoices, pmf, AS_OF)
 
 
+def _billing(book: OpenBook, seed: int = 0) -> BillingProjection:
+    """A year and a half of billing by the book's customers (a few pay in month-end batches),
+    projected at AS_OF, its units carrying their customer's segment and country."""
+    rng = np.random.default_rng(seed)
+    today = to_day(AS_OF)
+    customers = book.invoices.groupby("customer_id").first()
+    rows = []
+    for i, (customer, row) in enumerate(customers.iterrows()):
+        batch = i % 5 == 0
+        for issue in range(today - 540, today + 1, int(rng.integers(5, 20))):
+            delay = int(rng.integers(10, 60))
+            paid = issue + delay
+            if batch:  # paid on the last day of the month
+                paid = to_day((pd.Timestamp(paid, unit="D") + pd.offsets.MonthEnd(0)).date())
+            amount = float(rng.lognormal(7, 0.5))
+            rows.append(
+                (customer, row["currency"], row["country"], issue, issue + 30, amount, paid)
+            )
+    ledger = pd.DataFrame(
+        rows,
+        columns=[
+            "customer_id", "currency", "country", "issue_day", "due_day", "amount",
+            "completion_day",
+        ],
+    )  # fmt: skip
+    ledger["completion_day"] = ledger["completion_day"].astype(float)
+    projection = project_billing(ledger, AS_OF, {"USD": 1.0, "EUR": 1.1})
+    units = projection.units.join(customers[["segment", "country"]], on="customer_id")
+    return replace(projection, units=units)
+
+
 def _scenario(**rule) -> Scenario:
     return Scenario(name="s", rules=(Rule(**rule),))
 
 
-def _run(book: OpenBook, *scenarios: Scenario, **kw):
+def _run(book: OpenBook, *scenarios: Scenario, billing: BillingProjection | None = None, **kw):
     inv = book.invoices
 
-    def simulate(weekly: np.ndarray):
+    def simulate(weekly: np.ndarray, projection: BillingProjection | None):
         amounts = inv["amount_open_base"].to_numpy()
         keys = inv[["segment", "currency"]]
         customers = inv["customer_id"].to_numpy()
+        frames = (None, None) if projection is None else projection.frames(400, seed=3)
         return simulate_lines(
-            weekly, amounts, customers, keys, None, None, rho=0.3, seed=3, n_sims=400
+            weekly, amounts, customers, keys, *frames, rho=0.3, seed=3, n_sims=400
         )
 
-    return run_scenarios(book, list(scenarios), simulate, daily_sales=1000.0, **kw)
+    return run_scenarios(book, list(scenarios), simulate, daily_sales=1000.0, billing=billing, **kw)
 
 
 @pytest.mark.parametrize("rule", [{"delay_days": 0}, {"slower_pct": 0}, {"never_paid_share": 0}])
@@ -252,3 +289,107 @@ def test_settling_disputes_with_the_model_brings_disputed_cash_forward(warehouse
     assert result.summary["s"]["cash_13w_delta"] > 0
     with pytest.raises(ScenarioError, match="needs the pay-date model"):
         apply_scenario(settle, book)
+
+
+def _new_billing(result, name: str) -> np.ndarray:
+    """Expected weekly cash from new billing: total minus open AR."""
+    rows = result.forecast[result.forecast["scenario"] == name]
+    lines = {line: g["expected"].to_numpy() for line, g in rows.groupby("line")}
+    return lines["total"] - lines["open_ar"]
+
+
+def test_every_customer_defaulting_collects_nothing_from_new_billing_either() -> None:
+    book = _book()
+    result = _run(book, _scenario(never_paid_share=1.0), billing=_billing(book))
+    base, s = result.summary[BASELINE], result.summary["s"]
+    assert base["cash_13w_new_billing_expected"] > 0
+    assert s["cash_13w_new_billing_expected"] == 0
+    assert s["cash_13w_expected"] == pytest.approx(0.0, abs=1e-6)
+    assert s["cash_13w_new_billing_delta"] == -base["cash_13w_new_billing_expected"]
+    assert s["billing_units_affected"] == len(_billing(book).units)
+
+
+def test_a_top_n_delay_moves_their_new_billing_later_and_no_one_elses() -> None:
+    book = _book()
+    billing = _billing(book)
+    late = _scenario(where={"top_customers": 5}, delay_days=20)
+    moved = apply_to_billing(late, book, billing)
+    top = book.top_customers(5)["customer_id"]
+    selected = billing.units["customer_id"].isin(top).to_numpy()
+    assert 0 < selected.sum() < len(selected)
+    np.testing.assert_array_equal(moved.cash[~selected], billing.cash[~selected])
+    np.testing.assert_array_equal(moved.paths[~selected], billing.paths[~selected])
+    assert moved.cash[selected].sum() < billing.cash[selected].sum()
+    assert (np.cumsum(moved.cash[selected], axis=1) <= np.cumsum(billing.cash[selected], axis=1)
+            + 1e-9).all()  # fmt: skip
+    np.testing.assert_array_equal(moved.billing, billing.billing)  # payments move, not sales
+    result = _run(book, late, billing=billing)
+    s = result.summary["s"]
+    assert s["cash_13w_new_billing_delta"] < 0 and s["cash_13w_open_ar_delta"] < 0
+    assert s["cash_13w_delta"] == pytest.approx(
+        s["cash_13w_open_ar_delta"] + s["cash_13w_new_billing_delta"]
+    )
+    assert [c["customer_id"] for c in s["top_customers"]["5"]] == list(top)
+    assert s["biggest_weekly_change"]["delta"] < 0
+
+
+def test_a_zero_day_delay_reproduces_the_baseline_with_new_billing_exactly() -> None:
+    book = _book()
+    billing = _billing(book)
+    same = apply_to_billing(_scenario(where={"top_customers": 5}, delay_days=0), book, billing)
+    np.testing.assert_array_equal(same.paths, billing.paths)
+    rebuilt = billing.with_delays(billing.delay_pmf.copy(), billing.lag_pmf.copy())
+    np.testing.assert_array_equal(rebuilt.paths, billing.paths)  # project_billing's own code path
+    np.testing.assert_array_equal(rebuilt.cash, billing.cash)
+    result = _run(book, _scenario(where={"top_customers": 5}, delay_days=0), billing=billing)
+    frames = dict(tuple(result.forecast.groupby("scenario")))
+    cols = ["expected", "p10", "p50", "p90"]
+    assert frames["s"][cols].to_numpy().tolist() == frames[BASELINE][cols].to_numpy().tolist()
+    assert result.summary["s"]["cash_13w_delta"] == 0
+    assert (
+        result.summary["s"]["cash_13w_delta_p10"] == 0 == result.summary["s"]["cash_13w_delta_p90"]
+    )
+
+
+def test_more_delay_never_brings_more_new_billing_cash_by_any_week() -> None:
+    book = _book()
+    billing = _billing(book)
+    cumulative = [
+        np.cumsum(apply_to_billing(_scenario(delay_days=k), book, billing).cash.sum(axis=0))
+        for k in (-10, 0, 3, 10, 30, 91)
+    ]
+    for earlier, later in itertools.pairwise(cumulative):
+        assert (later <= earlier + 1e-9).all() and later[-1] < earlier[-1]
+    assert cumulative[-1][-1] == 0  # 91 days later: past the horizon
+    slower = apply_to_billing(_scenario(slower_pct=50), book, billing).cash.sum(axis=0)
+    assert (np.cumsum(slower) <= cumulative[1] + 1e-9).all()
+
+
+def test_disputes_concern_open_invoices_only() -> None:
+    """A future invoice is not in dispute: a disputed-only rule leaves new billing alone, an
+    undisputed-only rule reaches all of it, and settlements never touch it."""
+    book = _book()
+    billing = _billing(book)
+    disputed = apply_to_billing(_scenario(where={"disputed": True}, delay_days=30), book, billing)
+    np.testing.assert_array_equal(disputed.paths, billing.paths)
+    result = _run(book, _scenario(where={"disputed": True}, delay_days=30), billing=billing)
+    assert result.summary["s"]["cash_13w_new_billing_delta"] == 0
+    assert result.summary["s"]["cash_13w_open_ar_delta"] < 0
+    undisputed = _scenario(where={"disputed": False}, never_paid_share=1.0)
+    assert apply_to_billing(undisputed, book, billing).cash.sum() == 0
+    settled = apply_to_billing(_scenario(disputes_resolved_in_days=7), book, billing)
+    np.testing.assert_array_equal(settled.paths, billing.paths)
+
+
+def test_overlapping_rules_stack_and_say_so() -> None:
+    book = _book()
+    billing = _billing(book)
+    both = Scenario(
+        name="s",
+        rules=(Rule(where={"currencies": "EUR"}, never_paid_share=0.5), Rule(never_paid_share=0.5)),
+    )
+    assert "rules stack" in both.describe()
+    eur = (billing.units["currency"] == "EUR").to_numpy()
+    cash = apply_to_billing(both, book, billing).cash
+    np.testing.assert_allclose(cash[eur], 0.25 * billing.cash[eur])
+    np.testing.assert_allclose(cash[~eur], 0.5 * billing.cash[~eur])

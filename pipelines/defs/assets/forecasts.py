@@ -1,6 +1,8 @@
 """Forecast assets: invoice pay-date distributions, projected billing, the 13-week cash-in
 forecast (lines and breakdowns), AR KPIs and their forecast, forecast-vs-actual tracking."""
 
+import pickle
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -39,6 +41,9 @@ from pipelines.defs.metadata import markdown_table, png_markdown
 from pipelines.defs.resources import ArcastSettings
 
 PMF_FILE = "pay_date_pmf.npy"
+BILLING_FILE = "billing_projection.pkl"
+"""The run's `BillingProjection` (customers' segment and country on its units), for what-if
+scenarios to move new invoices' payments with the forecast's own pmfs and draws."""
 WEEKS = 13
 N_SIMS = 1000
 TOP_CUSTOMERS = 25
@@ -152,32 +157,11 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         ).df()
         rates = fx_rates_at(con, as_of, base)
     projection = project_billing(facts, as_of, rates, WEEKS)
-    units = projection.units.merge(
-        facts.groupby("customer_id", as_index=False)["segment"].first(), on="customer_id"
-    )
-    keys = units["segment"] + "\x1f" + units["currency"]
-    codes, uniques = pd.factorize(keys, sort=True)
-    sims = projection.simulate(by=codes, n_sims=N_SIMS, seed=settings.seed)
-    key_frame = pd.Series(uniques).str.split("\x1f", expand=True)
-    sim_rows = pd.DataFrame(
-        {
-            "sim": np.repeat(np.arange(N_SIMS), len(uniques) * WEEKS),
-            "segment": np.tile(np.repeat(key_frame[0].to_numpy(), WEEKS), N_SIMS),
-            "currency": np.tile(np.repeat(key_frame[1].to_numpy(), WEEKS), N_SIMS),
-            "week": np.tile(np.arange(1, WEEKS + 1), N_SIMS * len(uniques)),
-            "amount": sims.ravel(),
-        }
-    )
-    weekly = pd.DataFrame(
-        {
-            "customer_id": np.repeat(units["customer_id"].to_numpy(), WEEKS),
-            "currency": np.repeat(units["currency"].to_numpy(), WEEKS),
-            "segment": np.repeat(units["segment"].to_numpy(), WEEKS),
-            "week": np.tile(np.arange(1, WEEKS + 1), len(units)),
-            "billing": projection.billing.ravel(),
-            "collections": projection.cash.ravel(),
-        }
-    )
+    # what-if scenarios select units by their customer's segment and country
+    customers = facts.groupby("customer_id", as_index=False)[["segment", "country"]].first()
+    units = projection.units.merge(customers, on="customer_id", how="left", validate="m:1")
+    projection = replace(projection, units=units)
+    weekly, sim_rows = projection.frames(N_SIMS, settings.seed)
     open_rows = pd.concat(
         [projection.open_invoices(w).assign(week=w) for w in range(WEEKS + 1)], ignore_index=True
     )
@@ -204,6 +188,9 @@ def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
                 "projected_billing_open": open_rows,
             },
         )
+    write_atomic(
+        settings.work_path / BILLING_FILE, lambda p: p.write_bytes(pickle.dumps(projection))
+    )
     write_csv(summary, settings.out_path / "projected_billing.csv")
     by_week = pd.DataFrame(
         {
