@@ -9,7 +9,9 @@ sensor, or two ledgers sharing a home) each add their forecast instead of the la
 winning over the other's read.
 
 A past forecast is scored only on weeks that have fully ended by the current as-of, against the
-cash that landed in those weeks (`features.warehouse.weekly_collections`). Per line and horizon
+cash that landed in those weeks (`features.warehouse.weekly_collections`), valued at the FX rates
+known at the forecast's as-of, the rates it was made at (as the cash backtest does), so that an
+exchange-rate move since is not counted as forecast error. Per line and horizon
 (weeks ahead): WAPE = Σ|expected − actual| / Σ actual (None without cash), and coverage = the
 share of weeks whose actual lies inside [p10, p90].
 """

@@ -672,6 +672,11 @@ def _check_scenarios(path: Path | None) -> None:
             raise _fail(str(exc)) from None
 
 
+MAX_DELAY_DAYS = 365
+"""The longest inline --delay either way: a year moves every payment out of the 13 weeks, or
+all of them to the day after the as-of date, so a larger one is a typo."""
+
+
 @app.command()
 def whatif(
     data: Annotated[Path, typer.Option("--data", help="Folder with the canonical ledger files.")],
@@ -684,24 +689,56 @@ def whatif(
     scenario: Annotated[
         Path | None, typer.Option("--scenario", help="YAML file of scenarios (see README).")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Name of the inline scenario.")] = None,
-    top: Annotated[int | None, typer.Option(help="Inline: the top N customers by open AR.")] = None,
-    customer: Annotated[
-        list[str] | None, typer.Option(help="Inline: this customer (repeatable).")
+    name: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Name of the inline scenario.")
     ] = None,
-    segment: Annotated[list[str] | None, typer.Option(help="Inline: this segment.")] = None,
-    country: Annotated[list[str] | None, typer.Option(help="Inline: this country.")] = None,
-    currency: Annotated[list[str] | None, typer.Option(help="Inline: this currency.")] = None,
-    delay: Annotated[int | None, typer.Option(help="Inline: pay this many days later.")] = None,
-    slower: Annotated[float | None, typer.Option(help="Inline: wait to payment X% longer.")] = None,
-    never_paid: Annotated[
-        float | None,
+    top: Annotated[
+        list[int] | None, typer.Option(metavar="N", help="Inline: the top N customers by open AR.")
+    ] = None,
+    customer: Annotated[
+        list[str] | None,
         typer.Option(
-            help="Inline: share of the selected invoices, open and new, never paid (0-1)."
+            metavar="ID", help="Inline: this customer id, as in customers.csv (repeatable)."
+        ),
+    ] = None,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(metavar="SEGMENT", help="Inline: this segment, exact spelling (repeatable)."),
+    ] = None,
+    country: Annotated[
+        list[str] | None, typer.Option(metavar="COUNTRY", help="Inline: this country.")
+    ] = None,
+    currency: Annotated[
+        list[str] | None,
+        typer.Option(metavar="CODE", help="Inline: this currency code, any case (repeatable)."),
+    ] = None,
+    delay: Annotated[
+        list[int] | None,
+        typer.Option(
+            metavar="DAYS",
+            help=f"Inline: pay this many days later (negative: earlier; at most "
+            f"{MAX_DELAY_DAYS} either way).",
+        ),
+    ] = None,
+    slower: Annotated[
+        list[float] | None,
+        typer.Option(
+            metavar="PERCENT",
+            help="Inline: wait to payment this many percent longer (20 = 20% longer; "
+            "negative: faster).",
+        ),
+    ] = None,
+    never_paid: Annotated[
+        list[float] | None,
+        typer.Option(
+            metavar="FRACTION",
+            help="Inline: probability that each selected invoice, open or new, is never paid, "
+            "0 to 1 (0.03 = 3%).",
         ),
     ] = None,
     disputes_resolved_by: Annotated[
-        str | None, typer.Option(help="Inline: every open dispute settled on this date.")
+        list[str] | None,
+        typer.Option(metavar="DATE", help="Inline: every open dispute settled on this date."),
     ] = None,
     base_currency: Annotated[str, typer.Option(help="Reporting currency.")] = "USD",
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 42,
@@ -711,8 +748,9 @@ def whatif(
 
     Give scenarios in a YAML file (--scenario), inline with flags (e.g. --top 10 --delay 5),
     or both. Effects apply to the selected customers' open invoices and to the invoices they are
-    projected to be billed in the 13 weeks (disputes: open invoices only). Scores with the
-    champion model (trains one first if there is none).
+    projected to be billed in the 13 weeks (disputes: open invoices only). Inline flags make one
+    scenario of one rule, so each effect flag is given once. Scores with the champion model
+    (trains one first if there is none).
     """
     import yaml
 
@@ -727,24 +765,25 @@ def whatif(
         else []
     )
     where = {
-        "top_customers": top,
+        "top_customers": _once("--top", top),
         "customers": customer,
         "segments": segment,
         "countries": country,
-        "currencies": currency,
+        "currencies": [c.upper() for c in currency] if currency else None,
     }
     effects = {
-        "delay_days": delay,
-        "slower_pct": slower,
-        "never_paid_share": never_paid,
-        "disputes_resolved_by": disputes_resolved_by,
+        "delay_days": _once("--delay", delay),
+        "slower_pct": _once("--slower", slower),
+        "never_paid_share": _once("--never-paid", never_paid),
+        "disputes_resolved_by": _once("--disputes-resolved-by", disputes_resolved_by),
     }
+    inline_name = _once("--name", name) or "inline"
     if any(v is not None for v in effects.values()):
         rule = {"where": {k: v for k, v in where.items() if v is not None}} | {
             k: v for k, v in effects.items() if v is not None
         }
         _check_inline(rule)
-        documents.append({"name": name or "inline", "rules": [rule]})
+        documents.append({"name": inline_name, "rules": [rule]})
     elif any(v is not None for v in where.values()):
         raise _fail("inline scenario: say what changes (--delay, --slower, --never-paid, …)")
     if not documents:
@@ -758,10 +797,17 @@ def whatif(
     settings = _settings(
         data, out, _parse_date(as_of), base_currency, seed, effective, ledger_name=ledger_name
     )
+    inline = f"{settings.scenario_file}: scenario '{inline_name}' rule 1: "
+
+    def show(out: Path) -> None:
+        _print_scenarios(out)
+        if where["top_customers"] is not None:
+            _note_top_all(out, where["top_customers"])
+
     _serve(
-        run_whatif,
+        lambda s, progress: _inline_errors(run_whatif, s, progress, inline, where),
         settings,
-        _print_scenarios,
+        show,
         prepare=lambda: write_atomic(effective, lambda p: p.write_text(text, encoding="utf-8")),
         inputs=(effective.name,),
     )
@@ -780,6 +826,27 @@ INLINE_FLAGS = {
 }
 """The `models.scenarios.Rule` field behind each inline `whatif` flag."""
 
+SELECTION_FLAGS = {
+    "customer_id": "--customer",
+    "segment": "--segment",
+    "country": "--country",
+    "currency": "--currency",
+    "disputes_resolved_by": "--disputes-resolved-by",
+}
+"""The flag behind each name a selection error (`models.scenarios.rule_rows`) starts with."""
+
+
+def _once(flag: str, values: list | None):
+    """The one value of a flag an inline rule takes; given twice, it is an error, not the last."""
+    if not values:
+        return None
+    if len(values) > 1:
+        raise _fail(
+            f"inline scenario: {flag} given {len(values)} times ({', '.join(map(str, values))}); "
+            "one inline scenario takes one; write several scenarios in a --scenario file"
+        )
+    return values[0]
+
 
 def _check_inline(rule: dict) -> None:
     """Validate the inline scenario's rule, naming the flag (not the rule's field) at fault."""
@@ -787,6 +854,9 @@ def _check_inline(rule: dict) -> None:
 
     from models.scenarios import Rule
 
+    delay = rule.get("delay_days")
+    if delay is not None and abs(delay) > MAX_DELAY_DAYS:
+        raise _fail(f"inline scenario: --delay {delay}: at most {MAX_DELAY_DAYS} days either way")
     try:
         Rule.model_validate(rule)
     except ValidationError as exc:
@@ -795,6 +865,56 @@ def _check_inline(rule: dict) -> None:
             for err in exc.errors()
         ]
         raise _fail(f"inline scenario: {'; '.join(problems)}") from None
+
+
+def _inline_errors(work, settings, progress, inline: str, where: dict):
+    """Run ``work``; a selection error in the inline scenario, which the run reports against the
+    scenarios.yaml it wrote, names the flag instead, with the hint a misspelling needs: the id of
+    a customer given by name, the spelling of a segment given in another case."""
+    from pipelines.defs.resources import warehouse_resource
+    from pipelines.run import PipelineError, replay_settings
+
+    try:
+        return work(settings, progress=progress)
+    except PipelineError as exc:
+        if exc.error_class != ScenarioError.__name__ or not exc.error_message.startswith(inline):
+            raise
+        problem = exc.error_message.removeprefix(inline)
+        for name, flag in SELECTION_FLAGS.items():
+            if problem.startswith((f"no open invoice has {name} ", f"{name} ")):
+                problem = f"{flag}: {problem}"
+        with warehouse_resource(replay_settings(settings)).get_connection() as con:
+            exc.error_message = f"inline scenario: {problem}{_selection_hints(con, where)}"
+        raise
+
+
+def _selection_hints(con, where: dict) -> str:
+    """Customers given by name (with their ids) and segments given in another case."""
+    customers = con.execute("SELECT customer_id, name FROM customers").df()
+    segments = [s for (s,) in con.execute("SELECT DISTINCT segment FROM customers").fetchall()]
+    hints = []
+    ids = set(customers["customer_id"].astype(str))
+    for given in where["customers"] or []:
+        named = customers.loc[customers["name"].str.casefold() == given.casefold(), "customer_id"]
+        if given not in ids and len(named):
+            hints.append(f"--customer takes ids: '{given}' is {' or '.join(named.astype(str))}")
+    for given in where["segments"] or []:
+        spelt = [s for s in segments if s and s != given and s.casefold() == given.casefold()]
+        if spelt:
+            hints.append(f"segments match exactly: --segment {spelt[0]}")
+    return "".join(f"; {hint}" for hint in hints)
+
+
+def _note_top_all(out: Path, top: int) -> None:
+    """Say when --top asks for at least as many customers as have open invoices."""
+    import pandas as pd
+
+    holders = pd.read_csv(out / "predictions.csv", usecols=["customer_id"])["customer_id"].nunique()
+    if top >= holders:
+        console.print(
+            f"Note: --top {top} selects all {holders:,} customers with open invoices.",
+            soft_wrap=True,
+        )
 
 
 WIDE_SCENARIOS = 100

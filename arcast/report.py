@@ -76,7 +76,17 @@ class ReportData:
     accuracy_verdict: str = ""
     """The model against the spreadsheet methods on that window, in one sentence."""
     forecast_accuracy: pd.DataFrame | None = None
-    """horizon_week, wape, coverage, forecasts: how past runs' cash forecasts did."""
+    """Past forecasts' scored weeks (``forecast_accuracy.csv``): as_of, line, week_start,
+    week_end, expected, p10, p90, actual, inside_band."""
+    model_name: str = ""
+    replay_as_of: str = ""
+    """Set on a replay: the past date its own model was fitted as of (not today's champion)."""
+    totals_13w: pd.DataFrame | None = None
+    """line, expected, p10, p90 of the 13-week sum (``cash_forecast_13w_totals``)."""
+    billing_13w: float | None = None
+    """New billing the projected line assumes over the 13 weeks (``projected_billing``)."""
+    fx_dates: tuple[date, date] | None = None
+    """Earliest and latest date of the FX rates amounts were converted at (None: one currency)."""
 
 
 def money(value: float | None, currency: str = "") -> str:
@@ -151,6 +161,68 @@ def weekly_table(cash: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def percent_off(forecast: float, actual: float) -> str:
+    """How far a forecast was from what arrived, as a share of what arrived: +3.9% / −2.0%."""
+    if not actual:
+        return "—"
+    return f"{100 * (forecast / actual - 1):+.1f}%".replace("-", "−")
+
+
+PAST_FORECASTS_SHOWN = 6
+"""The report's table of past forecasts lists the latest few; the CSV keeps every one."""
+
+
+def past_forecasts(detail: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """Past forecasts against what arrived, as a CFO reads them.
+
+    Returns one row per past forecast (latest first) and line over its weeks that have ended:
+    forecast, received, how far off, and in how many of those weeks the cash fell inside the
+    80% band (a count, not a rate: one forecast's few weeks make a poor rate); and the weekly
+    rows of the latest of the forecasts with the most weeks ended, one per week with every
+    line's forecast and receipt side by side.
+    """
+    frame = detail.assign(
+        as_of=pd.to_datetime(detail["as_of"]).dt.date,
+        week_start=pd.to_datetime(detail["week_start"]).dt.date,
+        week_end=pd.to_datetime(detail["week_end"]).dt.date,
+    )
+    origins = sorted(frame["as_of"].unique(), reverse=True)
+    summary = []
+    for as_of in origins[:PAST_FORECASTS_SHOWN]:
+        one = frame[frame["as_of"] == as_of]
+        for line in (line for line in LINE_LABELS if line in set(one["line"])):
+            rows = one[one["line"] == line]
+            forecast, actual = float(rows["expected"].sum()), float(rows["actual"].sum())
+            summary.append(
+                {
+                    "as_of": as_of,
+                    "line": line,
+                    "weeks": len(rows),
+                    "first": rows["week_start"].min(),
+                    "last": rows["week_end"].max(),
+                    "forecast": forecast,
+                    "actual": actual,
+                    "off": percent_off(forecast, actual),
+                    "inside": int(rows["inside_band"].astype(bool).sum()),
+                }
+            )
+    scored = frame.groupby("as_of")["week"].max()
+    latest = max(scored.index[scored == scored.max()])
+    one = frame[frame["as_of"] == latest]
+    wide = one.pivot_table(
+        index=["week", "week_start", "week_end"],
+        columns="line",
+        values=["expected", "actual", "p10", "p90", "inside_band"],
+        aggfunc="first",
+    )
+    weekly = [
+        {"as_of": latest, "week": week, "week_start": start, "week_end": end}
+        | {f"{value}_{line}": row[(value, line)] for value, line in row.index}
+        for (week, start, end), row in wide.iterrows()
+    ]
+    return summary, weekly
+
+
 def render(
     data: ReportData, templates: jinja2.BaseLoader | None = None
 ) -> tuple[str, dict[str, bytes]]:
@@ -166,13 +238,23 @@ def render(
     env.filters["count"] = count
     env.filters["method"] = lambda name: METHOD_LABELS.get(name, name)
     env.filters["signed_money"] = signed_money
+    env.filters["span"] = lambda first, last: f"{first:%d %b} – {last:%d %b %Y}"
     images = {name: base64.b64encode(png).decode() for name, png in charts.items()}
     totals = {line: float(frame["expected"].sum()) for line, frame in data.cash.groupby("line")}
+    bands = {} if data.totals_13w is None else data.totals_13w.set_index("line").to_dict("index")
+    past, past_weeks = (
+        past_forecasts(data.forecast_accuracy)
+        if data.forecast_accuracy is not None and len(data.forecast_accuracy)
+        else ([], [])
+    )
     html = env.get_template("cfo_report.html.j2").render(
         d=data,
         images=images,
         totals=totals,
+        bands=bands,
         line_labels=LINE_LABELS,
         weekly=weekly_table(data.cash).to_dict("records"),
+        past=past,
+        past_weeks=past_weeks,
     )
     return html, charts

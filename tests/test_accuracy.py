@@ -1,9 +1,11 @@
 """The forecast history keeps every run's forecast, also when runs finish together."""
 
 from concurrent.futures import ProcessPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from arcast.accuracy import HISTORY_COLUMNS, append_history
 
@@ -47,3 +49,29 @@ def test_runs_appending_at_once_all_keep_their_forecast(tmp_path):
     assert sorted(history["run_id"]) == sorted(
         f"run-{run}-{n}" for run in range(RUNS) for n in range(APPENDS)
     )
+
+
+def test_cash_received_is_valued_at_the_forecasts_rate_not_the_payment_dates() -> None:
+    """As in the cash backtest: an FX move after the forecast is no forecast error."""
+    import duckdb
+
+    from features.warehouse import weekly_collections
+
+    con = duckdb.connect()
+    day = (date(2025, 1, 1) - date(1970, 1, 1)).days
+    con.execute(
+        "CREATE TABLE invoice_facts AS SELECT * FROM (VALUES "
+        "('I1', 'EUR', 110.0, 100.0, $d, NULL)) "
+        "AS t(invoice_id, currency, amount_base, amount, issue_day, completion_day)",
+        {"d": day - 30},
+    )
+    con.execute(
+        "CREATE TABLE payments AS SELECT 'P1' AS payment_id, 'I1' AS invoice_id, "
+        "DATE '2025-01-03' AS payment_date, 100.0 AS amount"
+    )
+    con.execute(
+        "CREATE TABLE fx_rates AS SELECT * FROM (VALUES (DATE '2025-01-01', 'EUR', 1.1), "
+        "(DATE '2025-01-02', 'EUR', 1.3)) AS t(date, currency, rate_to_base)"
+    )
+    cash = weekly_collections(con, [date(2025, 1, 1)], date(2025, 1, 31), "USD")
+    assert cash["open_ar"].tolist() == [pytest.approx(110.0)]  # 1.1 on 01-01, not 1.3 on 01-03

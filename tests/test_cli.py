@@ -422,3 +422,82 @@ def test_validate_counts_the_payments_derived_from_paid_dates(tmp_path: Path) ->
     assert "Quarantined rows: payments from AR.csv 'Clearing Date' 1 of 2" in output
     quarantine = pd.read_csv(out / "quarantine.csv")
     assert quarantine[["file", "row", "column"]].values.tolist() == [["AR.csv", 3, "Clearing Date"]]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--delay", "5", "--delay", "7"], "inline scenario: --delay given 2 times (5, 7)"),
+        (["--delay", "-100000"], "inline scenario: --delay -100000: at most 365 days either way"),
+        (["--top", "3", "--top", "4", "--slower", "20"], "--top given 2 times"),
+    ],
+)
+def test_inline_whatif_refuses_a_repeated_flag_and_an_absurd_delay(
+    flags: list[str], message: str, small_ledger_dir: Path
+) -> None:
+    result = runner.invoke(app, ["whatif", "--data", str(small_ledger_dir), *flags])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_inline_currency_codes_match_in_any_case(
+    small_ledger_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    run = []
+
+    def capture(settings, **_):
+        run.append(yaml.safe_load(Path(settings.scenario_file).read_text()))
+        raise _Stop
+
+    monkeypatch.setattr("pipelines.run.run_whatif", capture)
+    args = ["whatif", "--data", str(small_ledger_dir), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, [*args, "--currency", "eur", "--never-paid", "0.03"])
+    assert isinstance(result.exception, _Stop)
+    assert run[0]["scenarios"][0]["rules"][0]["where"] == {"currencies": ["EUR"]}
+
+
+def test_inline_selection_errors_name_the_flag_and_hint_ids_and_spelling(monkeypatch) -> None:
+    """The run checks selections against the open invoices and names the scenarios.yaml it
+    wrote; for inline flags the user never wrote one, so the error names the flag."""
+    import duckdb
+    from dagster._utils.error import SerializableErrorInfo
+
+    from arcast.cli import _inline_errors, _selection_hints
+    from pipelines.run import PipelineError
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE customers AS SELECT * FROM (VALUES ('C1', 'Delta Partners LLC', 'SMB'), "
+        "('C2', 'Orbit Corp.', 'Enterprise')) AS t(customer_id, name, segment)"
+    )
+    where = {"customers": ["delta partners llc", "C2"], "segments": ["smb"]}
+    assert _selection_hints(con, where) == (
+        "; --customer takes ids: 'delta partners llc' is C1; segments match exactly: --segment SMB"
+    )
+
+    inline = "/out/scenarios.yaml: scenario 'inline' rule 1: "
+    message = f"ScenarioError: {inline}no open invoice has customer_id delta partners llc"
+
+    def failing(settings, progress=None):
+        raise PipelineError("check", SerializableErrorInfo(message, [], "ScenarioError"))
+
+    monkeypatch.setattr("pipelines.run.replay_settings", lambda settings: settings)
+    monkeypatch.setattr("pipelines.defs.resources.warehouse_resource", lambda settings: settings)
+    settings = type("Warehouse", (), {"get_connection": lambda self: _Borrowed(con)})()
+    with pytest.raises(PipelineError) as caught:
+        _inline_errors(failing, settings, None, inline, where)
+    assert caught.value.error_message.startswith(
+        "inline scenario: --customer: no open invoice has customer_id delta partners llc; "
+        "--customer takes ids: 'delta partners llc' is C1"
+    )
+
+
+class _Borrowed:
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def __enter__(self):
+        return self.con
+
+    def __exit__(self, *_) -> None:
+        pass

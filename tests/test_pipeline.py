@@ -64,6 +64,7 @@ OUTPUTS = {
     "cash_forecast_breakdown.csv": [
         "dimension",
         "key",
+        "name",
         "line",
         "week_start",
         "unit",
@@ -240,19 +241,13 @@ def test_past_forecasts_are_scored_against_the_payments(replay, small_ledger_dir
     assert sorted(scored.loc[scored["line"] == "total", "week"]) == list(range(1, 7))
     assert set(scored["line"]) == {"open_ar", "projected_billing", "total"}
 
-    # hand sum: every payment in the week, at the latest rate known on its date
+    # hand sum: every payment in the week, at the latest rate known at the forecast's as-of
     invoices = pd.read_csv(small_ledger_dir / "invoices.csv", parse_dates=["issue_date"])
     payments = pd.read_csv(small_ledger_dir / "payments.csv", parse_dates=["payment_date"])
     fx = pd.read_csv(small_ledger_dir / "fx_rates.csv", parse_dates=["date"]).sort_values("date")
+    rate = fx[fx["date"] <= pd.Timestamp(earlier)].groupby("currency")["rate_to_base"].last()
     pay = payments.merge(invoices[["invoice_id", "currency"]], on="invoice_id")
-    pay = pd.merge_asof(
-        pay.sort_values("payment_date"),
-        fx,
-        left_on="payment_date",
-        right_on="date",
-        by="currency",
-    )
-    pay["base"] = pay["amount"] * pay["rate_to_base"].where(pay["currency"] != "USD", 1.0)
+    pay["base"] = pay["amount"] * pay["currency"].map(rate).where(pay["currency"] != "USD", 1.0)
     for _, row in scored.loc[scored["line"] == "total"].iterrows():
         start = pd.Timestamp(earlier) + pd.Timedelta(days=7 * (row["week"] - 1) + 1)
         in_week = pay["payment_date"].between(start, start + pd.Timedelta(days=6))

@@ -17,6 +17,7 @@ from arcast.report import (
     chromium_path,
     days,
     figures,
+    past_forecasts,
     render,
     signed_money,
     weekly_table,
@@ -82,7 +83,22 @@ def _data(with_optional: bool = True) -> ReportData:
                 "dso_countback": np.linspace(45.1, 42.0, 14),
                 "best_possible_dso": np.full(14, 30.0),
                 "average_days_delinquent": np.linspace(18.2, 14.0, 14),
+                "cei_since_as_of": np.linspace(np.nan, 84.68, 14),
             }
+        )
+        data.model_name = "arcast-pay-date-demo"
+        data.totals_13w = pd.DataFrame(
+            {
+                "line": ["open_ar", "total"],
+                "expected": [1e7, 1.3e7],
+                "p10": [9e6, 1.2e7],
+                "p90": [1.1e7, 1.4e7],
+            }
+        )
+        data.billing_13w = 4_567_890.4
+        data.fx_dates = (AS_OF, AS_OF)
+        data.forecast_accuracy = _past(date(2025, 3, 31), 13, 1.0).pipe(
+            lambda a: pd.concat([a, _past(date(2025, 5, 31), 4, 0.9)], ignore_index=True)
         )
         base = lines[0].drop(columns="line")
         data.scenarios = pd.concat(
@@ -117,6 +133,72 @@ def _data(with_optional: bool = True) -> ReportData:
     return data
 
 
+def _past(as_of: date, weeks: int, bias: float) -> pd.DataFrame:
+    """A past forecast's scored weeks as ``forecast_accuracy.csv`` has them."""
+    rows = []
+    for line, expected in (("open_ar", 1_000_000.4), ("total", 1_500_000.6)):
+        for week in range(1, weeks + 1):
+            start = pd.Timestamp(as_of) + pd.Timedelta(days=7 * week - 6)
+            actual = expected * bias * (1.3 if week == 2 else 1.0)
+            rows.append(
+                {
+                    "as_of": as_of.isoformat(),
+                    "line": line,
+                    "week": week,
+                    "week_start": start.date().isoformat(),
+                    "week_end": (start + pd.Timedelta(days=6)).date().isoformat(),
+                    "expected": expected,
+                    "p10": 0.85 * expected,
+                    "p90": 1.15 * expected,
+                    "actual": actual,
+                    "inside_band": 0.85 * expected <= actual <= 1.15 * expected,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_past_forecasts_show_forecast_received_and_the_13_week_difference() -> None:
+    summary, weekly = past_forecasts(_data().forecast_accuracy)
+    assert [(r["as_of"], r["line"], r["weeks"]) for r in summary] == [
+        (date(2025, 5, 31), "open_ar", 4),
+        (date(2025, 5, 31), "total", 4),
+        (date(2025, 3, 31), "open_ar", 13),
+        (date(2025, 3, 31), "total", 13),
+    ]  # latest first
+    full = summary[3]
+    assert full["forecast"] == pytest.approx(13 * 1_500_000.6)
+    assert full["actual"] == pytest.approx(13.3 * 1_500_000.6)
+    assert full["off"] == "−2.3%" and full["inside"] == 12  # week 2 fell outside the band
+    assert {w["as_of"] for w in weekly} == {date(2025, 3, 31)}  # the one with all 13 weeks
+    assert weekly[0]["week_start"] == date(2025, 4, 1) and len(weekly) == 13
+    html, _ = render(_data())
+    section = html[html.index("Past cash forecasts") :]
+    assert (
+        "<td>2025-03-31</td><td>Total incl. expected billing</td><td>13 (01 Apr – 30 Jun 2025)</td>"
+        in section
+    )
+    assert "19,500,008" in section and "−2.3%" in section and "12 of 13" in section
+    assert "01 Apr – 07 Apr 2025" in section and "1,500,001" in section
+    assert not re.search(r"\d\.\d{3}", section), "no raw decimals"
+    assert "FX rates known on the forecast's as-of date" in section
+
+
+def test_headline_names_the_model_the_bands_billing_fx_date_and_a_replay() -> None:
+    data = _data()
+    html, _ = render(data)
+    assert "pay-date model arcast-pay-date-demo v7 (the ledger's champion)" in html
+    assert "converted at the FX rates of 2025-06-30" in html
+    assert "80% band 12,000,000 – 14,000,000" in html and "80% band 9,000,000 – 11,000,000" in html
+    assert "of 4,567,890 new billing assumed" in html
+    cei = re.search(r"Collection effectiveness index.*?</tr>", html).group(0)
+    assert cei.endswith('<td class="num">84.7</td></tr>')  # the 13-week value, not —
+    data.replay_as_of = AS_OF.isoformat()
+    html, _ = render(data)
+    assert "replay of 2025-06-30" in html
+    assert "replay: pay-date model arcast-pay-date-demo v7, fitted as of 2025-06-30" in html
+    assert "champion)" not in html
+
+
 def test_report_is_self_contained_and_every_section_names_its_source() -> None:
     html, charts = render(_data())
     assert set(charts) == {"cash_forecast", "dso_forecast", "aging", "scenarios", "model_accuracy"}
@@ -124,7 +206,13 @@ def test_report_is_self_contained_and_every_section_names_its_source() -> None:
     assert html.count('src="data:image/png;base64,') == len(charts)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no network references"
     assert "<script" not in html
-    for asset in ("cash_forecast_13w", "ar_kpis", "kpi_forecast", "scenario_forecast"):
+    for asset in (
+        "cash_forecast_13w",
+        "ar_kpis",
+        "kpi_forecast",
+        "scenario_forecast",
+        "forecast_accuracy",
+    ):
         assert f"<code>{asset}</code>" in html
     assert "Acme &lt;Ltd&gt;" in html  # ledger text is escaped
     assert '<p id="accuracy-verdict">Beats the customer mean and median' in html

@@ -239,6 +239,7 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
         billing = con.execute("SELECT * FROM projected_billing_weekly").df()
         billing_sims = con.execute("SELECT * FROM projected_billing_sims").df()
         rates = fx_rates_at(con, as_of, base)
+        names = con.execute("SELECT customer_id, name FROM customers").df()
     pmf = np.load(settings.work_path / PMF_FILE)
     pred["segment"] = pred["invoice_id"].map(segments.set_index("invoice_id")["segment"])
     amounts = pred["amount_open_base"].to_numpy(dtype=float)
@@ -257,11 +258,28 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     lines = cash.bands(as_of)
     keys, expected, sims = cash.keys, cash.expected, cash.sims
     breakdown = _breakdown(as_of, base, keys, expected, sims, rates, pred, amounts, weekly, billing)
+    breakdown.insert(
+        2,
+        "name",
+        breakdown["key"]
+        .map(names.set_index("customer_id")["name"])
+        .where(breakdown["dimension"] == "customer"),
+    )
+    # the band of the 13-week sum is not the sum of the weekly bands: it comes from the paths
+    totals_13w = pd.DataFrame(
+        {
+            "line": LINES,
+            "expected": [float(expected[line].sum()) for line in LINES],
+            "p10": [float(np.quantile(sims[line].sum(axis=(1, 2)), 0.1)) for line in LINES],
+            "p90": [float(np.quantile(sims[line].sum(axis=(1, 2)), 0.9)) for line in LINES],
+        }
+    )
     with warehouse.get_connection() as con:
         save_tables(
             con,
             {
                 "cash_forecast_13w": lines,
+                "cash_forecast_13w_totals": totals_13w,
                 "cash_forecast_breakdown": breakdown,
             },
         )
@@ -269,12 +287,13 @@ def cash_forecast_13w(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
     write_csv(
         breakdown.round({c: 2 for c in BANDS}), settings.out_path / "cash_forecast_breakdown.csv"
     )
-    totals = lines.groupby("line", sort=False)["expected"].sum()
     return dg.MaterializeResult(
         metadata={
-            "expected_13w_open_ar": float(totals["open_ar"]),
-            "expected_13w_projected_billing": float(totals["projected_billing"]),
-            "expected_13w_total": float(totals["total"]),
+            **{
+                f"{band}_13w_{row.line}": getattr(row, band)
+                for row in totals_13w.itertuples()
+                for band in ("expected", "p10", "p90")
+            },
             "open_ar_base": float(amounts.sum()),
             "breakdown_rows": len(breakdown),
             "forecast": markdown_table(lines.loc[lines["line"] == "total"], WEEKS),

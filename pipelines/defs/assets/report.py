@@ -32,6 +32,12 @@ ORDER BY at_risk DESC, p.customer_id
 LIMIT $n
 """
 
+FX_DATES_SQL = """
+SELECT min(latest), max(latest)
+FROM (SELECT max(date) AS latest FROM fx_rates WHERE date <= $as_of GROUP BY currency)
+"""
+"""The dates of the rates amounts are converted at: each currency's latest by the as-of date."""
+
 
 def _model_accuracy(settings: ArcastSettings, version: str) -> tuple[pd.DataFrame | None, str, str]:
     """The promotion gate's backtest window for the serving model: model vs spreadsheet methods,
@@ -65,18 +71,26 @@ def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Materi
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         version = con.execute("SELECT model_version FROM scoring_context").fetchone()[0]
         cash = con.execute("SELECT * FROM cash_forecast_13w ORDER BY line, week").df()
+        totals_13w = con.execute("SELECT * FROM cash_forecast_13w_totals").df()
+        billing_13w = con.execute("SELECT sum(billing) FROM projected_billing_weekly").fetchone()[0]
+        fx_dates = con.execute(FX_DATES_SQL, {"as_of": as_of}).fetchone()
         top = con.execute(TOP_CUSTOMERS_SQL, {"n": TOP_CUSTOMERS}).df()
     accuracy, window, verdict = _model_accuracy(settings, version)
     scenarios = summary = None
     if settings.scenario_file:
         scenarios = pd.read_csv(out / "scenario_forecast.csv", parse_dates=["week_start"])
         summary = json.loads((out / "scenario_summary.json").read_text())["scenarios"]
-    history = pd.read_csv(out / "forecast_accuracy_summary.csv")
+    history = pd.read_csv(out / "forecast_accuracy.csv")
     data = ReportData(
         as_of=as_of,
         base_currency=base,
         model_version=str(version),
+        model_name=settings.registry.model_name,
+        replay_as_of=settings.replay_as_of,
         cash=cash,
+        totals_13w=totals_13w,
+        billing_13w=billing_13w,
+        fx_dates=fx_dates if fx_dates[0] is not None else None,
         kpis=json.loads((out / "kpis.json").read_text()),
         top_customers=top,
         kpi_forecast=pd.read_csv(out / "kpi_forecast.csv", parse_dates=["date"]),
