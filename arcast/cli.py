@@ -1094,10 +1094,12 @@ def _print_worklist(out: Path) -> None:
     plan = dunning["contact_plan"].value_counts()
     today = dunning[dunning["contact_plan"] == today_]
     waiting = dunning[dunning["contact_plan"].isin(waits)]
+    paid = plan.get(waits[3], 0)
     waits_on = (
         f"Waiting: {len(waiting):,} invoices of {waiting['customer_id'].nunique():,} customers "
         f"({plan.get(waits[0], 0):,} on a promise, {plan.get(waits[1], 0):,} on hold, "
-        f"{plan.get(waits[2], 0):,} spaced after a call)"
+        f"{plan.get(waits[2], 0):,} spaced after a call"
+        + (f", {paid:,} after a kept promise's payment)" if paid else ")")
         if len(waiting)
         else "Nothing waits on a promise, a hold or a call"
     )

@@ -107,6 +107,8 @@ _PROMISE_KEPT_WITHIN = 21  # a customer paying within three weeks promises that 
 _HOLD_DAYS = 14
 _CALL_NOTES = ("left a voicemail", "spoke to accounts payable", "emailed a statement", "no answer")
 _PROMISE_NOTES = ("promised on the phone", "AP run", "awaiting approval", "by email")
+_PARTIAL_P = 0.5  # share of the promises paid in time by nothing that name an amount
+_PARTIAL_SHARES = np.array([0.25, 0.4, 0.5, 0.6])  # of the open amount, for one paid nothing
 
 _NAME_A = (  # noqa: SIM905
     "Acme Alder Apex Arbor Atlas Aurora Beacon Birch Blue Bright Cedar Cobalt Crest Delta Eagle "
@@ -162,8 +164,10 @@ def generate_ledger(config: GeneratorConfig) -> GeneratedLedger:
         raise ValueError("n_customers and months must be >= 1")
     if config.base_currency not in _FX:
         raise ValueError(f"base_currency must be one of {sorted(_FX)}")
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(7)]
-    rng_cust, rng_inv, rng_proc, rng_pay, rng_fx, rng_misc, rng_log = streams
+    # an eighth stream for the promised amounts: spawn(8)'s first seven are spawn(7)'s, so the
+    # tables drawn from them stay what they were
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(8)]
+    rng_cust, rng_inv, rng_proc, rng_pay, rng_fx, rng_misc, rng_log, rng_amount = streams
 
     start_day = _day(config.start)
     export_day = _day(config.export_date)
@@ -244,6 +248,7 @@ def generate_ledger(config: GeneratorConfig) -> GeneratedLedger:
     customers = profiles[CUSTOMERS.column_names].copy()
     fx_rates = _make_fx(config, rng_fx, start_day, export_day)
     contacts = _make_contacts(inv, out, inv_ids, cust_ids, reasons, export_day, rng_log)
+    contacts = _promise_amounts(contacts, inv_ids, amount, out, part, export_day, rng_amount)
 
     def inst_date(j: int) -> pd.Series:
         d = out.instalments[:, j]
@@ -1203,6 +1208,48 @@ def _make_contacts(
             "until": _dates(until[order]),
             "note": _str(note[order]),
         }
+    )  # no amounts yet: `_promise_amounts`
+
+
+def _promise_amounts(
+    contacts: pd.DataFrame,
+    inv_ids: np.ndarray,
+    amount: np.ndarray,
+    out: _Outcome,
+    part: np.ndarray,
+    export_day: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Amounts for the promises the invoice is not paid in full by, drawn from the payments the
+    ledger already has, which it never changes: where a part payment follows within three
+    weeks, the customer promised just that by its day (or up to two days before it), a partial
+    promise kept; of the others, half (``_PARTIAL_P``) promised a round share of what was open
+    that day, a partial promise broken. Its own stream (``rng``), so the rest of the log is
+    drawn as it was. ``part``: each invoice's instalment amounts, by slot of
+    ``out.instalments``."""
+    promise = (contacts["outcome"] == "promise").to_numpy()
+    pos = np.searchsorted(inv_ids, contacts["invoice_id"].fillna("").to_numpy(str))
+    pos = np.where(promise, np.minimum(pos, inv_ids.size - 1), 0)
+    day = _day_arr(contacts["contact_date"].to_numpy().astype("datetime64[D]"))
+    until = _day_arr(contacts["until"].to_numpy().astype("datetime64[D]"))
+    paid_in_full = out.completion[pos] <= until + 2  # the promise's day and its grace
+    slots = np.arange(part.shape[1])[None, :]
+    when = out.instalments[pos]
+    paid = (slots < out.n_instalments[pos][:, None]) & (when <= export_day)
+    partial = paid & (when >= day[:, None]) & (when <= day[:, None] + _PROMISE_KEPT_WITHIN)
+    partial &= when < out.completion[pos][:, None]
+    first = np.where(partial, when, np.iinfo(np.int64).max).min(axis=1)
+    kept = promise & ~paid_in_full & partial.any(axis=1)
+    named = kept | (promise & ~paid_in_full & (rng.random(day.size) < _PARTIAL_P))
+    towards = paid & (when >= day[:, None]) & (when <= first[:, None])
+    promised = np.where(towards, part[pos], 0.0).sum(axis=1)
+    open_then = amount[pos] - np.where(paid & (when < day[:, None]), part[pos], 0.0).sum(axis=1)
+    share = _PARTIAL_SHARES[rng.integers(0, _PARTIAL_SHARES.size, day.size)]
+    promised = np.where(kept, promised, np.maximum(np.round(open_then * share, -2), 100.0))
+    by = np.where(kept, np.maximum(first - rng.integers(0, 3, day.size), day + 1), _NONE)
+    return contacts.assign(
+        until=contacts["until"].mask(kept, _dates(by)),
+        amount=np.where(named, np.round(np.minimum(promised, open_then), 2), np.nan),
     )[CONTACTS.column_names]
 
 

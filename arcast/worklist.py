@@ -85,16 +85,27 @@ contacted on d, the latest entry       next contact not before d + 7 days
 promise on d to pay by p, the latest   until p + 2 days: next contact after that, in no draft;
 promise or hold                        later, still open, *broken*: one action tier up, next
                                        contact the next business day unless chased since
+promise on d to pay an amount by p     *kept* once the invoice's payments from d through p + 2
+                                       days reach the amount (the invoice may stay open): next
+                                       contact not before 7 days after the payment that did,
+                                       then the usual rules; not reached by p + 2: broken
 hold on d until u, the latest          until u: next contact on u, in no draft; then the
 promise or hold                        usual rules
 =====================================  =======================================================
 
-A promise or a hold stands until the invoice is paid, it breaks or ends, or another promise or
-hold replaces it: a later call only spaces the next contact. A customer-wide promise covers the
-invoices due by its day; for the others it counts as a call. ``contact_status`` and
+A promise or a hold stands until the invoice is paid, it is kept, breaks or ends, or another
+promise or hold replaces it: a later call only spaces the next contact. A customer-wide promise
+covers the invoices due by its day (its amount: the payments on all of them, which the loader
+keeps to one currency); for the others it counts as a call. A promise without an amount is for
+the whole invoice. Most promises are for part of the money ("5,000 by Friday, the rest next
+month"): a customer that pays what it promised has kept its word, and chasing it the next day
+as a broken promise, one tier up, is the surest way to lose its goodwill. Once kept, the promise
+has said all it says about the rest: the line goes back to the usual rules, spaced a week from
+the payment like a call (``contact_plan`` "after a payment"). ``contact_status`` and
 ``contact_note`` say where each line stands ("promised on 3 March 2025 to pay by 10 March 2025;
-contacted 5 March 2025", with the log's notes); a line kept waiting still ranks by its priority,
-since the money is still at stake.
+contacted 5 March 2025", "promised on 3 March 2025 to pay EUR 5,000.00 by 10 March 2025: kept
+(EUR 5,000.00 paid)", with the log's notes); a line kept waiting still ranks by its priority,
+since the money is still at stake. Payments after the as-of date are never seen.
 
 **Customer view.** A customer's action is its highest dunning tier (``resolve dispute`` if all its
 open invoices are disputed), its next contact the earliest next contact of its lines that need
@@ -110,7 +121,8 @@ template of their highest tier (`arcast.drafts`); disputed invoices are never in
 ranked by money at stake, much of which waits on a promise or was called yesterday. Each
 dunning line's ``contact_plan`` says where it stands: ``today`` (in its customer's draft),
 ``promised`` or ``on hold`` (waiting on the log), ``after a call`` (a logged call holds the
-next contact back a week) or ``later`` (monitor, or a pre-due reminder still to come).
+next contact back a week), ``after a payment`` (so does a kept promise's payment) or ``later``
+(monitor, or a pre-due reminder still to come).
 """
 
 from __future__ import annotations
@@ -123,7 +135,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import CONTACT_OUTCOMES
+from data_contracts.schema import CONTACT_OUTCOMES, PAYMENT_TOLERANCE
 from features.matrix import Calendar
 from features.warehouse import to_day
 
@@ -157,6 +169,17 @@ STANDING_COLUMNS = (
     "hist_share_late30",
 )
 """Per customer, as known at as-of (``features.warehouse.customer_standing``)."""
+
+PAYMENT_COLUMNS = (
+    "invoice_id",
+    "customer_id",
+    "issue_date",
+    "due_date",
+    "payment_date",
+    "amount",
+)
+"""Per payment (``amount`` in invoice currency) with its invoice's customer and dates: what
+keeps a promise of an amount. Only those of customers with such a promise are needed."""
 
 OUTPUT_COLUMNS = [
     "rank",
@@ -262,7 +285,8 @@ FOLLOW_UP_DAYS = 7
 """After a logged contact, the customer's lines are not due another before a week has passed:
 a reply takes days, and a demand repeated daily reads as harassment."""
 CONTACTED, PROMISE, HOLD = CONTACT_OUTCOMES
-CONTACT_PLANS = ("today", "promised", "on hold", "after a call", "later")
+PROMISE_KEPT = "promise kept"
+CONTACT_PLANS = ("today", "promised", "on hold", "after a call", "after a payment", "later")
 """``contact_plan`` of a dunning line (the module docstring); "" in the dispute queue."""
 PROMISE_GRACE_DAYS = 2
 """A payment promised for a day is looked for this many days later (a transfer in transit)
@@ -426,9 +450,11 @@ class ContactState:
     waiting: np.ndarray
     """A promise to pay not yet due, or a hold: the line is in no reminder draft."""
     broken: np.ndarray
-    """A promise to pay whose day (and grace) has passed with the invoice still open."""
+    """A promise to pay whose day (and grace) has passed with the invoice still open, or the
+    amount it promised not paid in time."""
     status: np.ndarray
-    """``CONTACT_STATUSES``: "" (nothing logged), contacted, promised, promise broken, on hold."""
+    """"" (nothing logged), contacted, promised, promise kept (the amount paid, the invoice
+    still open), promise broken, on hold."""
     note: np.ndarray
     """The entries in words, e.g. "promised on 3 March 2025 to pay by 10 March 2025"."""
 
@@ -438,8 +464,9 @@ def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) 
     seen by ``as_of`` among those for its invoice and those for its whole customer (no
     invoice_id) made since it was issued; on one day the invoice's own, and of several the last
     in the file. A customer-wide promise covers what was due by its day: for a line due later,
-    it counts as a contact. NaT ``contact_date`` where no entry applies."""
-    fields = ["contact_date", "outcome", "until", "note"]
+    it counts as a contact. NaT ``contact_date`` where no entry applies; ``wide``: the entry
+    is the customer-wide one."""
+    fields = ["contact_date", "outcome", "until", "amount", "note"]
     seen = contacts[pd.to_datetime(contacts["contact_date"]) <= pd.Timestamp(as_of)]
     seen = seen.assign(_order=np.arange(len(seen))).sort_values(
         ["contact_date", "_order"], kind="stable"
@@ -458,22 +485,79 @@ def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) 
     wide_day = pd.to_datetime(theirs["contact_date"])
     wide_day = wide_day.where(wide_day >= pd.to_datetime(lines["issue_date"]))
     use_wide = wide_day.notna() & (own_day.isna() | (wide_day > own_day))
-    entry = mine[fields].mask(use_wide, theirs[fields])
+    entry = mine[fields].mask(use_wide, theirs[fields]).assign(wide=use_wide.to_numpy())
     due_later = pd.to_datetime(lines["due_date"]) > pd.to_datetime(entry["until"])
     entry.loc[use_wide & (entry["outcome"] == PROMISE) & due_later, "outcome"] = CONTACTED
     return entry
 
 
-def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date) -> ContactState:
+def _promised_payments(
+    keys: pd.DataFrame, standing: pd.DataFrame, payments: pd.DataFrame | None, as_of: date
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per line whose standing entry is a promise of an amount: what was paid towards it (from
+    the promise's day through ``until`` + the grace days, by ``as_of``) and the day the payments
+    reached the amount (NaN: not reached, or no amount). The invoice's own payments for its own
+    promise; for a customer-wide one, those of the customer's invoices it covers (issued by its
+    day, due by ``until``), all in one currency (the loader refuses the others)."""
+    n = len(keys)
+    paid, reached = np.zeros(n), np.full(n, np.nan)
+    has_amount = (standing["outcome"] == PROMISE) & standing["amount"].notna()
+    if payments is None or payments.empty or not has_amount.any():
+        return paid, reached
+    promises = standing[has_amount].assign(
+        customer_id=keys.loc[has_amount.to_numpy(), "customer_id"].to_numpy(),
+        invoice_id=keys.loc[has_amount.to_numpy(), "invoice_id"].to_numpy(),
+    )
+    promises.loc[promises["wide"], "invoice_id"] = None  # a wide promise is one for many lines
+    promises = promises.assign(
+        **{c: pd.to_datetime(promises[c]) for c in ("contact_date", "until")}
+    )
+    fields = ["customer_id", "invoice_id", "contact_date", "until", "amount"]
+    one = promises[fields].drop_duplicates().reset_index(drop=True).rename_axis("_p")
+    dates = ("issue_date", "due_date", "payment_date")
+    seen = payments[list(PAYMENT_COLUMNS)].rename(columns={"amount": "_payment"})
+    seen = seen.assign(**{c: pd.to_datetime(seen[c]) for c in dates})
+    seen = seen[seen["payment_date"] <= pd.Timestamp(as_of)]
+    own = (
+        one.reset_index().dropna(subset="invoice_id").merge(seen, on=["customer_id", "invoice_id"])
+    )
+    wide = one[one["invoice_id"].isna()].reset_index().drop(columns="invoice_id")
+    wide = wide.merge(seen, on="customer_id")
+    wide = wide[(wide["issue_date"] <= wide["contact_date"]) & (wide["due_date"] <= wide["until"])]
+    both = pd.concat([own, wide], ignore_index=True)
+    day = both["payment_date"]
+    both = both[
+        (day >= both["contact_date"])
+        & (day <= both["until"] + pd.Timedelta(days=PROMISE_GRACE_DAYS))
+    ].sort_values(["_p", "payment_date"], kind="stable")
+    both["_paid"] = both.groupby("_p")["_payment"].cumsum()
+    total = both.groupby("_p")["_paid"].max().reindex(one.index, fill_value=0.0)
+    done = both[both["_paid"] >= both["amount"] - PAYMENT_TOLERANCE]
+    first = _days(done.groupby("_p")["payment_date"].min().reindex(one.index))
+    at = promises[fields].merge(one.reset_index(), on=fields, how="left")["_p"].to_numpy()
+    paid[has_amount.to_numpy()] = total.to_numpy()[at]
+    reached[has_amount.to_numpy()] = first[at]
+    return paid, reached
+
+
+def contact_state(
+    keys: pd.DataFrame,
+    contacts: pd.DataFrame | None,
+    as_of: date,
+    payments: pd.DataFrame | None = None,
+) -> ContactState:
     """Apply the contact log (``contacts.csv``) to the lines; rules in the module docstring.
 
-    A promise or a hold stands until it is kept (the invoice paid), broken, ended or replaced
-    by another one: a later call (a voicemail) spaces the next contact, but does not wipe out
-    the promise it did not replace."""
+    A promise or a hold stands until it is kept (the invoice paid, or the amount promised paid
+    in time), broken, ended or replaced by another one: a later call (a voicemail) spaces the
+    next contact, but does not wipe out the promise it did not replace. ``payments``
+    (``PAYMENT_COLUMNS``; None: none seen) keep promises of an amount."""
     n = len(keys)
     if contacts is None or contacts.empty or n == 0:
         nothing = np.zeros(n, bool)
         return ContactState(np.full(n, np.nan), nothing, nothing, nothing, *np.full((2, n), ""))
+    if "amount" not in contacts:  # a log from before promises had amounts
+        contacts = contacts.assign(amount=np.nan)
     latest = _governing_entries(keys, contacts, as_of)
     standing = _governing_entries(keys, contacts[contacts["outcome"] != CONTACTED], as_of)
     today = to_day(as_of)
@@ -482,13 +566,18 @@ def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date
     # a customer-wide promise about invoices due earlier stands for this line as a call only
     made = np.where(promise | hold, _days(standing["contact_date"]), np.nan)
     until = _days(standing["until"])
-    promised = promise & (today <= until + PROMISE_GRACE_DAYS)
-    broken = promise & ~promised
+    paid, reached = _promised_payments(keys, standing, payments, as_of)
+    kept = promise & np.isfinite(reached)
+    promised = promise & ~kept & (today <= until + PROMISE_GRACE_DAYS)
+    broken = promise & ~kept & ~promised
     held = hold & (today < until)
     called = _days(latest["contact_date"])
     call = (latest["outcome"] == CONTACTED).to_numpy() & ~(called <= made)  # after the promise
     not_before = np.fmax(
-        np.where(call, called + FOLLOW_UP_DAYS, np.nan),
+        np.fmax(
+            np.where(call, called + FOLLOW_UP_DAYS, np.nan),
+            np.where(kept, reached + FOLLOW_UP_DAYS, np.nan),
+        ),
         np.fmax(
             np.where(promised, until + PROMISE_GRACE_DAYS + 1, np.nan),
             np.where(held, until, np.nan),
@@ -496,21 +585,30 @@ def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date
     )
     chase = broken & ~(call & (called > until + PROMISE_GRACE_DAYS))
     status = np.select(
-        [held, promised, broken, call | promise | hold],
-        ["on hold", "promised", "promise broken", "contacted"],
+        [held, kept, promised, broken, call | promise | hold],
+        ["on hold", PROMISE_KEPT, "promised", "promise broken", "contacted"],
         "",
     )
+    currency = keys["currency"] if "currency" in keys else pd.Series("", index=keys.index)
     note = []
-    for i, (standing_row, latest_row) in enumerate(
-        zip(standing.itertuples(index=False), latest.itertuples(index=False), strict=True)
+    for i, (standing_row, latest_row, unit) in enumerate(
+        zip(
+            standing.itertuples(index=False),
+            latest.itertuples(index=False),
+            currency.fillna("").astype(str),
+            strict=True,
+        )
     ):
         parts = []
         if promise[i] or hold[i]:
             day, by = longdate(standing_row.contact_date), longdate(standing_row.until)
             if promise[i]:
-                parts.append(
-                    f"promised on {day} to pay by {by}" + (": broken" if broken[i] else "")
-                )
+                amount = standing_row.amount
+                what = "" if pd.isna(amount) else f" {_money(amount, unit)}"
+                outcome = ": kept" if kept[i] else ": broken" if broken[i] else ""
+                if what and (outcome or paid[i] > 0):
+                    outcome += f" ({_money(paid[i], unit)} paid{'' if outcome else ' so far'})"
+                parts.append(f"promised on {day} to pay{what} by {by}{outcome}")
             else:
                 parts.append(f"on hold since {day} until {by}" if held[i] else f"hold ended {by}")
             parts[-1] += _remark(standing_row.note)
@@ -518,6 +616,10 @@ def contact_state(keys: pd.DataFrame, contacts: pd.DataFrame | None, as_of: date
             parts.append(f"contacted {longdate(latest_row.contact_date)}{_remark(latest_row.note)}")
         note.append("; ".join(parts))
     return ContactState(not_before, chase, promised | held, broken, status, np.asarray(note))
+
+
+def _money(amount: float, currency: str) -> str:
+    return f"{currency} {amount:,.2f}".strip()
 
 
 def _remark(note: object) -> str:
@@ -577,6 +679,7 @@ def build_worklist(
     standing: pd.DataFrame | None = None,
     disputes: pd.DataFrame | None = None,
     contacts: pd.DataFrame | None = None,
+    payments: pd.DataFrame | None = None,
 ) -> Worklist:
     """Rank open invoices into the dunning and dispute queues and group them by customer.
 
@@ -584,7 +687,9 @@ def build_worklist(
     within the next four weeks)); ``standing`` one row per customer with ``STANDING_COLUMNS``
     (None: no names, countries or history known); ``disputes`` the open dispute per invoice
     (``invoice_id``, ``dispute_opened``, ``dispute_reason``); ``contacts`` the contact log
-    (``contacts.csv``; entries after ``as_of`` are not seen). Rules in the module docstring.
+    (``contacts.csv``; entries after ``as_of`` are not seen); ``payments`` the payments that
+    keep its promises of an amount (``PAYMENT_COLUMNS``; those after ``as_of`` are not seen).
+    Rules in the module docstring.
     """
     _validate(predictions)
     pred = predictions.reset_index(drop=True)
@@ -610,7 +715,7 @@ def build_worklist(
 
     exposure = exposure_by_customer.loc[pred["customer_id"]].to_numpy(dtype=float)
     age_factor = np.sqrt(1 + np.clip(days, 0, AGE_CAP_DAYS) / AGE_CAP_DAYS)
-    log = contact_state(pred, contacts, as_of)
+    log = contact_state(pred, contacts, as_of, payments)
     action = np.where(disputed, RESOLVE_DISPUTE, action_tier(days, p_late, log.broken))
     expected = pd.to_datetime(pred["pay_date_p50"])
     lines = pd.DataFrame(
@@ -687,12 +792,19 @@ def _needs_contact(lines: pd.DataFrame) -> pd.Series:
 
 def _contact_plan(lines: pd.DataFrame) -> np.ndarray:
     """``CONTACT_PLANS`` per line, once drafts are assigned. A line that needs contact and is
-    not waiting has a ``_not_before`` only from a call (promises and holds keep it waiting), and
-    the call holds it back while that day is after the next business day."""
+    not waiting has a ``_not_before`` only from a call or a kept promise's payment (promises and
+    holds keep it waiting), which holds it back while that day is after the next business day."""
     status = lines["contact_status"]
     spaced = _needs_contact(lines) & (lines["_not_before"].to_numpy() > _days(lines["_today"]))
+    kept = status == PROMISE_KEPT
     plan = np.select(
-        [lines["draft"] != "", status == "promised", status == "on hold", spaced],
+        [
+            lines["draft"] != "",
+            status == "promised",
+            status == "on hold",
+            spaced & ~kept,
+            spaced & kept,
+        ],
         CONTACT_PLANS[:-1],
         CONTACT_PLANS[-1],
     )

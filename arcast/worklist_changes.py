@@ -3,12 +3,13 @@
 A collector who worked yesterday's list needs today's differences, not 1,600 lines to compare
 by eye: which invoices were paid in full, which are gone from the ledger unpaid (a credit note,
 a write-off, or an export that lost them: a collector must ask which), which are new, whose
-promise to pay was broken, which went into or out of a dispute, and which moved up or down an
-action tier. Each worklist's lines are kept per ledger in one Parquet file under the arcast
-home (the last `KEEP_WORKLISTS` as-of dates of each ledger), written like the forecast history
-(`arcast.accuracy`): under a lock, to a temporary file, then renamed. A worklist is compared
-with the latest kept one of an earlier as-of date of the same ledger, so a rerun of the same day
-compares with the day before, and a replay of a past date with the worklist before it.
+promise to pay was broken or kept (an amount paid on an invoice still open), which went into
+or out of a dispute, and which moved up or down an action tier. Each worklist's lines are kept
+per ledger in one Parquet file under the arcast home (the last `KEEP_WORKLISTS` as-of dates of
+each ledger), written like the forecast history (`arcast.accuracy`): under a lock, to a
+temporary file, then renamed. A worklist is compared with the latest kept one of an earlier
+as-of date of the same ledger, so a rerun of the same day compares with the day before, and a
+replay of a past date with the worklist before it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pandas as pd
 from filelock import FileLock
 
 from arcast.io import write_atomic
-from arcast.worklist import ACTIONS
+from arcast.worklist import ACTIONS, PROMISE_KEPT
 
 HISTORY_FILE = "worklist_history.parquet"
 KEEP_WORKLISTS = 14
@@ -44,13 +45,16 @@ CHANGES = (
     GONE,
     "new",
     "promise broken",
+    PROMISE_KEPT,
     "disputed",
     "dispute resolved",
     "up a tier",
     "down a tier",
 )
 """In the order the changes file lists them; a line is listed once, for the first that applies
-(a promise broken also moves its line up a tier), and lines without a change are not listed."""
+(a promise broken also moves its line up a tier), and lines without a change are not listed.
+A promise kept is one of an amount paid while the invoice stays open: the customer did what
+it said, which a collector reads before chasing the rest."""
 CHANGE_COLUMNS = [
     "since",
     "change",
@@ -121,6 +125,8 @@ def changes_since(
             both["_merge"] == "right_only",
             (both["contact_status"] == "promise broken")
             & (both["contact_status_before"] != "promise broken"),
+            (both["contact_status"] == PROMISE_KEPT)
+            & (both["contact_status_before"] != PROMISE_KEPT),
             (was == "dunning") & (now == "dispute"),
             (was == "dispute") & (now == "dunning"),
             dunning & (rise > 0),

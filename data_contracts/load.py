@@ -1103,6 +1103,41 @@ def _check_after_issue(load: _TableLoad, invoices: _TableLoad, column: str) -> N
     )
 
 
+def _check_promised_amounts(contacts: _TableLoad, invoices: _TableLoad) -> None:
+    """A promised amount is in the currency of the invoices it is about. A promise about all
+    the customer's invoices covers those issued by its date and due by its ``until`` (as the
+    worklist reads it); if they are in several currencies, the amount is in none of them for
+    sure and the payments that keep it cannot be summed: quarantined, to be logged per invoice
+    (requiring a currency to be named would add a column for a case a log per invoice already
+    says exactly). An amount written with a sign or code ('5.000 €') must be in that currency."""
+    rows = contacts.typed[contacts.ok & contacts.typed["amount"].notna()]
+    if rows.empty:
+        return
+    currency = _of_invoice(contacts, invoices, "currency")
+    wide = rows[rows["invoice_id"].isna()].rename_axis("_row").reset_index()
+    accepted = invoices.typed[invoices.ok]
+    covered = wide[["_row", "customer_id", "contact_date", "until"]].merge(
+        accepted[["customer_id", "issue_date", "due_date", "currency"]], on="customer_id"
+    )
+    covered = covered[
+        (covered["issue_date"] <= covered["contact_date"])
+        & (covered["due_date"] <= covered["until"])
+    ]
+    currencies = covered.groupby("_row")["currency"].agg(lambda c: ", ".join(sorted(set(c))))
+    mixed = currencies.str.contains(",", regex=False)
+    contacts.flag(
+        currencies.index[mixed],
+        "amount",
+        "amount promised for all of customer "
+        + rows.loc[currencies.index[mixed], "customer_id"]
+        + "'s invoices due by until, which are in "
+        + currencies[mixed]
+        + ": log the promise per invoice",
+    )
+    currency = currency.fillna(currencies[~mixed].reindex(currency.index))
+    _check_marks(contacts, currency, "the currency of the invoices it is about")
+
+
 def _unlogged_contacts(contacts: _TableLoad) -> list[str]:
     """The customers of the quarantined contact-log entries (the first `NAMED_CUSTOMERS`): the
     worklist schedules them as if nothing had been logged, so it may ask for a call the
@@ -1205,6 +1240,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
         contacts.check_reference("invoice_id", invoices, "invoice_id")
         _check_invoice_customers(contacts, invoices)
         _check_after_issue(contacts, invoices, "contact_date")
+        _check_promised_amounts(contacts, invoices)
         warnings.extend(_unlogged_contacts(contacts))
 
     accounting = {load.source: load.accounting() for load in loads.values()}

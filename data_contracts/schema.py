@@ -156,6 +156,12 @@ CONTACTS = Table(
             description="The invoice it concerns (must be the customer's); empty = all of them",
         ),
         Column("until", "date", description="promise: the date promised; hold: chase again then"),
+        Column(
+            "amount",
+            "float",
+            description="promise only, > 0: the amount promised, in the invoice's currency (an "
+            "entry for all the customer's invoices: in theirs); empty = the whole invoice",
+        ),
         Column("note", "str", description="Free text, shown in the worklist"),
     ),
 )

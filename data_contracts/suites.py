@@ -113,6 +113,15 @@ def _value_rules(table: Table) -> list[gxe.Expectation]:
                 ignore_row_if="either_value_is_missing",
                 meta={"reason": "until is before contact_date"},
             ),
+            gxe.ExpectColumnValuesToBeNull(
+                column="amount",
+                row_condition='outcome != "promise"',
+                condition_parser="pandas",
+                meta={"reason": "an amount is only for a promise (outcome promise)"},
+            ),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="amount", min_value=0, strict_min=True, meta={"reason": positive}
+            ),
         ],
         "fx_rates": [
             gxe.ExpectCompoundColumnsToBeUnique(

@@ -467,3 +467,44 @@ def test_the_quarantined_contacts_warning_names_the_first_few_customers(tmp_path
     ledger = load_ledger(write_ledger(tmp_path, {"contacts.csv": contacts}))
     (warning,) = [w for w in ledger.warnings if w.startswith("contacts.csv: 8 entries")]
     assert "of customers C1, C2, C3, C4, C5 and 3 more:" in warning
+
+
+def test_a_promised_amount_is_checked(tmp_path: Path) -> None:
+    """Positive, only on a promise (an amount on a call is a promise logged as one), in the
+    currency of what it is about: a customer-wide promise over invoices in two currencies is
+    in none of them for sure."""
+    invoices = GOOD["invoices.csv"] + "I4,C1,2024-01-10,2024-02-09,70,EUR,false\n"
+    contacts = (
+        "customer_id,contact_date,outcome,invoice_id,until,amount,note\n"
+        "C2,2024-02-06,promise,I2,2024-02-20,150,\n"
+        "C1,2024-02-07,promise,I1,2024-02-20,0,\n"
+        "C1,2024-02-07,promise,I1,2024-02-20,-5,\n"
+        "C1,2024-02-07,,I1,2024-02-20,50,\n"
+        "C1,2024-02-07,hold,,2024-02-20,50,\n"
+        "C1,2024-02-07,promise,,2024-02-20,60,\n"
+        "C1,2024-02-01,promise,,2024-02-05,60,\n"
+        "C2,2024-02-07,promise,I2,2024-02-20,€50,\n"
+        "C1,2024-02-07,promise,I1,2024-02-20,€50,\n"
+        "C1,2024-02-07,promise,I1,2024-02-20,lots,\n"
+    )
+    ledger = load_ledger(
+        write_ledger(tmp_path, {"invoices.csv": invoices, "contacts.csv": contacts})
+    )
+    accepted = ledger.tables["contacts"]
+    assert accepted["amount"].tolist() == [150.0, 60.0, 50.0]  # only I1 (USD) due by 5 Feb
+    quarantined = ledger.quarantine[ledger.quarantine["file"] == "contacts.csv"]
+    assert quarantined.set_index("row")[["column", "reason"]].to_dict("index") == {
+        3: {"column": "amount", "reason": "must be greater than 0"},
+        4: {"column": "amount", "reason": "must be greater than 0"},
+        5: {"column": "amount", "reason": "an amount is only for a promise (outcome promise)"},
+        6: {"column": "amount", "reason": "an amount is only for a promise (outcome promise)"},
+        7: {
+            "column": "amount",
+            "reason": "amount promised for all of customer C1's invoices due by until, which "
+            "are in EUR, USD: log the promise per invoice",
+        },
+        10: {"column": "amount", "reason": "amount is in EUR ('€50'), not in the currency of "
+             "the invoices it is about USD"},
+        11: {"column": "amount", "reason": "not a number 'lots'"},
+    }  # fmt: skip
+    assert_accounting(ledger)

@@ -116,6 +116,29 @@ def test_contact_log_follows_the_collection_process(ledger) -> None:
     assert 0.2 < kept.mean() < 0.9, kept.mean()
 
 
+def test_some_promises_are_for_part_of_the_money(ledger) -> None:
+    """A promise of an amount is one the invoice is not paid in full by: either the customer
+    paid just that in time (its part payments from the promise's day through its day + 2), or
+    nothing; the amount is never more than the invoice."""
+    log = ledger.tables["contacts"]
+    assert log.loc[log["outcome"] != "promise", "amount"].isna().all()
+    named = log[log["amount"].notna()].reset_index(names="entry")
+    assert len(named) > 0.1 * (log["outcome"] == "promise").sum() and (named["amount"] > 0).all()
+    inv = ledger.tables["invoices"].set_index("invoice_id")
+    assert (named["amount"] <= inv.loc[named["invoice_id"], "amount"].to_numpy()).all()
+    window = named.merge(ledger.tables["payments"], on="invoice_id", suffixes=("", "_paid"))
+    day = window["payment_date"]
+    window = window[
+        (day >= window["contact_date"]) & (day <= window["until"] + pd.Timedelta(2, "D"))
+    ]
+    paid = window.groupby("entry")["amount_paid"].sum().reindex(named["entry"], fill_value=0.0)
+    kept = np.isclose(paid.to_numpy(), named["amount"].to_numpy())
+    assert (kept | (paid.to_numpy() == 0)).all()
+    truth = ledger.truth["invoice_truth"].set_index("invoice_id")
+    done = truth.loc[named["invoice_id"], "completion_date"].to_numpy()
+    assert not (done <= (named["until"] + pd.Timedelta(2, "D")).to_numpy()).any()
+
+
 def test_contact_log_leaves_the_ledger_unchanged(ledger, monkeypatch) -> None:
     """The log is drawn from its own stream after the payments: without it the ledger is the
     same to the last byte, so the models' figures do not move with it."""

@@ -559,3 +559,109 @@ def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
         worklist.customers.loc[worklist.customers["draft"] != "", "customer_id"]
     )
     assert "contact_plan" not in worklist.disputes
+
+
+def _promise_ledger(as_of: date) -> pd.DataFrame:
+    """Open invoices 10 days overdue, one per customer but two for W (customer-wide promise)."""
+    ids = ("K1", "U1", "N1", "L1", "W1", "W2", "M1")
+    df = pd.concat(
+        [
+            predictions(1, as_of=as_of).assign(
+                invoice_id=i, customer_id=i[0], disputed=False, p_late_30=0.2, days_overdue=10
+            )
+            for i in ids
+        ],
+        ignore_index=True,
+    )
+    df["due_date"] = pd.Timestamp(as_of) - pd.Timedelta(days=10)
+    df["issue_date"] = df["due_date"] - pd.Timedelta(days=30)
+    df["invoice_amount"] = 12_000.0
+    df["amount_open"] = df["amount_open_base"] = 12_000.0
+    return df
+
+
+PROMISE_LOG = pd.DataFrame(
+    [
+        ("K", "2024-04-01", "promise", "K1", "2024-04-05", 5000.0),  # paid 5,000: kept
+        ("U", "2024-04-01", "promise", "U1", "2024-04-05", 5000.0),  # paid 3,000: broken
+        ("N", "2024-04-01", "promise", "N1", "2024-04-05", None),  # the whole invoice: broken
+        ("L", "2024-04-01", "promise", "L1", "2024-04-05", 5000.0),  # paid after as-of
+        ("W", "2024-04-01", "promise", None, "2024-04-05", 7000.0),  # on W1 and W2 together
+        ("M", "2024-04-01", "promise", "M1", "2024-04-05", 5000.0),  # paid too late
+    ],
+    columns=["customer_id", "contact_date", "outcome", "invoice_id", "until", "amount"],
+).assign(note=None)
+PROMISE_LOG = PROMISE_LOG.astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+PAYMENTS = pd.DataFrame(
+    [
+        ("K1", "K", "2024-04-03", 2000.0),
+        ("K1", "K", "2024-04-04", 3000.0),
+        ("K1", "K", "2024-03-20", 4000.0),  # before the promise: not towards it
+        ("U1", "U", "2024-04-05", 3000.0),
+        ("N1", "N", "2024-04-05", 5000.0),
+        ("L1", "L", "2024-04-20", 5000.0),  # after as-of: never seen
+        ("W1", "W", "2024-04-02", 4000.0),
+        ("W2", "W", "2024-04-07", 3000.0),  # 5 April + 2 days' grace: in time
+        ("M1", "M", "2024-04-08", 5000.0),  # after the grace days
+    ],
+    columns=["invoice_id", "customer_id", "payment_date", "amount"],
+).astype({"payment_date": "datetime64[us]"})
+
+
+def test_a_promise_of_an_amount_is_kept_when_that_amount_is_paid_in_time() -> None:
+    """A customer paying what it promised on an invoice that stays open is no broken promise:
+    its line keeps its tier and is contacted a week after the payment; one paying less, too
+    late, or after as-of broke it, as does a promise without amount while the invoice is open."""
+    as_of = date(2024, 4, 10)  # a Wednesday
+    df = _promise_ledger(as_of)
+    payments = PAYMENTS.merge(df[["invoice_id", "issue_date", "due_date"]], on="invoice_id")
+    worklist = build_worklist(
+        df, as_of, standing(list("KUNLWM")), contacts=PROMISE_LOG, payments=payments
+    )
+    lines = worklist.lines.set_index("invoice_id")
+    assert lines["contact_status"].to_dict() == {
+        "K1": "promise kept",
+        "U1": "promise broken",
+        "N1": "promise broken",
+        "L1": "promise broken",
+        "W1": "promise kept",
+        "W2": "promise kept",
+        "M1": "promise broken",
+    }
+    assert lines.loc["K1", "contact_note"] == (
+        "promised on 1 April 2024 to pay USD 5,000.00 by 5 April 2024: kept (USD 5,000.00 paid)"
+    )
+    assert lines.loc["U1", "contact_note"].endswith(": broken (USD 3,000.00 paid)")
+    assert lines.loc["N1", "contact_note"].endswith("by 5 April 2024: broken")
+    assert lines.loc["L1", "contact_note"].endswith(": broken (USD 0.00 paid)")
+    kept, broken = ["K1", "W1", "W2"], ["U1", "N1", "L1", "M1"]
+    assert lines.loc[kept, "action"].eq("friendly reminder").all()  # not one tier up
+    assert lines.loc[broken, "action"].eq("firm reminder").all()
+    contact = lines["next_contact"].dt.strftime("%Y-%m-%d")
+    assert contact["K1"] == "2024-04-11"  # paid on the 4th: a week later is the 11th
+    assert contact["W1"] == contact["W2"] == "2024-04-15"  # reached on the 7th: the 14th, Sunday
+    assert contact[broken].eq("2024-04-11").all()  # chased at once
+    assert lines.loc["W1", "contact_plan"] == "after a payment" and lines.loc["K1", "draft"] != ""
+    # before as-of reaches the last payment, nothing counted yet is enough: still promised
+    early = build_worklist(
+        df, date(2024, 4, 3), standing(list("KUNLWM")), contacts=PROMISE_LOG, payments=payments
+    ).lines.set_index("invoice_id")
+    assert early.loc["K1", "contact_status"] == "promised"
+    assert early.loc["K1", "contact_note"].endswith("by 5 April 2024 (USD 2,000.00 paid so far)")
+    # without payments, the same log reads as before promises had amounts
+    without = build_worklist(df, as_of, standing(list("KUNLWM")), contacts=PROMISE_LOG)
+    assert without.lines["contact_status"].eq("promise broken").all()
+
+
+def test_a_customer_wide_promise_of_an_amount_counts_only_the_invoices_it_covers() -> None:
+    as_of = date(2024, 4, 10)
+    df = _promise_ledger(as_of)
+    # W2 due after the promised day: the promise is not about it, nor are its payments
+    df.loc[df["invoice_id"] == "W2", "due_date"] = pd.Timestamp("2024-04-20")
+    payments = PAYMENTS.merge(df[["invoice_id", "issue_date", "due_date"]], on="invoice_id")
+    lines = build_worklist(
+        df, as_of, standing(list("KUNLWM")), contacts=PROMISE_LOG, payments=payments
+    ).lines.set_index("invoice_id")
+    assert lines.loc["W1", "contact_status"] == "promise broken"
+    assert lines.loc["W1", "contact_note"].endswith(": broken (USD 4,000.00 paid)")
+    assert lines.loc["W2", "contact_status"] == "contacted"

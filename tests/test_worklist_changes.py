@@ -79,3 +79,19 @@ def test_only_the_latest_worklists_are_kept(tmp_path: Path) -> None:
     for day in days:
         kept = keep_worklist(path, "acme", day, MONDAY)
     assert sorted(kept["as_of"].dt.date.unique()) == list(days[-KEEP_WORKLISTS:])
+
+
+def test_a_promise_of_an_amount_paid_on_an_open_invoice_reads_as_kept(tmp_path: Path) -> None:
+    path = tmp_path / "history.parquet"
+    before = _lines(("I1", "dunning", "friendly reminder", 12_000.0)).assign(
+        contact_status="promised"
+    )
+    after = _lines(("I1", "dunning", "friendly reminder", 7_000.0)).assign(
+        contact_status="promise kept"
+    )
+    keep_worklist(path, "acme", date(2025, 3, 3), before)
+    kept = keep_worklist(path, "acme", date(2025, 3, 10), after)
+    changes = changes_since(kept, "acme", date(2025, 3, 10), after, set())[1]
+    assert changes[["change", "invoice_id", "amount_open"]].values.tolist() == [
+        ["promise kept", "I1", 7_000.0]
+    ]

@@ -39,6 +39,16 @@ FROM invoice_predictions AS p
 LEFT JOIN invoice_facts AS f USING (invoice_id)
 ORDER BY p.invoice_id
 """.format(weeks=" + ".join(f"p.p_paid_week_{w:02d}" for w in range(1, 5)))
+PROMISED_PAYMENTS_SQL = """
+SELECT p.invoice_id, i.customer_id, i.issue_date, i.due_date, p.payment_date, p.amount
+FROM payments AS p
+JOIN invoices AS i USING (invoice_id)
+WHERE p.payment_date <= $as_of
+  AND i.customer_id IN (SELECT customer_id FROM contacts WHERE amount IS NOT NULL)
+ORDER BY p.payment_date, p.payment_id
+"""
+"""The payments that can keep a promise of an amount (`arcast.worklist.PAYMENT_COLUMNS`), as
+of the run's date: only those of customers with such a promise."""
 WORKLIST_FILES = (
     "worklist.csv",
     "worklist_changes.csv",
@@ -67,7 +77,7 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 @dg.asset(
     group_name="outputs",
-    deps=["invoice_predictions", "contacts"],
+    deps=["invoice_predictions", "contacts", "payments", "invoices"],
     kinds={"csv", "excel"},
     description="Open invoices ranked by money at stake and risk, split into a dunning queue "
     "(action tier, tone, next-contact date after the contact log, reasons) and a dispute queue; "
@@ -84,10 +94,11 @@ def collections_worklist(
         standing = customer_standing(con, as_of)
         disputes = open_disputes(con, as_of)
         contacts = con.execute("SELECT * FROM contacts").df()
+        payments = con.execute(PROMISED_PAYMENTS_SQL, {"as_of": as_of}).df()
         book = receivables(con, as_of, base)
         model = model_identity(con, settings.registry)
         about = worklist_about(settings, as_of, model, fingerprint(con))
-    worklist = build_worklist(pred, as_of, standing, disputes, contacts)
+    worklist = build_worklist(pred, as_of, standing, disputes, contacts, payments)
     drafts = render_drafts(worklist, as_of, settings.sender, settings.templates_dir or None)
     kept = keep_worklist(settings.home_path / HISTORY_FILE, ledger, as_of, worklist.lines)
     paid = book.loc[book["paid"], "invoice_id"]
