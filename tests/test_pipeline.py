@@ -366,7 +366,13 @@ def test_asset_graph_shape(tmp_path: Path) -> None:
     )
     assert parents["champion_model"] == ["pay_date_model"]
     assert "contacts" not in parents["invoice_facts"]  # the log schedules, it predicts nothing
-    assert parents["collections_worklist"] == ["contacts", "invoice_predictions"]
+    # payments keep promises of an amount
+    assert parents["collections_worklist"] == [
+        "contacts",
+        "invoice_predictions",
+        "invoices",
+        "payments",
+    ]
     assert parents["invoice_predictions"][0] == "champion_model"
     assert defs.resolve_schedule_def("weekly_retrain").job_name == "retrain_job"
     assert defs.resolve_schedule_def("daily_rescore").job_name == "rescore_job"
