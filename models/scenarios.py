@@ -238,18 +238,7 @@ class OpenBook:
     def select(self, where: Where, source: str) -> np.ndarray:
         """Boolean mask of the invoices ``where`` selects; unknown names are errors, not no-ops."""
         inv = self.invoices
-        mask = np.ones(len(inv), dtype=bool)
-        if where.top_customers:
-            top = self.top_customers(where.top_customers)["customer_id"]
-            mask &= inv["customer_id"].isin(top).to_numpy()
-        for column, values in (
-            ("customer_id", where.customers),
-            ("segment", where.segments),
-            ("country", where.countries),
-            ("currency", where.currencies),
-        ):
-            if not values:
-                continue
+        for column, values in _named(where):
             present = set(inv[column].dropna().astype(str))
             unknown = sorted(set(values) - present)
             if unknown:
@@ -258,10 +247,33 @@ class OpenBook:
                     f"{source}: no open invoice has {column} {', '.join(unknown)}"
                     + (known if len(present) <= MAX_LISTED_VALUES else "")
                 )
-            mask &= inv[column].astype(str).isin(values).to_numpy()
+        mask = _matching(where, self, inv)
         if where.disputed is not None:
             mask &= inv["disputed"].to_numpy(dtype=bool) == where.disputed
-        return np.asarray(mask, dtype=bool)
+        return mask
+
+
+def _named(where: Where) -> list[tuple[str, tuple[str, ...]]]:
+    """The columns ``where`` names values of, with those values."""
+    named = (
+        ("customer_id", where.customers),
+        ("segment", where.segments),
+        ("country", where.countries),
+        ("currency", where.currencies),
+    )
+    return [(column, values) for column, values in named if values]
+
+
+def _matching(where: Where, book: OpenBook, rows: pd.DataFrame) -> np.ndarray:
+    """Mask of ``rows`` (open invoices or billing units) of the top customers by the open AR
+    and with every value ``where`` names; disputes are the caller's."""
+    mask = np.ones(len(rows), dtype=bool)
+    if where.top_customers:
+        top = book.top_customers(where.top_customers)["customer_id"]
+        mask &= rows["customer_id"].isin(top).to_numpy()
+    for column, values in _named(where):
+        mask &= rows[column].astype(str).isin(values).to_numpy()
+    return mask
 
 
 def shift_days(pmf: np.ndarray, days: int, first: int = 1) -> np.ndarray:
@@ -384,18 +396,7 @@ def billing_units(where: Where, book: OpenBook, units: pd.DataFrame) -> np.ndarr
     segment and country) ``where`` selects: top customers as among the open invoices, and no
     invoice not yet issued is in dispute. Names are checked against the open invoices
     (`OpenBook.select`), so a customer with new billing only selects nothing."""
-    mask = np.ones(len(units), dtype=bool)
-    if where.top_customers:
-        top = book.top_customers(where.top_customers)["customer_id"]
-        mask &= units["customer_id"].isin(top).to_numpy()
-    for column, values in (
-        ("customer_id", where.customers),
-        ("segment", where.segments),
-        ("country", where.countries),
-        ("currency", where.currencies),
-    ):
-        if values:
-            mask &= units[column].astype(str).isin(values).to_numpy()
+    mask = _matching(where, book, units)
     if where.disputed:
         mask[:] = False
     return mask
