@@ -88,14 +88,15 @@ def scenario_forecast(settings: ArcastSettings, warehouse: DuckDBResource) -> dg
             ids = invoices["invoice_id"].to_numpy()[rows]
             return settled_dispute_pmf(con, model, as_of, calendar, ids, settled)
 
-    drawn: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    drawn: dict[int, tuple[BillingProjection, tuple[pd.DataFrame, pd.DataFrame]]] = {}
 
     def simulate(weekly: np.ndarray, billing: BillingProjection | None) -> CashLines:
         """A scenario leaving new billing as it is gets the baseline's draws without redrawing
-        them (0.5 s each on the demo ledger)."""
+        them (0.5 s each on the demo ledger). The cache holds each projection it keys, so that
+        no other one can take over its id."""
         if billing is not None and id(billing) not in drawn:
-            drawn[id(billing)] = billing.frames(N_SIMS, settings.seed)
-        frames = (None, None) if billing is None else drawn[id(billing)]
+            drawn[id(billing)] = (billing, billing.frames(N_SIMS, settings.seed))
+        frames = (None, None) if billing is None else drawn[id(billing)][1]
         return simulate_lines(
             weekly,
             invoices["amount_open_base"].to_numpy(dtype=float),
