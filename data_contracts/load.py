@@ -54,6 +54,7 @@ from data_contracts.schema import (
     CONTACT_OUTCOMES,
     DEFAULT_BASE_CURRENCY,
     PAID_DATE,
+    PAYMENT_TOLERANCE,
     PAYMENTS,
     TABLES,
     Column,
@@ -1109,7 +1110,10 @@ def _check_promised_amounts(contacts: _TableLoad, invoices: _TableLoad) -> None:
     worklist reads it); if they are in several currencies, the amount is in none of them for
     sure and the payments that keep it cannot be summed: quarantined, to be logged per invoice
     (requiring a currency to be named would add a column for a case a log per invoice already
-    says exactly). An amount written with a sign or code ('5.000 €') must be in that currency."""
+    says exactly). An amount written with a sign or code ('5.000 €') must be in that currency.
+    A promise about one invoice for more than the invoice could only be kept by paying it in
+    full: a mistyped figure (50,000 for 5,000) that would hide a kept promise.
+    """
     rows = contacts.typed[contacts.ok & contacts.typed["amount"].notna()]
     if rows.empty:
         return
@@ -1136,6 +1140,21 @@ def _check_promised_amounts(contacts: _TableLoad, invoices: _TableLoad) -> None:
     )
     currency = currency.fillna(currencies[~mixed].reindex(currency.index))
     _check_marks(contacts, currency, "the currency of the invoices it is about")
+    own = rows[rows["invoice_id"].notna()]
+    billed = _of_invoice(contacts, invoices, "amount")[own.index]
+    over = contacts.ok[own.index] & (own["amount"] > billed + PAYMENT_TOLERANCE)
+    if not over.any():
+        return
+    contacts.flag(
+        own.index[over],
+        "amount",
+        "amount promised is more than invoice "
+        + own.loc[over, "invoice_id"]
+        + "'s whole amount ("
+        + billed[over].map("{:,.2f}".format)
+        + "): a mistyped figure, or a promise about more invoices (log it per invoice, or for "
+        "the customer)",
+    )
 
 
 def _unlogged_contacts(contacts: _TableLoad) -> list[str]:

@@ -469,10 +469,22 @@ def test_the_quarantined_contacts_warning_names_the_first_few_customers(tmp_path
     assert "of customers C1, C2, C3, C4, C5 and 3 more:" in warning
 
 
+def test_promised_amounts_within_their_invoices_load(tmp_path: Path) -> None:
+    """The usual case, with no amount to quarantine (an empty selection once crashed the
+    check's message)."""
+    contacts = (
+        "customer_id,contact_date,outcome,invoice_id,until,amount,note\n"
+        "C2,2024-02-06,promise,I2,2024-02-20,150,\n"
+    )
+    ledger = load_ledger(write_ledger(tmp_path, {"contacts.csv": contacts}))
+    assert ledger.tables["contacts"]["amount"].tolist() == [150.0]
+    assert ledger.quarantine.empty
+
+
 def test_a_promised_amount_is_checked(tmp_path: Path) -> None:
     """Positive, only on a promise (an amount on a call is a promise logged as one), in the
-    currency of what it is about: a customer-wide promise over invoices in two currencies is
-    in none of them for sure."""
+    currency of what it is about (a customer-wide promise over invoices in two currencies is
+    in none of them for sure), and for no more than its invoice."""
     invoices = GOOD["invoices.csv"] + "I4,C1,2024-01-10,2024-02-09,70,EUR,false\n"
     contacts = (
         "customer_id,contact_date,outcome,invoice_id,until,amount,note\n"
@@ -486,6 +498,7 @@ def test_a_promised_amount_is_checked(tmp_path: Path) -> None:
         "C2,2024-02-07,promise,I2,2024-02-20,€50,\n"
         "C1,2024-02-07,promise,I1,2024-02-20,€50,\n"
         "C1,2024-02-07,promise,I1,2024-02-20,lots,\n"
+        "C1,2024-02-07,promise,I1,2024-02-20,1005,\n"
     )
     ledger = load_ledger(
         write_ledger(tmp_path, {"invoices.csv": invoices, "contacts.csv": contacts})
@@ -506,5 +519,8 @@ def test_a_promised_amount_is_checked(tmp_path: Path) -> None:
         10: {"column": "amount", "reason": "amount is in EUR ('€50'), not in the currency of "
              "the invoices it is about USD"},
         11: {"column": "amount", "reason": "not a number 'lots'"},
+        12: {"column": "amount", "reason": "amount promised is more than invoice I1's whole "
+             "amount (100.50): a mistyped figure, or a promise about more invoices (log it per "
+             "invoice, or for the customer)"},
     }  # fmt: skip
     assert_accounting(ledger)
