@@ -769,7 +769,7 @@ def whatif(
         "customers": customer,
         "segments": segment,
         "countries": country,
-        "currencies": [c.upper() for c in currency] if currency else None,
+        "currencies": currency,
     }
     effects = {
         "delay_days": _once("--delay", delay),
@@ -881,7 +881,9 @@ def _inline_errors(work, settings, progress, inline: str, where: dict):
             raise
         problem = exc.error_message.removeprefix(inline)
         for name, flag in SELECTION_FLAGS.items():
-            if problem.startswith((f"no open invoice has {name} ", f"{name} ")):
+            if problem.startswith(
+                (f"no open invoice or projected billing has {name} ", f"{name} ")
+            ):
                 problem = f"{flag}: {problem}"
         with warehouse_resource(replay_settings(settings)).get_connection() as con:
             exc.error_message = f"inline scenario: {problem}{_selection_hints(con, where)}"

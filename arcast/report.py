@@ -238,6 +238,7 @@ def render(
     env.filters["count"] = count
     env.filters["method"] = lambda name: METHOD_LABELS.get(name, name)
     env.filters["signed_money"] = signed_money
+    env.filters["percent_off"] = percent_off
     env.filters["span"] = lambda first, last: f"{first:%d %b} – {last:%d %b %Y}"
     images = {name: base64.b64encode(png).decode() for name, png in charts.items()}
     totals = {line: float(frame["expected"].sum()) for line, frame in data.cash.groupby("line")}

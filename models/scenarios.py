@@ -73,7 +73,8 @@ class _Strict(BaseModel):
 
 
 class Where(_Strict):
-    """Which open invoices a rule acts on; all given conditions must hold (none = every invoice)."""
+    """Which open invoices and billing units a rule acts on; all given conditions must hold
+    (none = all of them)."""
 
     top_customers: Annotated[int, Field(ge=1)] | None = None
     customers: tuple[str, ...] = ()
@@ -88,6 +89,13 @@ class Where(_Strict):
         """One name or a list; numbers are names too (YAML reads ``customers: [1001]`` as ints)."""
         values = [value] if isinstance(value, str | int | float) else value
         return [str(v) for v in values] if isinstance(values, list | tuple) else values
+
+    @field_validator("currencies")
+    @classmethod
+    def _upper_case(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """ISO codes in any case: a ledger's are upper case (imports normalise them), so a file's
+        ``eur`` and the flag's ``--currency eur`` both mean EUR."""
+        return tuple(v.upper() for v in value)
 
     def describe(self) -> str:
         parts = []
@@ -107,8 +115,9 @@ class Where(_Strict):
 
 
 MAX_LISTED_VALUES = 12
-"""An unknown segment, country or currency is named with the ones open invoices do have (values
-match exactly, so "smb" is not "SMB"); a ledger's hundreds of customer ids are not listed."""
+"""An unknown segment, country or currency is named with the ones open invoices and projected
+billing do have (values match exactly, so "smb" is not "SMB", but currency codes are upper-cased
+first); a ledger's hundreds of customer ids are not listed."""
 
 
 class Rule(_Strict):
@@ -235,17 +244,20 @@ class OpenBook:
         ranked = exposure.sort_values(["amount_open_base", "customer_id"], ascending=[False, True])
         return ranked.head(n).rename(columns={"amount_open_base": "open_ar"})
 
-    def select(self, where: Where, source: str) -> np.ndarray:
-        """Boolean mask of the invoices ``where`` selects; unknown names are errors, not no-ops."""
+    def select(self, where: Where, source: str, units: pd.DataFrame | None = None) -> np.ndarray:
+        """Boolean mask of the invoices ``where`` selects. Unknown names are errors, not no-ops;
+        a name only ``units`` (projected billing, which the same rules act on) has is known."""
         inv = self.invoices
         for column, values in _named(where):
             present = set(inv[column].dropna().astype(str))
+            if units is not None:
+                present |= set(units[column].dropna().astype(str))
             unknown = sorted(set(values) - present)
             if unknown:
-                known = f" (open invoices have {', '.join(sorted(present))})"
+                known = f" (open invoices and projected billing have {', '.join(sorted(present))})"
                 raise ScenarioError(
-                    f"{source}: no open invoice has {column} {', '.join(unknown)}"
-                    + (known if len(present) <= MAX_LISTED_VALUES else "")
+                    f"{source}: no open invoice or projected billing has {column} "
+                    f"{', '.join(unknown)}" + (known if len(present) <= MAX_LISTED_VALUES else "")
                 )
         mask = _matching(where, self, inv)
         if where.disputed is not None:
@@ -333,19 +345,23 @@ def _hazards(pmf: np.ndarray) -> np.ndarray:
         return np.where(left > 1e-12, np.clip(pmf / left, 0.0, 1.0), 0.0)
 
 
-def rule_rows(rule: Rule, book: OpenBook, where: str) -> np.ndarray:
-    """The open invoices a rule acts on. A rule that could change nothing is an error, not a
-    silent zero: a settlement on or before the as-of date, names no open invoice has, a
-    combination of them no invoice has, or settling disputes among invoices none of which is
-    disputed."""
+def rule_rows(
+    rule: Rule, book: OpenBook, where: str, units: pd.DataFrame | None = None
+) -> np.ndarray:
+    """The open invoices a rule acts on (none, if it acts on ``units`` of projected billing
+    only). A rule that could change nothing is an error, not a silent zero: a settlement on or
+    before the as-of date, names neither the open invoices nor ``units`` have, a combination of
+    them neither has, or settling disputes among invoices none of which is disputed."""
     if rule.disputes_resolved_by is not None and rule.disputes_resolved_by <= book.as_of:
         raise ScenarioError(
             f"{where}: disputes_resolved_by {rule.disputes_resolved_by} is not after the "
             f"as-of date {book.as_of}; a settlement can only change what is still to come"
         )
-    rows = np.flatnonzero(book.select(rule.where, where))
-    if rows.size == 0:
-        raise ScenarioError(f"{where}: no open invoice matches {rule.where.describe()}")
+    rows = np.flatnonzero(book.select(rule.where, where, units))
+    if rows.size == 0 and (units is None or not billing_units(rule.where, book, units).any()):
+        raise ScenarioError(
+            f"{where}: no open invoice or projected billing matches {rule.where.describe()}"
+        )
     settles = rule.settlement(book.as_of) is not None
     if settles and not book.invoices["disputed"].to_numpy(dtype=bool)[rows].any():
         raise ScenarioError(
@@ -355,12 +371,17 @@ def rule_rows(rule: Rule, book: OpenBook, where: str) -> np.ndarray:
     return rows
 
 
-def check_scenarios(scenarios: list[Scenario], book: OpenBook, source: str) -> None:
-    """Every rule's selection (`rule_rows`) against the open invoices, before anything is
-    trained or scored: a misspelt name fails in seconds and leaves nothing changed."""
+def check_scenarios(
+    scenarios: list[Scenario], book: OpenBook, source: str, units: pd.DataFrame
+) -> None:
+    """Every rule's selection (`rule_rows`) before anything is trained or scored, so a misspelt
+    name fails in seconds and leaves nothing changed. The projection is not built yet: ``units``
+    stands in with a superset of its units (every customer × currency the ledger has billed, with
+    segment and country), so this rejects names the ledger has never had and the scenario step
+    checks the rest against the projection itself."""
     for scenario in scenarios:
         for i, rule in enumerate(scenario.rules, start=1):
-            rule_rows(rule, book, f"{source}: scenario '{scenario.name}' rule {i}")
+            rule_rows(rule, book, f"{source}: scenario '{scenario.name}' rule {i}", units)
 
 
 def apply_scenario(
@@ -368,12 +389,14 @@ def apply_scenario(
     book: OpenBook,
     resolved_pmf: ResolvedPmf | None = None,
     source: str = "scenario",
+    units: pd.DataFrame | None = None,
 ) -> np.ndarray:
-    """The scenario's pmf for every open invoice (rows the rules don't select are unchanged)."""
+    """The scenario's pmf for every open invoice (rows the rules don't select are unchanged);
+    ``units``: the projected billing units the rules also act on, for checking their names."""
     pmf = book.pmf.copy()
     for i, rule in enumerate(scenario.rules, start=1):
         where = f"{source}: scenario '{scenario.name}' rule {i}"
-        rows = rule_rows(rule, book, where)
+        rows = rule_rows(rule, book, where, units)
         settle = rule.settlement(book.as_of)
         sub = pmf[rows]
         if settle is not None:
@@ -394,8 +417,8 @@ def apply_scenario(
 def billing_units(where: Where, book: OpenBook, units: pd.DataFrame) -> np.ndarray:
     """Boolean mask of the projected billing units (customer_id, currency, and the customer's
     segment and country) ``where`` selects: top customers as among the open invoices, and no
-    invoice not yet issued is in dispute. Names are checked against the open invoices
-    (`OpenBook.select`), so a customer with new billing only selects nothing."""
+    invoice not yet issued is in dispute. A customer with new billing only is selected too
+    (`rule_rows` checks names against open invoices and units alike)."""
     mask = _matching(where, book, units)
     if where.disputed:
         mask[:] = False
@@ -454,8 +477,9 @@ def run_scenarios(
     and new billing alike) and ΔDSO = −Δcash / average daily sales.
     """
     amounts = book.invoices["amount_open_base"].to_numpy(dtype=float)
+    units = None if billing is None else billing.units
     pmfs = {BASELINE: book.pmf} | {
-        s.name: apply_scenario(s, book, resolved_pmf, source) for s in scenarios
+        s.name: apply_scenario(s, book, resolved_pmf, source, units) for s in scenarios
     }
     projections = {BASELINE: billing} | {
         s.name: None if billing is None else apply_to_billing(s, book, billing) for s in scenarios

@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from arcast.cli import app
+from models.scenarios import parse_scenarios
 from tests.test_dialect import PAID_EXPORT, paid_export
 
 runner = CliRunner()
@@ -441,7 +442,9 @@ def test_inline_currency_codes_match_in_any_case(
     args = ["whatif", "--data", str(small_ledger_dir), "--out", str(tmp_path / "out")]
     result = runner.invoke(app, [*args, "--currency", "eur", "--never-paid", "0.03"])
     assert isinstance(result.exception, _Stop)
-    assert run[0]["scenarios"][0]["rules"][0]["where"] == {"currencies": ["EUR"]}
+    assert run[0]["scenarios"][0]["rules"][0]["where"] == {"currencies": ["eur"]}  # as given
+    (scenario,) = parse_scenarios(run[0], "scenarios.yaml")
+    assert scenario.rules[0].where.currencies == ("EUR",)  # the model upper-cases codes
 
 
 def test_inline_selection_errors_name_the_flag_and_hint_ids_and_spelling(monkeypatch) -> None:
@@ -464,7 +467,8 @@ def test_inline_selection_errors_name_the_flag_and_hint_ids_and_spelling(monkeyp
     )
 
     inline = "/out/scenarios.yaml: scenario 'inline' rule 1: "
-    message = f"ScenarioError: {inline}no open invoice has customer_id delta partners llc"
+    problem = "no open invoice or projected billing has customer_id delta partners llc"
+    message = f"ScenarioError: {inline}{problem}"
 
     def failing(settings, progress=None):
         raise PipelineError("check", SerializableErrorInfo(message, [], "ScenarioError"))
@@ -475,8 +479,7 @@ def test_inline_selection_errors_name_the_flag_and_hint_ids_and_spelling(monkeyp
     with pytest.raises(PipelineError) as caught:
         _inline_errors(failing, settings, None, inline, where)
     assert caught.value.error_message.startswith(
-        "inline scenario: --customer: no open invoice has customer_id delta partners llc; "
-        "--customer takes ids: 'delta partners llc' is C1"
+        f"inline scenario: --customer: {problem}; --customer takes ids: 'delta partners llc' is C1"
     )
 
 

@@ -562,7 +562,7 @@ def test_a_failed_whatif_leaves_the_previous_outputs(
     args = ["--data", str(small_ledger_dir), "--out", str(folder), "--as-of", as_of]
     result = CliRunner().invoke(app, ["whatif", *args, "--customer", "NOPE", "--delay", "5"])
     assert result.exit_code == 2, result.output
-    assert "no open invoice has customer_id NOPE" in result.output
+    assert "no open invoice or projected billing has customer_id NOPE" in result.output
     failed = (folder / "scenarios.yaml").read_bytes()
     assert b"- NOPE" in failed  # the scenario the error names is there to read
     assert _contents(folder) == before | {"scenarios.yaml": failed}
@@ -715,7 +715,10 @@ def test_a_scenario_naming_no_open_invoice_fails_before_anything_is_trained(
     with pytest.raises(PipelineError) as failure:
         run_pipeline(settings, training=FAST_TRAINING, instance=dg.DagsterInstance.ephemeral())
     assert failure.value.error_class == "ScenarioError"
-    assert "scenario 'typo' rule 1: no open invoice has customer_id NOPE" in str(failure.value)
+    assert (
+        "scenario 'typo' rule 1: no open invoice or projected billing has customer_id NOPE"
+        in str(failure.value)
+    )
     assert trained_through(settings.registry) is None  # no model, no champion
 
 

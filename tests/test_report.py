@@ -112,10 +112,17 @@ def _data(with_optional: bool = True) -> ReportData:
                 "description": name,
                 "cash_13w_expected": 1e6,
                 "cash_13w_delta": delta,
+                "cash_13w_open_ar_delta": delta * 0.6,
+                "cash_13w_new_billing_delta": delta * 0.4,
                 "cash_13w_delta_p10": delta * 1.5,
                 "cash_13w_delta_p90": delta * 0.5,
                 "dso_delta_days": -delta / 1e4,
                 "lowest_week": {"week_start": "2025-09-23", "expected": 1e5},
+                "biggest_weekly_change": {
+                    "week_start": "2025-08-05",
+                    "delta": delta / 5,
+                    "baseline": 2e5,
+                },
             }
             for name, delta in (("baseline", 0.0), ("late", -5e4))
         }
@@ -223,6 +230,21 @@ def test_report_is_self_contained_and_every_section_names_its_source() -> None:
         "Customer's mean delay",
         "arcast model",
     ]  # the chart too
+
+
+def test_scenario_table_splits_the_change_and_names_the_biggest_week() -> None:
+    html, _ = render(_data())
+    table = html[html.index('<table id="scenario-table">') :]
+    table = table[: table.index("</table>")]
+    assert '<th class="num">of which open AR</th><th class="num">of which new billing</th>' in table
+    late = table[table.index("<b>late</b>") :]
+    assert (
+        '<td class="num">−50,000</td><td class="num">−30,000</td><td class="num">−20,000</td>'
+        in late
+    )
+    assert "<td>2025-08-05 (−10,000, −5.0%)</td>" in late
+    baseline = table[table.index("<b>baseline</b>") : table.index("<b>late</b>")]
+    assert baseline.count('<td class="num">0</td>') == 3 and "<td>—</td>" in baseline
 
 
 def test_optional_sections_are_left_out_when_not_produced() -> None:

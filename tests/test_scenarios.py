@@ -24,6 +24,7 @@ from models.scenarios import (
     ScenarioError,
     apply_scenario,
     apply_to_billing,
+    check_scenarios,
     load_scenarios,
     parse_scenarios,
     run_scenarios,
@@ -178,8 +179,56 @@ def test_unknown_names_are_errors_that_name_the_file() -> None:
         apply_scenario(
             _scenario(where={"customers": ["C99"]}, delay_days=1), _book(), None, "plan.yaml"
         )
-    with pytest.raises(ScenarioError, match=r"segment smb \(open invoices have Enterprise, SMB\)$"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"no open invoice or projected billing has segment smb "
+        r"\(open invoices and projected billing have Enterprise, SMB\)$",
+    ):
         apply_scenario(_scenario(where={"segments": ["smb"]}, delay_days=1), _book())
+
+
+def test_currency_codes_match_in_any_case_in_a_file_too(tmp_path: Path) -> None:
+    """A file's ``currencies: [eur]`` is EUR, as the inline ``--currency eur`` is."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "scenarios:\n  - {name: s, rules: [{where: {currencies: [eur]}, delay_days: 5}]}\n"
+    )
+    (lower,) = load_scenarios(path)
+    assert lower.rules[0].where.currencies == ("EUR",)
+    book = _book()
+    upper = _scenario(where={"currencies": ["EUR"]}, delay_days=5)
+    np.testing.assert_array_equal(apply_scenario(lower, book), apply_scenario(upper, book))
+
+
+def test_a_customer_with_new_billing_only_is_selected_not_refused() -> None:
+    """The rule acts on the customer's projected billing; a name neither has is still refused,
+    also by the early check, which has the ledger's billed customers in place of the units."""
+    book = _book()
+    billing = _billing(book)
+    newcomer = billing.units["customer_id"].iloc[0]
+    units = billing.units.assign(customer_id=billing.units["customer_id"].where(
+        billing.units["customer_id"] != newcomer, "NEW"))  # fmt: skip
+    billing = replace(billing, units=units)
+    late = _scenario(where={"customers": ["NEW"]}, delay_days=20)
+    result = _run(book, late, billing=billing)
+    s = result.summary["s"]
+    assert s["invoices_affected"] == 0 and s["billing_units_affected"] >= 1
+    assert s["cash_13w_open_ar_delta"] == 0 and s["cash_13w_new_billing_delta"] < 0
+    check_scenarios([late], book, "plan.yaml", units)
+    nobody = _scenario(where={"customers": ["NOPE"]}, delay_days=20)
+    message = (
+        r"^plan.yaml: scenario 's' rule 1: no open invoice or projected billing has customer_id "
+        r"NOPE$"
+    )
+    with pytest.raises(ScenarioError, match=message):
+        check_scenarios([nobody], book, "plan.yaml", units)
+    with pytest.raises(ScenarioError, match=message.replace("plan.yaml", "scenario")):
+        _run(book, nobody, billing=billing)
+    with pytest.raises(
+        ScenarioError, match=r"rule 1: no open invoice or projected billing matches"
+    ):
+        check_scenarios([_scenario(where={"customers": ["NEW"], "disputed": True}, delay_days=1)],
+                        book, "plan.yaml", units)  # fmt: skip
 
 
 def test_a_rule_that_could_change_nothing_is_an_error_not_a_silent_zero() -> None:
@@ -189,7 +238,7 @@ def test_a_rule_that_could_change_nothing_is_an_error_not_a_silent_zero() -> Non
     book.invoices.loc[book.invoices["currency"] == "EUR", "country"] = "DE"
     book.invoices.loc[book.invoices["currency"] == "USD", "country"] = "US"
     nowhere = _scenario(where={"countries": "US", "currencies": "EUR"}, delay_days=5)
-    with pytest.raises(ScenarioError, match=r"matches country US and currency EUR$"):
+    with pytest.raises(ScenarioError, match=r"billing matches country US and currency EUR$"):
         apply_scenario(nowhere, book)
     undisputed = _scenario(where={"disputed": False}, disputes_resolved_in_days=7)
     with pytest.raises(ScenarioError, match=r"none of the \d+ open invoices .* is in dispute"):
