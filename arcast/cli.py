@@ -970,7 +970,7 @@ def _print_scenarios(out: Path) -> None:
         low, big = s["lowest_week"], s["biggest_weekly_change"]
         weeks = f"    lowest week {low['week_start']}: {low['expected']:,.0f}"
         if round(big["delta"]):
-            share = f" ({big['delta'] / big['baseline']:+.0%})" if big["baseline"] else ""
+            share = f" ({big['delta'] / big['baseline']:+.1%})" if big["baseline"] else ""
             weeks += (
                 f"; biggest weekly change {big['week_start']}: "
                 f"{signed_money(big['delta'])}{share.replace('-', '−')}"

@@ -824,10 +824,15 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
     console = Console(width=80, record=True)
     monkeypatch.setattr(arcast.cli, "console", console)
     arcast.cli._print_scenarios(tmp_path / "whatif")
-    table = console.export_text().split("p10 / p90")[0].splitlines()
+    text = console.export_text()
+    table = text.split("p10 / p90")[0].splitlines()
     assert max(len(line.rstrip()) for line in table) <= 80
     change = signed_money(summary["scenarios"]["top3-late"]["cash_13w_delta"])
     assert any(line.split()[:1] == ["top3-late"] and change in line for line in table)
+    big = summary["scenarios"]["top3-late"]["biggest_weekly_change"]
+    share = f"({100 * big['delta'] / big['baseline']:+.1f}%)".replace("-", "−")
+    assert f"biggest weekly change {big['week_start']}: " in text
+    assert share in " ".join(text.split())  # to a tenth: a 0.4% change is no "−0%"
 
 
 def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(tmp_path: Path) -> None:
