@@ -42,6 +42,13 @@ thousands: {invoices: ".", payments: "."}
 """
 
 
+def stopped(folder: Path) -> str:
+    """The one line a load that must stop gives (a `LedgerFileError`, never a traceback)."""
+    with pytest.raises(LedgerFileError) as raised:
+        load_ledger(folder)
+    return str(raised.value)
+
+
 def erp_ledger(folder: Path, payments: str = ERP_PAYMENTS) -> Path:
     """GOOD as an ERP writes it: its own file and column names, day.month.year dates, comma
     decimals, semicolons; the rates (from a bank) with plain numbers and commas."""
@@ -168,9 +175,7 @@ def test_a_dialect_problem_is_one_line_that_names_the_setting(
     tmp_path: Path, changes: dict[str, str | None], message: str
 ) -> None:
     folder = write_ledger(tmp_path, changes)
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    text = str(raised.value)
+    text = stopped(folder)
     assert message.format(dir=folder) in text
     assert "\n" not in text
 
@@ -244,9 +249,8 @@ MAP_MISTAKES = [
 )
 def test_a_mistake_in_the_map_is_one_line(tmp_path: Path, spec: str, message: str) -> None:
     folder = write_ledger(tmp_path, {"ledger.yaml": spec})
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    assert message.format(dir=folder) in str(raised.value) and "\n" not in str(raised.value)
+    said = stopped(folder)
+    assert message.format(dir=folder) in said and "\n" not in said
 
 
 # --- currencies the contract does not name ------------------------------------------------------
@@ -286,9 +290,7 @@ def test_an_unread_currency_column_stops_the_load(
     13-week cash 14.7% wrong, exit code 0)."""
     invoices = with_cells(GOOD["invoices.csv"].replace(",currency,", f",{name},"), 5, values)
     folder = write_ledger(tmp_path, {"invoices.csv": invoices})
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    text = str(raised.value)
+    text = stopped(folder)
     assert text.startswith(f"invoices.csv: column '{name}' looks like the invoices' currency")
     assert "every invoice would be read in USD" in text and "\n" not in text
     assert f"set columns: {{invoices: {setting}}} in ledger.yaml" in text
@@ -320,9 +322,8 @@ def test_a_column_that_is_not_a_currency_is_left_alone_when_the_map_says_so(
     invoices = GOOD["invoices.csv"].replace(",currency,", ",Scope,")
     invoices = with_cells(invoices, 5, ("ALL", "TOP", "ALL")).replace('"', "")
     folder = write_ledger(tmp_path, {"invoices.csv": invoices})
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    assert str(raised.value) == (
+    said = stopped(folder)
+    assert said == (
         "invoices.csv: column 'Scope' looks like the invoices' currency ('ALL' on line 2), but "
         "no column is read as their currency, so every invoice would be read in USD; if it is "
         "theirs, set columns: {invoices: {Scope: currency}} in ledger.yaml; if it is not a "
@@ -393,9 +394,8 @@ def test_a_payments_currency_column_of_names_stops_the_load(
     payment would be quarantined, and taken as fitting, a payment in dollars of a EUR invoice
     would be read in euros."""
     payments = with_column(GOOD["payments.csv"], name, values)
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(write_ledger(tmp_path, {"payments.csv": payments}))
-    assert str(raised.value) == (
+    said = stopped(write_ledger(tmp_path, {"payments.csv": payments}))
+    assert said == (
         f"payments.csv: column '{name}' looks like the payments' currency ({values[0]!r} on line "
         "2), but holds no ISO 4217 code or currency sign (such as EUR or €), so no payment can "
         "be checked against its invoice's currency; export it as codes, or if it is not a "
@@ -413,9 +413,8 @@ def test_an_amount_column_named_for_another_currency_stops_the_load(tmp_path: Pa
     invoices = GOOD["invoices.csv"].replace(",amount,currency,", ",Amount (EUR),Land,")
     invoices = invoices.replace(",USD,", ",US,").replace(",EUR,", ",DE,")
     spec = "columns: {invoices: {Amount (EUR): amount}}\n"
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(write_ledger(tmp_path, {"invoices.csv": invoices, "ledger.yaml": spec}))
-    assert str(raised.value).startswith(
+    said = stopped(write_ledger(tmp_path, {"invoices.csv": invoices, "ledger.yaml": spec}))
+    assert said.startswith(
         "invoices.csv: amount is read from 'Amount (EUR)', which names EUR, but the invoice on "
         "line 2 is in USD, the base currency, as invoices.csv gives invoices none; read their "
         "currency column too (columns: in ledger.yaml), or run with --base-currency EUR"
@@ -460,9 +459,8 @@ def test_every_money_column_named_for_another_currency_stops_the_load(
         file: GOOD[file].replace(f",{column}", f",{header}", 1),
         "ledger.yaml": f"columns: {{{table}: {{'{header}': {column}}}}}\n",
     }
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(write_ledger(tmp_path, changes))
-    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+    said = stopped(write_ledger(tmp_path, changes))
+    assert said.startswith(message) and "\n" not in said
 
 
 @pytest.mark.parametrize(
@@ -570,22 +568,20 @@ def test_decorated_amounts_in_another_dialect_name_the_setting(
     tmp_path: Path, written: tuple[str, ...], failing: int, setting: str
 ) -> None:
     """US, French and Swiss exports: one line naming the setting, not 'no row was accepted'."""
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(write_ledger(tmp_path, amounts(written)))
+    said = stopped(write_ledger(tmp_path, amounts(written)))
     assert (
         f"invoices.csv: amount holds numbers like {written[0]!r} (line 2; {failing} of 3), not "
         f"numbers with the decimal mark '.'; set {setting} in ledger.yaml"
-    ) in str(raised.value)
+    ) in said
 
 
 def test_decorated_amounts_that_one_would_group_are_not_read_in_silence(tmp_path: Path) -> None:
     """'23.073 €' is 23,073 euros where it was written; the table's marks would make it 23.073."""
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(write_ledger(tmp_path, amounts(("1.000 €", "23.073 €", "5 €"))))
+    said = stopped(write_ledger(tmp_path, amounts(("1.000 €", "23.073 €", "5 €"))))
     assert (
         "amount holds numbers like '1.000 €' (line 2; 2 of 3), not numbers with the decimal mark "
         "'.'; set decimal: {invoices: ','} and thousands: {invoices: '.'}"
-    ) in str(raised.value)
+    ) in said
     loaded = load_ledger(write_ledger(tmp_path, amounts(("100.50", "200", "1.000 $"))))
     assert loaded.quarantine["reason"].iloc[0] == "not a number '1.000 $'"  # and I3's dispute
 
@@ -637,9 +633,8 @@ def test_whole_amounts_grouped_by_dots_stop_the_load(tmp_path: Path) -> None:
     """'2.498' is 2,498 where it was written: read as 2.498, every amount of 1,000 or more
     would be 1,000 times too small, with nothing quarantined."""
     folder = write_ledger(tmp_path, {"invoices.csv": GROUPED_INVOICES})
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    assert str(raised.value) == (
+    said = stopped(folder)
+    assert said == (
         "invoices.csv: amount holds numbers like '2.498' (line 3; 3 of 4), each with three "
         "digits after '.': if '.' groups thousands they are 1,000 × larger; set decimal: "
         "{invoices: ','} and thousands: {invoices: '.'} in ledger.yaml, or decimal: "
@@ -697,9 +692,8 @@ def test_a_currency_column_that_disagrees_with_the_read_one_stops_the_load(
         "I3,C1,2024-02-01,2024-03-02,50,USD,usd,0\n"
     )
     folder = write_ledger(tmp_path, {"invoices.csv": invoices})
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    assert str(raised.value) == (
+    said = stopped(folder)
+    assert said == (
         "invoices.csv: columns 'Currency' (read as currency) and 'Document Currency' disagree "
         "(line 3: USD and EUR); read the one amount is written in: columns: {invoices: "
         "{Document Currency: currency}} in ledger.yaml if it is 'Document Currency', columns: "
@@ -833,9 +827,8 @@ def test_paid_dates_in_another_dialect_name_the_invoices_setting(tmp_path: Path)
     """They are read as the invoices' dates: the setting to name is the invoices'."""
     invoices = PAID_EXPORT.replace("01/05/2024", "01/12/2024").replace("02/04/2024", "02/11/2024")
     invoices = invoices.replace("01/30/2024", "30/01/2024").replace("02/20/2024", "20/02/2024")
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(paid_export(tmp_path, invoices))
-    assert str(raised.value).startswith(
+    said = stopped(paid_export(tmp_path, invoices))
+    assert said.startswith(
         "AR.csv: column 'Clearing Date' holds dates like '30/01/2024' (line 2; 2 of 2), not "
         "'%m/%d/%Y'; they read as day/month/year: set dates: {invoices: '%d/%m/%Y'} in "
         "ledger.yaml"
@@ -845,9 +838,8 @@ def test_paid_dates_in_another_dialect_name_the_invoices_setting(tmp_path: Path)
 def test_paid_dates_and_a_payments_file_are_one_too_many(tmp_path: Path) -> None:
     """Two accounts of the same payments that may disagree: the user says which one is whole."""
     folder = paid_export(tmp_path, **{"payments.csv": GOOD["payments.csv"]})
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(folder)
-    assert str(raised.value) == (
+    said = stopped(folder)
+    assert said == (
         "AR.csv: column 'Clearing Date' is read as paid_date, to derive the payments from, but "
         "payments.csv holds payments too; keep one: set columns: {invoices: {Clearing Date: "
         "ignore}} in ledger.yaml to read payments.csv, or take payments.csv out of the folder "
@@ -867,9 +859,8 @@ def test_paid_dates_and_a_payments_file_are_one_too_many(tmp_path: Path) -> None
 
 
 def test_without_payments_nor_paid_dates_the_error_names_both(tmp_path: Path) -> None:
-    with pytest.raises(LedgerFileError) as raised:
-        load_ledger(write_ledger(tmp_path, {"payments.csv": None}))
-    assert str(raised.value) == (
+    said = stopped(write_ledger(tmp_path, {"payments.csv": None}))
+    assert said == (
         f"payments.csv: required file not found in {tmp_path}; if invoices.csv gives the day "
         "each invoice was paid instead, read that column as paid_date (columns: in ledger.yaml)"
     )
