@@ -343,7 +343,7 @@ def test_the_worklist_summary_leads_with_todays_contacts(
     from arcast.workbook import ABOUT_SHEET, write_workbook
     from arcast.worklist import build_worklist
     from arcast.worklist_changes import CHANGE_COLUMNS
-    from tests.test_worklist import predictions, standing
+    from tests.test_worklist import contact_log, predictions, standing
 
     as_of = date(2024, 4, 10)  # a Wednesday
     rows = {  # invoice: days overdue, p_late_30, amount
@@ -367,15 +367,13 @@ def test_the_worklist_summary_leads_with_todays_contacts(
     )  # fmt: skip
     df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
     df["issue_date"] = df["due_date"] - pd.Timedelta(days=60)
-    log = pd.DataFrame(
+    log = contact_log(
         [
             ("A", "2024-04-09", "promise", "A1", "2024-04-20"),
             ("C", "2024-04-08", "contacted", None, None),
             ("E", "2024-04-01", "hold", None, "2024-05-01"),
-        ],
-        columns=["customer_id", "contact_date", "outcome", "invoice_id", "until"],
-    ).assign(note=None)
-    log = log.astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+        ]
+    )
     worklist = build_worklist(df, as_of, standing(list("ABCDEF")), contacts=log)
     out = tmp_path / "out"
     write_csv(worklist.lines, out / "worklist.csv")

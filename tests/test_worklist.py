@@ -63,6 +63,18 @@ def standing(ids, **columns) -> pd.DataFrame:
     return frame.assign(**columns)
 
 
+def contact_log(entries: list[tuple], *extra: str) -> pd.DataFrame:
+    """A contact log typed as the loader types it, from (customer, day, outcome, invoice,
+    until, *extra) tuples; ``extra`` names the columns after ``until`` (note, amount), and
+    the log's other columns are empty."""
+    columns = ["customer_id", "contact_date", "outcome", "invoice_id", "until", *extra]
+    log = pd.DataFrame(entries, columns=columns)
+    log = log.assign(**{c: None for c in ("note", "amount") if c not in log})
+    return log.astype(
+        {"contact_date": "datetime64[us]", "until": "datetime64[us]", "amount": "float64"}
+    )
+
+
 def lines_of(df: pd.DataFrame, as_of: date = AS_OF, **kwargs) -> pd.DataFrame:
     return build_worklist(df, as_of, **kwargs).lines
 
@@ -436,7 +448,7 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     )  # fmt: skip
     df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
     df.loc[df["invoice_id"] == "A3", "issue_date"] = pd.Timestamp("2024-04-09")  # after the call
-    log = pd.DataFrame(
+    log = contact_log(
         [
             ("A", "2024-04-08", "contacted", None, None, "left a voicemail"),
             ("A", "2024-04-05", "promise", "A2", "2024-04-12", None),  # a later call keeps it
@@ -446,8 +458,8 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
             ("D", "2024-04-01", "hold", None, "2024-05-01", "awaiting PO"),
             ("E", "2024-04-11", "hold", None, "2024-06-01", None),  # after as-of: not seen
         ],
-        columns=["customer_id", "contact_date", "outcome", "invoice_id", "until", "note"],
-    ).astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+        "note",
+    )
     worklist = build_worklist(df, as_of, standing(list("ABCDEF")), contacts=log)
     lines = worklist.lines.set_index("invoice_id")
     contact = lines["next_contact"].dt.strftime("%Y-%m-%d").to_dict()
@@ -529,17 +541,15 @@ def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
     )
     df["due_date"] = pd.Timestamp(as_of) - pd.to_timedelta(df["days_overdue"], "D")
     df["issue_date"] = df["due_date"] - pd.Timedelta(days=60)
-    log = pd.DataFrame(
+    log = contact_log(
         [
             ("P", "2024-04-05", "promise", "P1", "2024-04-12"),
             ("H", "2024-04-01", "hold", None, "2024-05-01"),
             ("K", "2024-04-08", "contacted", None, None),
             ("X", "2024-03-20", "contacted", None, None),
             ("G", "2024-03-01", "hold", None, "2024-04-05"),
-        ],
-        columns=["customer_id", "contact_date", "outcome", "invoice_id", "until"],
-    ).assign(note=None)
-    log = log.astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+        ]
+    )
     worklist = build_worklist(df, as_of, standing(list("TPHKXLGD")), contacts=log)
     plan = worklist.lines.set_index("invoice_id")["contact_plan"].to_dict()
     assert plan == {
@@ -580,7 +590,7 @@ def _promise_ledger(as_of: date) -> pd.DataFrame:
     return df
 
 
-PROMISE_LOG = pd.DataFrame(
+PROMISE_LOG = contact_log(
     [
         ("K", "2024-04-01", "promise", "K1", "2024-04-05", 5000.0),  # paid 5,000: kept
         ("U", "2024-04-01", "promise", "U1", "2024-04-05", 5000.0),  # paid 3,000: broken
@@ -589,9 +599,8 @@ PROMISE_LOG = pd.DataFrame(
         ("W", "2024-04-01", "promise", None, "2024-04-05", 7000.0),  # on W1 and W2 together
         ("M", "2024-04-01", "promise", "M1", "2024-04-05", 5000.0),  # paid too late
     ],
-    columns=["customer_id", "contact_date", "outcome", "invoice_id", "until", "amount"],
-).assign(note=None)
-PROMISE_LOG = PROMISE_LOG.astype({"contact_date": "datetime64[us]", "until": "datetime64[us]"})
+    "amount",
+)
 PAYMENTS = pd.DataFrame(
     [
         ("K1", "K", "2024-04-03", 2000.0),
