@@ -300,7 +300,7 @@ def project_billing(
     cum = np.concatenate([[0.0], np.cumsum(day_factor)])  # cum[i] = Σ factors of days < i
 
     units = _units(inv, issue, amount, today)
-    units = units.loc[units["active"]].reset_index(drop=True)
+    units = units.loc[units.pop("active")].reset_index(drop=True)
     first = units["first_day"].to_numpy()
     history = np.clip(today - first + 1, MIN_HISTORY_DAYS, LOOKBACK_DAYS)
     end = LOOKBACK_DAYS + 1  # index of the day after as-of in day_factor
@@ -348,7 +348,7 @@ def project_billing(
     billing = (rate_base[:, None] * future[None, :]).reshape(len(units), weeks, 7).sum(axis=2)
     return BillingProjection(
         as_of=as_of,
-        units=units.drop(columns="active"),
+        units=units,
         billing=billing,
         cash=paths.mean(axis=1),
         paths=paths,
@@ -362,6 +362,16 @@ def project_billing(
         unit_kernel=unit_kernel,
         batch_days=kernel_days,
     )
+
+
+def active_units(invoices: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """The (customer_id, currency) units `project_billing` projects at ``as_of``, without the
+    projection: cheap enough to check a what-if scenario's names before anything is trained."""
+    today = to_day(as_of)
+    inv = invoices.loc[invoices["issue_day"].to_numpy() <= today]
+    issue = inv["issue_day"].to_numpy(dtype=np.int64)
+    units = _units(inv, issue, inv["amount"].to_numpy(dtype=float), today)
+    return units.loc[units["active"], ["customer_id", "currency"]].reset_index(drop=True)
 
 
 def _rates(currency: pd.Series, rates: Mapping[str, float]) -> np.ndarray:

@@ -364,10 +364,12 @@ def rule_rows(
         )
     settles = rule.settlement(book.as_of) is not None
     if settles and not book.invoices["disputed"].to_numpy(dtype=bool)[rows].any():
-        raise ScenarioError(
-            f"{where}: none of the {rows.size} open invoices it selects is in dispute, so "
-            "settling disputes changes nothing"
+        selected = (
+            f"none of the {rows.size} open invoices it selects is"
+            if rows.size
+            else "it selects no open invoice, only projected billing, and no new invoice is"
         )
+        raise ScenarioError(f"{where}: {selected} in dispute, so settling disputes changes nothing")
     return rows
 
 
@@ -376,9 +378,7 @@ def check_scenarios(
 ) -> None:
     """Every rule's selection (`rule_rows`) before anything is trained or scored, so a misspelt
     name fails in seconds and leaves nothing changed. The projection is not built yet: ``units``
-    stands in with a superset of its units (every customer × currency the ledger has billed, with
-    segment and country), so this rejects names the ledger has never had and the scenario step
-    checks the rest against the projection itself."""
+    are the units it will have (`models.billing.active_units`, with segment and country)."""
     for scenario in scenarios:
         for i, rule in enumerate(scenario.rules, start=1):
             rule_rows(rule, book, f"{source}: scenario '{scenario.name}' rule {i}", units)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.warehouse import to_day
-from models.billing import STRATA, month_factors, project_billing
+from models.billing import STRATA, active_units, month_factors, project_billing
 
 AS_OF = date(2024, 6, 30)
 RATES = {"USD": 1.0, "EUR": 1.1}
@@ -104,9 +104,14 @@ def test_inactive_customers_are_not_projected() -> None:
     stopped = ledger.loc[ledger["customer_id"] == "A"].assign(
         customer_id="S", issue_day=lambda f: f["issue_day"] - 120
     )
-    projection = project_billing(pd.concat([ledger, stopped]), AS_OF, RATES)
+    both = pd.concat([ledger, stopped])
+    projection = project_billing(both, AS_OF, RATES)
     assert "S" not in set(projection.units["customer_id"])
     assert today - stopped["issue_day"].max() == 120
+    # what-if scenarios check their names against these units before the projection exists
+    pd.testing.assert_frame_equal(
+        active_units(both, AS_OF), projection.units[["customer_id", "currency"]]
+    )
 
 
 def test_draws_are_seeded_and_have_the_expected_mean_whatever_the_breakdown() -> None:

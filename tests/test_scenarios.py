@@ -243,6 +243,13 @@ def test_a_rule_that_could_change_nothing_is_an_error_not_a_silent_zero() -> Non
     undisputed = _scenario(where={"disputed": False}, disputes_resolved_in_days=7)
     with pytest.raises(ScenarioError, match=r"none of the \d+ open invoices .* is in dispute"):
         apply_scenario(undisputed, book, lambda rows, day: book.pmf[rows])
+    billing = _billing(book)
+    units = billing.units.assign(customer_id="NEW")
+    newcomer = _scenario(where={"customers": ["NEW"]}, disputes_resolved_in_days=7)
+    with pytest.raises(
+        ScenarioError, match=r"rule 1: it selects no open invoice, only projected billing, and no"
+    ):
+        check_scenarios([newcomer], book, "plan.yaml", units)
     late = _scenario(disputes_resolved_in_days=H + 1)
     with pytest.raises(ScenarioError, match=r"after the forecast's 182-day horizon"):
         apply_scenario(late, book, lambda rows, day: book.pmf[rows])

@@ -3,7 +3,7 @@ forecast (lines and breakdowns), AR KPIs and their forecast, forecast-vs-actual 
 
 import pickle
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import numpy as np
@@ -137,6 +137,24 @@ def invoice_predictions(
     )
 
 
+def billing_facts(con, as_of: date) -> pd.DataFrame:
+    """The invoices issued by ``as_of`` as `project_billing` reads them, with segment."""
+    return con.execute(
+        "SELECT customer_id, country, currency, issue_day, due_day, amount, completion_day, "
+        "COALESCE(segment, 'unknown') AS segment FROM invoice_facts WHERE issue_day <= $d "
+        # the projection's float sums follow row order, which a bare scan does not fix
+        "ORDER BY invoice_id",
+        {"d": to_day(as_of)},
+    ).df()
+
+
+def with_customer_keys(units: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    """Billing units with their customer's segment and country, which what-if scenarios
+    select by."""
+    customers = facts.groupby("customer_id", as_index=False)[["segment", "country"]].first()
+    return units.merge(customers, on="customer_id", how="left", validate="m:1")
+
+
 @dg.asset(
     group_name="forecasts",
     deps=["invoice_facts"],
@@ -148,18 +166,10 @@ def invoice_predictions(
 def projected_billing(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
-        facts = con.execute(
-            "SELECT customer_id, country, currency, issue_day, due_day, amount, completion_day, "
-            "COALESCE(segment, 'unknown') AS segment FROM invoice_facts WHERE issue_day <= $d "
-            # the projection's float sums follow row order, which a bare scan does not fix
-            "ORDER BY invoice_id",
-            {"d": to_day(as_of)},
-        ).df()
+        facts = billing_facts(con, as_of)
         rates = fx_rates_at(con, as_of, base)
     projection = project_billing(facts, as_of, rates, WEEKS)
-    # what-if scenarios select units by their customer's segment and country
-    customers = facts.groupby("customer_id", as_index=False)[["segment", "country"]].first()
-    units = projection.units.merge(customers, on="customer_id", how="left", validate="m:1")
+    units = with_customer_keys(projection.units, facts)
     projection = replace(projection, units=units)
     weekly, sim_rows = projection.frames(N_SIMS, settings.seed)
     open_rows = pd.concat(

@@ -11,14 +11,21 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_atomic, write_csv, write_json
 from features.matrix import ledger_calendar
-from features.warehouse import open_invoices, to_day
-from models.billing import BillingProjection
+from features.warehouse import open_invoices
+from models.billing import BillingProjection, active_units
 from models.cash_lines import CashLines, simulate_lines
 from models.paydate import settled_dispute_pmf
 from models.plots import scenario_figure
 from models.scenarios import OpenBook, check_scenarios, load_scenarios, run_scenarios
 from models.tracking import CHAMPION, load_model
-from pipelines.defs.assets.forecasts import BILLING_FILE, N_SIMS, PMF_FILE, WEEKS
+from pipelines.defs.assets.forecasts import (
+    BILLING_FILE,
+    N_SIMS,
+    PMF_FILE,
+    WEEKS,
+    billing_facts,
+    with_customer_keys,
+)
 from pipelines.defs.metadata import markdown_table, png_markdown
 from pipelines.defs.resources import ArcastSettings
 
@@ -32,22 +39,14 @@ LEFT JOIN (SELECT customer_id, any_value(name) AS name FROM customers GROUP BY c
 ORDER BY p.rowid
 """
 
-BILLED_SQL = """
-SELECT DISTINCT customer_id, COALESCE(segment, 'unknown') AS segment, country, currency
-FROM invoice_facts WHERE issue_day <= $d
-"""
-"""Every customer × currency billed by the as-of date: the units `projected_billing` projects
-(segment and country as it gives them) are among these."""
-
 
 @dg.asset_check(
     asset="invoice_facts",
     blocking=True,
     description="Each rule of the settings' scenario file selects open invoices at the as-of "
-    "date or customers the ledger has billed, whose new billing it acts on (names they have, a "
-    "combination some has, disputes to settle), checked before anything is trained or scored: a "
-    "misspelt customer fails in seconds and changes nothing. The scenario step checks new billing "
-    "against the projection itself.",
+    "date or customers whose new billing is projected (names they have, a combination some has, "
+    "disputes to settle), checked before anything is trained or scored: a misspelt customer "
+    "fails in seconds and changes nothing.",
 )
 def scenario_selections(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.AssetCheckResult:
     if not settings.scenario_file:
@@ -56,9 +55,10 @@ def scenario_selections(settings: ArcastSettings, warehouse: DuckDBResource) -> 
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         invoices = open_invoices(con, as_of, base)
-        billed = con.execute(BILLED_SQL, {"d": to_day(as_of)}).df()
+        facts = billing_facts(con, as_of)
     book = OpenBook(invoices, np.zeros((len(invoices), 0)), as_of)
-    check_scenarios(scenarios, book, settings.scenario_file, billed)
+    units = with_customer_keys(active_units(facts, as_of), facts)
+    check_scenarios(scenarios, book, settings.scenario_file, units)
     return dg.AssetCheckResult(
         passed=True,
         metadata={"scenarios": len(scenarios), "open_invoices": len(invoices)},
