@@ -815,6 +815,55 @@ def _paid_payments(invoices: _TableLoad, dialect: Dialect) -> _TableLoad:
     )
 
 
+RATE_JUMP, RATE_NEIGHBOURS, RATE_COMPANY = 5.0, 5, 3
+"""A rate this many times above or below the median of its currency's RATE_NEIGHBOURS rates
+either side is a mistyped one (a decimal slip, an inverted rate) unless RATE_COMPANY of those
+neighbours are within the same factor of it: no traded currency moves 5× in a day, and one such
+rate multiplied a demo ledger's open AR by 13 with exit 0, while a real step brings its own
+company (the rates after it) — except on a ledger's last few days, too soon to tell."""
+
+
+def _check_rate_jumps(fx: _TableLoad) -> None:
+    """Quarantine rates far from their currency's neighbouring rates (`RATE_JUMP`)."""
+    rates = fx.typed.loc[fx.ok, ["date", "currency", "rate_to_base"]].sort_values(
+        ["currency", "date"], kind="stable"
+    )
+    limit, k = np.log(RATE_JUMP), RATE_NEIGHBOURS
+    reference = pd.Series(np.nan, index=rates.index)
+    for _, series in rates.groupby("currency", sort=False)["rate_to_base"]:
+        log_rate = np.log(series.to_numpy())
+        padded = np.pad(log_rate, k, constant_values=np.nan)
+        window = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1)
+        neighbours = np.delete(window, k, axis=1)
+        known = (~np.isnan(neighbours)).sum(axis=1) >= RATE_COMPANY
+        middle = np.full(len(log_rate), np.nan)
+        middle[known] = np.nanmedian(neighbours[known], axis=1)
+        company = (np.abs(neighbours - log_rate[:, None]) <= limit).sum(axis=1)
+        jump = known & (np.abs(log_rate - middle) > limit) & (company < RATE_COMPANY)
+        reference.loc[series.index[jump]] = np.exp(middle[jump])
+    jumps = reference.dropna()
+    if jumps.empty:
+        return
+    given = rates.loc[jumps.index, "rate_to_base"]
+    factor = given / jumps
+    times = np.where(
+        factor >= 1, factor.map("{:,.0f}×".format), (1 / factor).map("1/{:,.0f} of".format)
+    )
+    fx.flag(
+        jumps.index,
+        "rate_to_base",
+        "rate "
+        + given.map("{:.10g}".format)
+        + " is "
+        + pd.Series(times, index=jumps.index)
+        + " the "
+        + rates.loc[jumps.index, "currency"]
+        + " rates around it ("
+        + jumps.map("{:.6g}".format)
+        + "): a decimal slip or an inverted rate?",
+    )
+
+
 def _at_one(rates: pd.Series) -> bool:
     return bool(rates.sub(1.0).abs().le(1e-9).all())
 
@@ -1239,6 +1288,7 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
     if customers is not None:
         invoices.check_reference("customer_id", customers, "customer_id")
     if fx is not None:
+        _check_rate_jumps(fx)
         _rebase_rates(fx, base_currency, warnings)
     _check_currencies(invoices, fx, base_currency)
     if payments is None:

@@ -325,6 +325,38 @@ def test_rates_to_another_base_are_a_file_error_not_a_quarantine(tmp_path: Path)
     assert loaded.accounting["invoices.csv"]["quarantined"] == 0  # a base listed at 1 is fine
 
 
+def _daily_rates(currency: str, rates: list[float]) -> str:
+    days = pd.date_range("2024-01-01", periods=len(rates)).strftime("%Y-%m-%d")
+    return "".join(f"{day},{currency},{rate}\n" for day, rate in zip(days, rates, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("rates", "quarantined"),
+    [
+        ([1.10] * 6 + [110.0] + [1.10] * 6, {8: "rate 110 is 100× the EUR rates around it (1.1)"}),
+        ([1.10] * 12 + [11.0], {14: "rate 11 is 10× the EUR"}),  # the last day: nothing after it
+        ([0.11] + [1.10] * 12, {2: "rate 0.11 is 1/10 of the EUR rates around it (1.1)"}),
+        ([1.10] * 6 + [0.9091] * 3 + [1.10] * 4, {}),  # an inverted EUR rate is no jump
+        ([1.10] * 6 + [6.0] * 7, {}),  # a step that the rates after it confirm
+        ([1.10] * 9 + [6.0] * 4, {}),  # ... four days of them, even at the end
+        ([1.10] * 10 + [6.0] * 3, {r: "rate 6 is 5×" for r in (12, 13, 14)}),  # too few yet
+    ],
+)
+def test_a_rate_far_from_its_neighbours_is_quarantined(
+    tmp_path: Path, rates: list[float], quarantined: dict[int, str]
+) -> None:
+    """A decimal slip in one day's rate multiplied every figure of a run by 13 with exit 0; a
+    currency that really steps keeps its new rates once later ones confirm them."""
+    fx = "date,currency,rate_to_base\n" + _daily_rates("EUR", rates)
+    loaded = load_ledger(write_ledger(tmp_path, {"fx_rates.csv": fx}))
+    assert_accounting(loaded)
+    reasons = dict(zip(loaded.quarantine["row"], loaded.quarantine["reason"], strict=True))
+    assert sorted(reasons) == sorted(quarantined)
+    for row, reason in quarantined.items():
+        assert reasons[row].startswith(reason)
+        assert reasons[row].endswith("a decimal slip or an inverted rate?")
+
+
 def test_rates_to_a_currency_listed_at_one_are_read_as_rates_to_the_base(tmp_path: Path) -> None:
     """A USD ledger reported in EUR: each rate is divided by EUR's own rate to USD, the latest
     on or before its date (the first one before EUR has any)."""
