@@ -273,6 +273,8 @@ def _print_ledger_notes(notes: dict, out: Path) -> None:
 def _print_outputs(out: Path) -> None:
     import pandas as pd
 
+    from arcast.report import money
+
     summary = json.loads((out / "run_summary.json").read_text())
     _print_accounting(summary["rows"], f"arcast run — as of {summary['as_of']}")
     cash = pd.read_csv(out / "cash_forecast.csv").groupby("line")["expected"].sum()
@@ -284,6 +286,15 @@ def _print_outputs(out: Path) -> None:
         f"days today, {dso.iloc[-1]:.1f} expected in {dso.index[-1]} weeks.",
         soft_wrap=True,
     )
+    kpis = json.loads((out / "kpis.json").read_text())
+    if kpis["overpaid_amount_base"]:
+        n, amount = kpis["overpaid_invoices"], kpis["overpaid_amount_base"]
+        console.print(
+            f"[yellow]Warning: credit balances from overpayments: {n:,} invoice"
+            f"{'' if n == 1 else 's'}, {money(amount, summary['base_currency'])} — not in open "
+            "AR (kpis.json overpaid_amount_base).[/yellow]",
+            soft_wrap=True,
+        )
     console.print(
         f"Scored {summary['open_invoices_scored']:,} open invoices with model "
         f"{summary['model']['name']} v{summary['model']['version']}, trained on data through "

@@ -21,6 +21,11 @@ Definitions (all money in base currency; an invoice is open when ``amount_open_b
   distorted when recent billing is higher or lower than the period average. Day blocks instead
   of calendar months keep it free of month-length conventions and reproducible to the day.
 
+**Credit balances** (`credit_balances`): an overpaid invoice (payments beyond its amount by more
+than 0.01) is not receivable, so its open amount is 0 and it is in none of the figures above;
+``overpaid_amount_base`` is the excess summed over those invoices, valued at the as-of rate as
+open amounts are: money owed back to customers or to be applied to their next invoices.
+
 **Forecast week by week** (`forecast_kpis`): at the end of forecast week w (``as_of + 7w``) each
 open invoice is still open with its expected amount ``amount_open_base × P(not paid by then)``
 (``1 −`` its cumulative weekly pay probabilities), projected new invoices enter as credit sales
@@ -117,6 +122,16 @@ def compute_kpis(
         if beginning_ar is None
         else collection_effectiveness(beginning_ar, sales, ar, current_ar),
         "aging": aging,
+    }
+
+
+def credit_balances(invoices: pd.DataFrame) -> dict[str, Any]:
+    """The overpaid invoices of a `receivables` ledger and their excess in base currency (see
+    module docstring): kept beside open AR, which leaves them out, so that the money is not
+    lost from sight."""
+    return {
+        "overpaid_invoices": int(invoices["overpaid"].sum()),
+        "overpaid_amount_base": float(invoices["overpaid_base"].sum()),
     }
 
 

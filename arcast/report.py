@@ -87,6 +87,8 @@ class ReportData:
     """New billing the projected line assumes over the 13 weeks (``projected_billing``)."""
     fx_dates: tuple[date, date] | None = None
     """Earliest and latest date of the FX rates amounts were converted at (None: one currency)."""
+    left_out: str = ""
+    """What the data contract kept out of the run, in one line (``ledger.left_out``)."""
 
 
 def money(value: float | None, currency: str = "") -> str:

@@ -314,7 +314,7 @@ ROUNDING = {
     "overdue_amount": 2,
     "disputed_amount": 2,
     "max_p_late_30": 4,
-    "share_of_open_ar": 4,
+    "share_of_open_ar": 6,
     "mean_days_late": 1,
     "share_paid_30_late": 4,
 }

@@ -6,7 +6,8 @@ Two kinds of problems, two behaviours:
   fx_rates, a column written in another dialect than ``ledger.yaml`` says, a wrong
   ``ledger.yaml``): :class:`LedgerFileError` with a one-line message, because nothing in the
   file can be trusted;
-* row-level: the row goes to quarantine (``file, row, column, reason, value``) and the run goes on.
+* row-level: the row goes to quarantine (``file, row, column, reason, value``, and the money an
+  invoice or payment row carries: ``table, currency, amount``) and the run goes on.
   A row is quarantined once, for its first problem in this order: type parsing, the GX suite
   rules (in suite order), a currency sign or code that is not the row's currency, references to
   other tables (a payment's currency is its invoice's, so it is checked after that reference).
@@ -64,7 +65,7 @@ from data_contracts.suites import UNIQUENESS_RULES, allowed_values, failed_rows,
 
 DATE_DTYPE = "datetime64[us]"
 DTYPES = {"str": "str", "date": DATE_DTYPE, "float": "float64", "int": "Int64", "bool": "bool"}
-QUARANTINE_COLUMNS = ["file", "row", "column", "reason", "value"]
+QUARANTINE_COLUMNS = ["file", "row", "column", "reason", "value", "table", "currency", "amount"]
 FIRST_DATA_LINE = 2
 MIN_DATE, MAX_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 """Plausible ledger dates (catches '0224-01-31' typos and '9999-12-31' sentinels) that also stay
@@ -121,6 +122,7 @@ def empty_table(table: Table) -> pd.DataFrame:
 def empty_quarantine() -> pd.DataFrame:
     """A zero-row quarantine frame with typed columns."""
     dtypes = {"file": "str", "row": "int64", "column": "str", "reason": "str", "value": "str"}
+    dtypes |= {"table": "str", "currency": "str", "amount": "float64"}
     return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
 
 
@@ -741,7 +743,10 @@ class _TableLoad:
     def accepted(self) -> pd.DataFrame:
         return self.typed[self.ok].reset_index(drop=True)
 
-    def quarantine(self) -> pd.DataFrame:
+    def quarantine(self, currency: pd.Series | None = None) -> pd.DataFrame:
+        """The refused rows and why; with ``currency`` (each refused row's, by label), also
+        their amount in it: the money a refused invoice or payment takes out of the forecast,
+        which the CFO report values."""
         if not self._problems:
             return empty_quarantine()
         problems = pd.concat(self._problems, ignore_index=True).drop_duplicates("label")
@@ -757,6 +762,11 @@ class _TableLoad:
         problems["row"] = problems["label"] + FIRST_DATA_LINE
         problems["file"] = self.file
         problems["column"] = problems["column"].replace(self.labels)
+        problems["table"] = self.table.name
+        problems["currency"], problems["amount"] = None, np.nan
+        if currency is not None:
+            problems["currency"] = currency.reindex(problems["label"]).to_numpy()
+            problems["amount"] = self.typed["amount"].reindex(problems["label"]).to_numpy()
         return problems.sort_values("row")[QUARANTINE_COLUMNS].reset_index(drop=True)
 
     def accounting(self) -> dict[str, int]:
@@ -1206,6 +1216,17 @@ def _check_promised_amounts(contacts: _TableLoad, invoices: _TableLoad) -> None:
     )
 
 
+def _currency_of(payments: _TableLoad, invoices: _TableLoad) -> pd.Series:
+    """The currency of each refused payment: its invoice's, accepted or refused (paying a refused
+    invoice takes money in its currency out of the forecast too; of an id given twice, the first
+    row's, the one accepted if any is); missing when the ledger has no such invoice."""
+    refused = payments.typed.loc[~payments.ok, "invoice_id"]
+    if refused.empty:
+        return refused
+    rows = invoices.typed[["invoice_id", "currency"]].drop_duplicates("invoice_id")
+    return refused.map(rows.set_index("invoice_id")["currency"])
+
+
 def _unlogged_contacts(contacts: _TableLoad) -> list[str]:
     """The customers of the quarantined contact-log entries (the first `NAMED_CUSTOMERS`): the
     worklist schedules them as if nothing had been logged, so it may ask for a call the
@@ -1322,12 +1343,16 @@ def load_ledger(data_dir: str | Path, base_currency: str = DEFAULT_BASE_CURRENCY
                 f"({counts['quarantined'] / counts['rows_in']:.0%}) quarantined: the run goes on "
                 f"without them ({QUARANTINE_FILE} says why)"
             )
-    quarantine = pd.concat([empty_quarantine(), *(load.quarantine() for load in loads.values())])
+    currency = {"invoices": invoices.typed["currency"]}
+    currency["payments"] = _currency_of(payments, invoices)
+    quarantine = pd.concat(
+        [empty_quarantine(), *(load.quarantine(currency.get(name)) for name, load in loads.items())]
+    )
     return LoadedLedger(
         tables={
             t.name: loads[t.name].accepted() if t.name in loads else empty_table(t) for t in TABLES
         },
-        quarantine=quarantine.astype({"row": "int64"}).reset_index(drop=True),
+        quarantine=quarantine.astype(empty_quarantine().dtypes.to_dict()).reset_index(drop=True),
         accounting=accounting,
         base_currency=base_currency,
         warnings=warnings,

@@ -327,6 +327,40 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
     assert "spreadsheet" not in capsys.readouterr().err
 
 
+def test_the_run_summary_warns_of_credit_balances_from_overpayments(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import json
+
+    from arcast.cli import _print_outputs
+
+    summary = {
+        "as_of": "2025-06-30",
+        "base_currency": "USD",
+        "rows": {},
+        "open_invoices_scored": 3,
+        "model": {"name": "m", "version": "1", "trained_through": "2025-06-30"},
+        "outputs": [],
+    }
+    (tmp_path / "run_summary.json").write_text(json.dumps(summary))
+    pd.DataFrame({"line": ["open_ar", "projected_billing", "total"], "expected": 1.0}).to_csv(
+        tmp_path / "cash_forecast.csv", index=False
+    )
+    pd.DataFrame({"week": [0, 13], "dso": [40.0, 38.0]}).to_csv(
+        tmp_path / "kpi_forecast.csv", index=False
+    )
+    kpis = {"overpaid_invoices": 1, "overpaid_amount_base": 4_927.4}
+    (tmp_path / "kpis.json").write_text(json.dumps(kpis))
+    _print_outputs(tmp_path)
+    said = " ".join(capsys.readouterr().err.split())
+    assert (
+        "Warning: credit balances from overpayments: 1 invoice, 4,927 USD — not in open AR"
+    ) in said
+    (tmp_path / "kpis.json").write_text(json.dumps(kpis | {"overpaid_amount_base": 0.0}))
+    _print_outputs(tmp_path)
+    assert "overpayments" not in capsys.readouterr().err
+
+
 def test_the_worklist_summary_leads_with_todays_contacts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,7 +63,10 @@ def assert_accounting(ledger: LoadedLedger) -> None:
 def test_good_ledger_loads_typed_with_zero_quarantine(tmp_path: Path) -> None:
     ledger = load_ledger(write_ledger(tmp_path))
     assert ledger.quarantine.empty
-    assert list(ledger.quarantine.columns) == ["file", "row", "column", "reason", "value"]
+    assert list(ledger.quarantine.columns) == [
+        *("file", "row", "column", "reason", "value"),
+        *("table", "currency", "amount"),
+    ]
     assert ledger.warnings == []
     assert ledger.accounting["invoices.csv"] == {"rows_in": 3, "accepted": 3, "quarantined": 0}
     assert_accounting(ledger)
@@ -164,6 +167,43 @@ def test_row_with_several_problems_is_quarantined_once(tmp_path: Path) -> None:
     ledger = load_ledger(write_ledger(tmp_path, {"invoices.csv": GOOD["invoices.csv"] + line}))
     assert ledger.quarantine[["row", "column"]].values.tolist() == [[5, "issue_date"]]
     assert ledger.accounting["invoices.csv"] == {"rows_in": 4, "accepted": 3, "quarantined": 1}
+
+
+LEFT_OUT = {
+    "invoices.csv": GOOD["invoices.csv"]
+    + "I4,C1,2024-02-01,2024-03-02,100000,JPY,false\n"  # no JPY rate
+    + "I5,C1,2024-02-01,2024-03-02,-500,USD,false\n"
+    + "I6,C2,2024-02-01,2024-03-02,70,XYZ,false\n"
+    + "I7,C2,2024-02-01,2024-01-02,1000,EUR,false\n"  # due before issue
+    + "I8,C2,2024-02-01,2024-03-02,12x,EUR,false\n",
+    "payments.csv": GOOD["payments.csv"]
+    + "P4,I4,C1,2024-02-10,1000\n"  # of a quarantined JPY invoice
+    + "P5,I9,C1,2024-02-10,30\n"  # of no invoice at all
+    + "P6,I7,C2,2024-02-10,200\n"
+    + "P1,I1,C1,2024-01-30,5\n",  # a duplicated id
+    "fx_rates.csv": GOOD["fx_rates.csv"] + "2024-02-02,GBP,abc\n2024-06-01,EUR,1.50\n",
+}
+"""A ledger whose quarantine takes money out of the forecast: 5 invoices and 4 payments (some
+in a currency without a rate, without an amount, or of no invoice), and a rate."""
+
+
+def test_quarantined_invoices_and_payments_keep_their_money(tmp_path: Path) -> None:
+    """What a refused row carried, in its currency, for the report to value: a payment's is
+    its invoice's, refused or not; a row of another table carries none."""
+    quarantine = load_ledger(write_ledger(tmp_path, LEFT_OUT)).quarantine
+    money = quarantine[["table", "value", "currency", "amount"]].astype(object)
+    assert money.where(money.notna(), None).values.tolist() == [
+        ["invoices", "JPY", "JPY", 100000.0],
+        ["invoices", "-500", "USD", -500.0],
+        ["invoices", "XYZ", "XYZ", 70.0],
+        ["invoices", "2024-01-02", "EUR", 1000.0],
+        ["invoices", "12x", "EUR", None],
+        ["payments", "I4", "JPY", 1000.0],
+        ["payments", "I9", None, 30.0],
+        ["payments", "I7", "EUR", 200.0],
+        ["payments", "P1", "USD", 5.0],
+        ["fx_rates", "abc", None, None],
+    ]
 
 
 def test_payment_of_quarantined_invoice_is_quarantined(tmp_path: Path) -> None:

@@ -5,7 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arcast.kpis import collection_effectiveness, compute_kpis, forecast_kpis
+from arcast.kpis import collection_effectiveness, compute_kpis, credit_balances, forecast_kpis
+from data_contracts.load import load_ledger
+from features.warehouse import receivables
+from tests.conftest import open_warehouse
+from tests.test_contracts import GOOD, write_ledger
 
 AS_OF = date(2024, 3, 31)  # 90-day period: issue dates 2024-01-02 .. 2024-03-31
 
@@ -155,3 +159,21 @@ def test_kpi_forecast_hand_computed() -> None:
     assert week1["cei_since_as_of"] == pytest.approx(3500 / 4500 * 100)
     assert path.iloc[2]["open_amount"] == pytest.approx(500 + 500 + 350 + 700)
     assert path.iloc[2]["projected_billing_open"] == pytest.approx(1050.0)
+
+
+def test_an_overpayment_is_a_credit_balance_valued_at_the_as_of_rate(tmp_path) -> None:
+    """Paid beyond their amounts: I1 by 20 USD, I2 by 100 EUR (at March's 1.08, not the issue
+    day's 1.10 or June's 1.50). Neither is open AR; both are kept as a credit balance."""
+    overpaid = {
+        "payments.csv": GOOD["payments.csv"] + "P4,I2,C2,2024-03-01,100\nP5,I1,C1,2024-03-01,20\n",
+        "fx_rates.csv": GOOD["fx_rates.csv"] + "2024-06-01,EUR,1.50\n",
+    }
+    loaded = load_ledger(write_ledger(tmp_path, overpaid))
+    assert loaded.quarantine.empty  # an overpayment is money, not a bad row
+    with open_warehouse(loaded.tables) as con:
+        ledger = receivables(con, AS_OF, "USD")
+    assert ledger.loc[ledger["overpaid"], "amount_open_base"].tolist() == [0.0, 0.0]
+    balances = credit_balances(ledger)
+    assert balances["overpaid_invoices"] == 2
+    assert balances["overpaid_amount_base"] == pytest.approx(20 + 100 * 1.08)
+    assert compute_kpis(ledger, AS_OF)["open_amount"] == pytest.approx(50.0)  # I3 only

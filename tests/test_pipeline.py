@@ -163,6 +163,10 @@ def test_every_output_is_written_with_its_columns(first_run) -> None:
     assert (cash["p10"] <= cash["expected"] * 1.5).all() and (cash["p10"] <= cash["p90"]).all()
     kpis = json.loads((out / "kpis.json").read_text())
     assert {"dso", "aging", "open_amount", "collection_effectiveness_index"} <= set(kpis)
+    assert kpis["overpaid_amount_base"] >= 0 and isinstance(kpis["overpaid_invoices"], int)
+    report = (out / "cfo_report.html").read_text()
+    assert f'<p id="open-ar-split">Open AR {kpis["open_amount"]:,.0f}: ' in report
+    assert "No rows left out of this forecast: every ledger row passed" in report
 
 
 def test_total_line_and_breakdowns_add_up(first_run) -> None:
@@ -466,6 +470,7 @@ def test_worklist_queues_drafts_and_workbook(first_run) -> None:
     )
     assert about["ledger fingerprint"].startswith(learnt)
     assert about["export checked against"] == "the ledger the champion learnt from"
+    assert about["rows left out"].startswith("No rows left out of this forecast")
     meta = next(
         m
         for result in results

@@ -7,6 +7,7 @@ import re
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,11 +18,16 @@ from arcast.report import (
     chromium_path,
     days,
     figures,
+    money,
     past_forecasts,
     render,
     signed_money,
     weekly_table,
 )
+from data_contracts.load import load_ledger
+from features.warehouse import load_tables, save_tables
+from pipelines.defs.assets.ledger import left_out
+from tests.test_contracts import LEFT_OUT, write_ledger
 
 AS_OF = date(2025, 6, 30)
 ARTIFACTS = Path(os.environ.get("ARCAST_TEST_ARTIFACTS", "test-artifacts"))
@@ -230,6 +236,56 @@ def test_report_is_self_contained_and_every_section_names_its_source() -> None:
         "Customer's mean delay",
         "arcast model",
     ]  # the chart too
+
+
+def test_the_headline_ties_open_ar_to_the_13_week_cash_and_shows_credit_balances() -> None:
+    data = _data()
+    within = float(data.cash.loc[data.cash["line"] == "open_ar", "expected"].sum())
+    data.kpis |= {"open_amount": 12_345_678.6, "overpaid_invoices": 0, "overpaid_amount_base": 0.0}
+    html, _ = render(data)
+    later = 12_345_679 - round(within)  # the parts add up to the whole as shown
+    assert (
+        f'<p id="open-ar-split">Open AR 12,345,679: {money(within)} expected within 13 weeks, '
+        f"{later:,} later or never.</p>"
+    ) in html
+    assert "credit-balances" not in html
+    data.kpis |= {"overpaid_invoices": 1, "overpaid_amount_base": 4_927.4}
+    html, _ = render(data)
+    assert (
+        '<p id="credit-balances">Credit balances from overpayments: 1 invoice, 4,927 — not in '
+        "open AR.</p>"
+    ) in html
+
+
+def _left_out(ledger: Path) -> str:
+    """`left_out` on a warehouse that holds the ledger as the ledger asset stores it."""
+    loaded = load_ledger(ledger)
+    with duckdb.connect() as con:
+        load_tables(con, loaded.tables)
+        save_tables(con, {"ledger_quarantine": loaded.quarantine})
+        con.execute(
+            "CREATE TABLE run_context AS SELECT DATE '2024-03-31' AS as_of, 'USD' AS base_currency"
+        )
+        return left_out(con)
+
+
+def test_the_report_says_which_rows_were_left_out_and_the_money_they_carried(
+    tmp_path: Path,
+) -> None:
+    """Invoices and payments valued at the as-of rates (EUR 1.08, not June's 1.50), those in a
+    currency without a rate or without an amount counted apart."""
+    line = _left_out(write_ledger(tmp_path / "bad", LEFT_OUT))
+    assert line == (
+        "10 rows left out of this forecast (quarantine.csv): 5 invoices (580 USD; 3 of them not "
+        "valued: no amount or no FX rate), 4 payments (221 USD; 2 of them not valued: no amount "
+        "or no FX rate), 1 FX rate."
+    )
+    data = _data()
+    data.left_out = line
+    html, _ = render(data)
+    assert f'<p id="left-out">{line}</p>' in html and "<code>ledger_quarantine</code>" in html
+    clean = _left_out(write_ledger(tmp_path / "good"))
+    assert clean == "No rows left out of this forecast: every ledger row passed the data contract."
 
 
 def test_scenario_table_splits_the_change_and_names_the_biggest_week() -> None:

@@ -168,6 +168,17 @@ def test_every_open_invoice_is_in_exactly_one_queue_and_customer_totals_add_up()
     )
 
 
+def test_shares_of_open_ar_are_precise_enough_to_add_up() -> None:
+    """Beside one large account, a hundred small customers each hold 0.001% of the open AR:
+    every one shows a share, and the shares add up to 1 (at 4 decimals each read 0.0)."""
+    df = predictions(101, seed=1).assign(customer_id=[f"C{i:03d}" for i in range(101)])
+    df[["amount_open", "amount_open_base"]] = 1_000.0
+    df.loc[0, ["amount_open", "amount_open_base"]] = 1e8
+    share = build_worklist(df, AS_OF).customers["share_of_open_ar"]
+    assert (share > 0).all()
+    assert share.sum() == pytest.approx(1.0, abs=101 * 0.5e-6)  # each off by half a unit at most
+
+
 def test_ties_broken_by_invoice_id() -> None:
     df = predictions(6).assign(
         customer_id="C",

@@ -1,6 +1,7 @@
 -- The receivables ledger seen at the end of the as-of day: every invoice issued by then, what was
 -- paid on it by then, and what is still open, in invoice and base currency (open amounts valued
--- at the latest FX rate known at as-of).
+-- at the latest FX rate known at as-of), and the excess of an overpaid one (a credit balance, not
+-- receivable), valued the same way.
 WITH paid AS (
     SELECT invoice_id, sum(amount) AS paid_to_date
     FROM payments
@@ -25,11 +26,14 @@ SELECT
     f.completion_day IS NOT NULL AND f.completion_day <= $as_of - DATE '1970-01-01' AS paid,
     CASE WHEN paid THEN 0.0 ELSE GREATEST(f.amount - COALESCE(p.paid_to_date, 0), 0) END
         AS amount_open,
-    amount_open * CASE
+    CASE
         WHEN f.currency = $base_currency THEN 1.0
         ELSE COALESCE(r.rate_to_base, f.amount_base / f.amount)
-    END AS amount_open_base,
-    COALESCE(p.paid_to_date, 0) > f.amount + 0.01 AS overpaid
+    END AS rate_at_as_of,
+    amount_open * rate_at_as_of AS amount_open_base,
+    COALESCE(p.paid_to_date, 0) > f.amount + 0.01 AS overpaid,
+    CASE WHEN overpaid THEN (p.paid_to_date - f.amount) * rate_at_as_of ELSE 0.0 END
+        AS overpaid_base
 FROM invoice_facts AS f
 LEFT JOIN paid AS p USING (invoice_id)
 LEFT JOIN latest_rate AS r USING (currency)

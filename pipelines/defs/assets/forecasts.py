@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from arcast.accuracy import HISTORY_FILE, append_history, score_history
 from arcast.io import write_atomic, write_csv, write_json
-from arcast.kpis import compute_kpis, forecast_kpis
+from arcast.kpis import compute_kpis, credit_balances, forecast_kpis
 from features.matrix import holiday_calendar
 from features.warehouse import (
     fx_rates_at,
@@ -362,7 +362,8 @@ def _thirteen_weeks(breakdown: pd.DataFrame, dimension: str) -> pd.DataFrame:
     deps=["invoice_facts"],
     kinds={"json"},
     description="AR KPIs at the as-of date: DSO (standard and countback), best possible DSO, "
-    "average days delinquent, collection effectiveness index, aging buckets, totals.",
+    "average days delinquent, collection effectiveness index, aging buckets, totals, and the "
+    "credit balances of overpaid invoices (not in open AR).",
 )
 def ar_kpis(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
@@ -371,7 +372,7 @@ def ar_kpis(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Materiali
         start = as_of - timedelta(days=PERIOD_DAYS)
         beginning = compute_kpis(receivables(con, start, base), start, PERIOD_DAYS)
     kpis = compute_kpis(ledger, as_of, PERIOD_DAYS, beginning_ar=beginning["open_amount"])
-    kpis["overpaid_invoices"] = int(ledger["overpaid"].sum())
+    kpis |= credit_balances(ledger)
     write_json(kpis, settings.out_path / "kpis.json")
     return dg.MaterializeResult(metadata={"kpis": dg.MetadataValue.json(kpis)})
 

@@ -11,6 +11,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from arcast.io import write_csv, write_json
+from arcast.report import money
 from data_contracts.continuity import TABLES as COMPARED_TABLES
 from data_contracts.continuity import compared_from, monthly_counts, vanished_rows
 from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, load_ledger
@@ -79,6 +80,69 @@ def ledger_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
         row["file"]: {k: int(row[k]) for k in ("rows_in", "accepted", "quarantined", "after_as_of")}
         for row in accounting.to_dict("records")
     }
+
+
+QUARANTINED_MONEY_SQL = """
+WITH rate AS (
+    SELECT currency, arg_max(rate_to_base, date) AS rate_to_base
+    FROM fx_rates
+    WHERE date <= $as_of
+    GROUP BY currency
+),
+valued AS (
+    SELECT q."table",
+           q.amount * CASE WHEN q.currency = $base THEN 1.0 ELSE r.rate_to_base END AS amount_base
+    FROM ledger_quarantine AS q
+    LEFT JOIN rate AS r USING (currency)
+)
+SELECT "table", count(*) AS n, count(amount_base) AS valued, sum(amount_base) AS amount_base
+FROM valued
+GROUP BY "table"
+"""
+"""Quarantined rows per table, and the money of those that carry some (invoices, payments) in
+base currency at each currency's latest rate by as-of, as open amounts are valued: a currency
+without a rate by then, or a row without a readable amount, is not valued."""
+MONEY_TABLES = ("invoices", "payments")
+"""The tables whose quarantined rows take money out of the forecast."""
+NOT_VALUED = "not valued: no amount or no FX rate"
+ROW_NOUNS = {
+    "invoices": ("invoice", "invoices"),
+    "payments": ("payment", "payments"),
+    "customers": ("customer", "customers"),
+    "disputes": ("dispute", "disputes"),
+    "fx_rates": ("FX rate", "FX rates"),
+    "contacts": ("contact-log entry", "contact-log entries"),
+}
+
+
+def left_out(con: duckdb.DuckDBPyConnection) -> str:
+    """One plain line on what the data contract kept out of the run, for the CFO report and the
+    worklist's About sheet: a forecast that silently lacks a quarantined JPY 100,000,000 invoice
+    reads as whole. Rows per table, invoices' and payments' money in base currency, and how
+    many of them could not be valued."""
+    as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
+    rows = con.execute(QUARANTINED_MONEY_SQL, {"as_of": as_of, "base": base}).df()
+    if rows.empty:
+        return "No rows left out of this forecast: every ledger row passed the data contract."
+    rows = rows.set_index("table").reindex([t for t in ROW_NOUNS if t in set(rows["table"])])
+    parts = []
+    for table, row in rows.iterrows():
+        n, valued = int(row["n"]), int(row["valued"])
+        part = f"{n:,} {ROW_NOUNS[table][n != 1]}"
+        if table in MONEY_TABLES:
+            worth = money(row["amount_base"], base)
+            if not valued:
+                part += f" ({NOT_VALUED})"
+            elif valued < n:
+                part += f" ({worth}; {n - valued:,} of them {NOT_VALUED})"
+            else:
+                part += f" ({worth})"
+        parts.append(part)
+    total = int(rows["n"].sum())
+    return (
+        f"{total:,} row{'s' if total != 1 else ''} left out of this forecast "
+        f"({QUARANTINE_FILE}): {', '.join(parts)}."
+    )
 
 
 def ledger_warnings(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -24,7 +24,7 @@ from models.tracking import (
     tracking_uri,
     version_provenance,
 )
-from pipelines.defs.assets.ledger import accepted_export, ledger_rows
+from pipelines.defs.assets.ledger import accepted_export, ledger_rows, left_out
 from pipelines.defs.assets.models import fingerprint
 from pipelines.defs.metadata import markdown_table
 from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings
@@ -97,7 +97,7 @@ def collections_worklist(
         payments = con.execute(PROMISED_PAYMENTS_SQL, {"as_of": as_of}).df()
         book = receivables(con, as_of, base)
         model = model_identity(con, settings.registry)
-        about = worklist_about(settings, as_of, model, fingerprint(con))
+        about = worklist_about(settings, as_of, model, fingerprint(con), left_out(con))
     worklist = build_worklist(pred, as_of, standing, disputes, contacts, payments)
     drafts = render_drafts(worklist, as_of, settings.sender, settings.templates_dir or None)
     kept = keep_worklist(settings.home_path / HISTORY_FILE, ledger, as_of, worklist.lines)
@@ -208,11 +208,12 @@ def _ledger(fingerprint: dict) -> str:
 
 
 def worklist_about(
-    settings: ArcastSettings, as_of: date, model: dict, scored: dict
+    settings: ArcastSettings, as_of: date, model: dict, scored: dict, rows_left_out: str
 ) -> pd.DataFrame:
     """The workbook's About sheet: which ledger export and which model produced the worklist
     (with the MLflow run and both ledgers' fingerprints), so that ops and auditors can trace it
-    after the champion has moved on. `arcast worklist` prints its model line from it."""
+    after the champion has moved on, and what the data contract left out of it (`left_out`:
+    a quarantined invoice is on no worklist). `arcast worklist` prints its model line from it."""
     learnt = model["ledger_fingerprint"]
     same = " (the export scored)" if learnt["hash"] == scored["hash"] else ""
     aliases = f" ({', '.join(model['aliases'])})" if model["aliases"] else ""
@@ -222,6 +223,7 @@ def worklist_about(
         "ledger": settings.ledger_key,
         "ledger folder": str(Path(settings.data_dir).resolve()),
         "ledger fingerprint": _ledger(scored),
+        "rows left out": rows_left_out,
         "model": model["name"],
         "model version": f"{model['version']}{aliases}",
         "trained through": model["trained_through"],

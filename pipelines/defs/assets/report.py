@@ -11,6 +11,7 @@ from arcast.io import write_atomic
 from arcast.report import ReportData, render
 from models.backtest import describe_versus, versus_baselines
 from models.tracking import evaluation_table
+from pipelines.defs.assets.ledger import left_out
 from pipelines.defs.resources import ArcastSettings
 
 REPORT_FILE = "cfo_report.html"
@@ -59,11 +60,14 @@ def _model_accuracy(settings: ArcastSettings, version: str) -> tuple[pd.DataFram
         "kpi_forecast",
         "scenario_forecast",
         "forecast_accuracy",
+        "ledger_quarantine",
     ],
     kinds={"html"},
     description="The CFO report: 13-week cash fan chart (open AR and with projected billing), "
-    "weekly table, DSO now and forecast, aging, top customers at risk, what-if scenarios and "
-    "the model's backtest accuracy, in one self-contained HTML file (+ PNG charts).",
+    "open AR split into cash within 13 weeks and later, credit balances from overpayments, the "
+    "rows the data contract left out, weekly table, DSO now and forecast, aging, top customers "
+    "at risk, what-if scenarios and the model's backtest accuracy, in one self-contained HTML "
+    "file (+ PNG charts).",
 )
 def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.MaterializeResult:
     out = settings.out_path
@@ -75,6 +79,7 @@ def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Materi
         billing_13w = con.execute("SELECT sum(billing) FROM projected_billing_weekly").fetchone()[0]
         fx_dates = con.execute(FX_DATES_SQL, {"as_of": as_of}).fetchone()
         top = con.execute(TOP_CUSTOMERS_SQL, {"n": TOP_CUSTOMERS}).df()
+        rows_left_out = left_out(con)
     accuracy, window, verdict = _model_accuracy(settings, version)
     scenarios = summary = None
     if settings.scenario_file:
@@ -91,6 +96,7 @@ def cfo_report(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.Materi
         totals_13w=totals_13w,
         billing_13w=billing_13w,
         fx_dates=fx_dates if fx_dates[0] is not None else None,
+        left_out=rows_left_out,
         kpis=json.loads((out / "kpis.json").read_text()),
         top_customers=top,
         kpi_forecast=pd.read_csv(out / "kpi_forecast.csv", parse_dates=["date"]),
