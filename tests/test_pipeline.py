@@ -370,11 +370,12 @@ def test_asset_graph_shape(tmp_path: Path) -> None:
     )
     assert parents["champion_model"] == ["pay_date_model"]
     assert "contacts" not in parents["invoice_facts"]  # the log schedules, it predicts nothing
-    # payments keep promises of an amount
+    # payments keep promises of an amount; the About sheet says what the contract left out
     assert parents["collections_worklist"] == [
         "contacts",
         "invoice_predictions",
         "invoices",
+        "ledger_quarantine",
         "payments",
     ]
     assert parents["invoice_predictions"][0] == "champion_model"

@@ -77,7 +77,7 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 @dg.asset(
     group_name="outputs",
-    deps=["invoice_predictions", "contacts", "payments", "invoices"],
+    deps=["invoice_predictions", "contacts", "payments", "invoices", "ledger_quarantine"],
     kinds={"csv", "excel"},
     description="Open invoices ranked by money at stake and risk, split into a dunning queue "
     "(action tier, tone, next-contact date after the contact log, reasons) and a dispute queue; "
