@@ -379,6 +379,9 @@ def test_asset_graph_shape(tmp_path: Path) -> None:
         "payments",
     ]
     assert parents["invoice_predictions"][0] == "champion_model"
+    # steps share the DuckDB warehouse (one writer): every job runs them in one process
+    for job in ("arcast_job", "retrain_job", "rescore_job", "__ASSET_JOB"):
+        assert defs.resolve_job_def(job).executor_def is dg.in_process_executor
     assert defs.resolve_schedule_def("weekly_retrain").job_name == "retrain_job"
     assert defs.resolve_schedule_def("daily_rescore").job_name == "rescore_job"
     assert defs.resolve_sensor_def("new_ledger_export").job_name == "rescore_job"

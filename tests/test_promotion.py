@@ -19,6 +19,7 @@ from features.warehouse import to_day
 from models.paydate import TrainingConfig, train_pay_date_model
 from models.promotion import challenger_window, promotion_gate, recipe_evaluation
 from models.tracking import CHAMPION, alias_version, load_model, load_recipe, tracking_uri
+from pipelines.defs.assets.models import champion_model
 from pipelines.defs.resources import ArcastSettings
 from pipelines.run import run_pipeline
 
@@ -115,6 +116,20 @@ def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tm
         "reason": refusal.split(": ", 1)[1],
     }  # for automation, and as tags on the version in MLflow
     assert summary["model"]["trained_through"] == summary["as_of"]
+    # the UI offers champion_model alone after a refusal ("unsynced"): no way round the gate
+    alone = dg.materialize(
+        [champion_model],
+        resources={"settings": settings},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not alone.success
+    failure = alone.get_step_failure_events()[0].step_failure_data.user_failure_data
+    assert failure.description.startswith(
+        "challenger version 3 was refused by the promotion gate: "
+    )
+    assert "Not promoted; version 2 keeps serving." in failure.description
+    assert alias_version(settings.registry, CHAMPION) == "2"
     # the gate reads the champion's recipe from its run, not from a booster that may no longer
     # fit this version's feature set
     assert load_recipe(settings.registry, CHAMPION) == load_model(settings.registry)[0].config

@@ -57,4 +57,7 @@ def build_definitions(settings: ArcastSettings) -> dg.Definitions:
         schedules=[weekly_retrain, daily_rescore],
         sensors=[new_ledger_export],
         resources={"settings": settings, "warehouse": warehouse_resource(settings)},
+        # one process: every step reads and writes the ledger's DuckDB warehouse, which takes one
+        # writer, so "materialize all" under the multiprocess default failed on its lock
+        executor=dg.in_process_executor,
     )

@@ -26,6 +26,7 @@ from models.tracking import (
     WINDOW_TABLE,
     alias_version,
     evaluation_table,
+    gate_verdict,
     load_recipe,
     log_and_register,
     log_evaluation,
@@ -232,13 +233,33 @@ def promotion_gate(settings: ArcastSettings, warehouse: DuckDBResource) -> dg.As
     kinds={"mlflow"},
     description="The model that scores: the challenger, promoted to the 'champion' alias once the "
     "blocking promotion gate has passed. If the gate fails this asset is not updated and the "
-    "previous champion keeps serving.",
+    "previous champion keeps serving; materialized on its own, it promotes only a challenger "
+    "the gate has passed.",
 )
 def champion_model(settings: ArcastSettings) -> dg.MaterializeResult:
     registry = settings.registry
-    version = alias_version(registry, CHALLENGER)
+    verdict = gate_verdict(registry, CHALLENGER)
     previous = alias_version(registry, CHAMPION)
+    if verdict is None or verdict["gate"] != "promoted":
+        # the UI offers this asset alone ("unsynced") after a refusal: never a way round the gate
+        raise dg.Failure(_not_promoted(verdict, previous))
+    version = verdict["version"]
     promote(registry, version, CHAMPION)
     return dg.MaterializeResult(
         metadata={"champion_version": version, "previous_champion": previous or "none"}
+    )
+
+
+def _not_promoted(verdict: dict | None, champion: str | None) -> str:
+    serving = f"version {champion} keeps serving" if champion else "no model serves yet"
+    if verdict is None:
+        return f"no challenger to promote ({serving}): materialize pay_date_model to train one"
+    judged = (
+        f"was refused by the promotion gate: {verdict['reason']}"
+        if verdict["gate"] == "refused"
+        else "has not been judged by the promotion gate"
+    )
+    return (
+        f"challenger version {verdict['version']} {judged}. Not promoted; {serving}. Materialize "
+        "pay_date_model (the retrain job) for a new challenger and its gate"
     )
