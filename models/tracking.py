@@ -366,13 +366,15 @@ def trained_through(registry: Registry, alias: str = CHAMPION) -> date | None:
 
 
 def record_gate(registry: Registry, version: str, passed: bool, reason: str) -> None:
-    """Tag ``version`` with the gate's verdict, so the MLflow UI and the run summary show a
-    refusal (the challenger alias then points at a version the champion alias does not)."""
+    """Tag ``version`` and its training run with the gate's verdict, so the MLflow UI (the
+    model's versions and the runs list alike) and the run summary show a refusal (the challenger
+    alias then points at a version the champion alias does not)."""
     client, _ = _client(registry.home)
-    client.set_model_version_tag(
-        registry.model_name, version, GATE_TAG, "promoted" if passed else "refused"
-    )
-    client.set_model_version_tag(registry.model_name, version, f"{GATE_TAG}_reason", reason)
+    tags = {GATE_TAG: "promoted" if passed else "refused", f"{GATE_TAG}_reason": reason}
+    run_id = client.get_model_version(registry.model_name, version).run_id
+    for key, value in tags.items():
+        client.set_model_version_tag(registry.model_name, version, key, value)
+        client.set_tag(run_id, key, value)
 
 
 def gate_verdict(registry: Registry, alias: str = CHALLENGER) -> dict | None:

@@ -130,6 +130,9 @@ def test_retraining_lifecycle_through_the_asset_graph(small_ledger_dir: Path, tm
     )
     assert "Not promoted; version 2 keeps serving." in failure.description
     assert alias_version(settings.registry, CHAMPION) == "2"
+    client = MlflowClient(tracking_uri(settings.home_path))
+    trained = client.get_model_version(settings.registry.model_name, "3").run_id
+    assert client.get_run(trained).data.tags["arcast.gate"] == "refused"  # the runs list too
     # the gate reads the champion's recipe from its run, not from a booster that may no longer
     # fit this version's feature set
     assert load_recipe(settings.registry, CHAMPION) == load_model(settings.registry)[0].config
