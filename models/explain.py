@@ -316,31 +316,31 @@ def reasons(
     """Up to ``top`` groups that delay payment most, rendered as sentences, per invoice.
 
     Only groups that push payment later, by at least `MIN_REASON_LOG_ODDS`, are reasons, and
-    neither a not-yet-due invoice's timing nor a `FAVOURABLE` fact is one; an invoice with none
-    gets the one group that speeds it up most, so every line still says why the model sees it as
-    it does. Customer-wide amounts are in ``base_currency``, which labels them;
-    ``customer_overdue_open``, what is open on the customer's overdue invoices, comes with
-    ``known`` (the features hold invoice totals). Next to "invoice
-    is already 718 days overdue", the customer's habit does not add "711 days past that".
+    neither a not-yet-due invoice's timing (in either direction) nor a `FAVOURABLE` fact is one;
+    an invoice with none gets the one other group that speeds it up most, so every line still
+    says why the model sees it as it does. Customer-wide amounts are in ``base_currency``, which
+    labels them; ``customer_overdue_open``, what is open on the customer's overdue invoices,
+    comes with ``known`` (the features hold invoice totals). Next to "invoice is already 718
+    days overdue", the customer's habit does not add "711 days past that".
     """
-    values = contributions.to_numpy().copy()
+    values = contributions.to_numpy()
     names = list(contributions.columns)
     # A not-yet-due invoice's age and days to due are when it is due, not why it is at risk: no
     # reason a collector could act on.
     not_due = known["due_day"].to_numpy() > to_day(as_of)
     timing = names.index("overdue")
-    values[not_due, timing] = np.maximum(values[not_due, timing], 0.0)
     order = np.argsort(values, axis=1, kind="stable")
     out = []
     for i, row in enumerate(known.itertuples(index=False)):
         facts = row._asdict() | {"base_currency": base_currency}
+        candidates = [j for j in order[i] if not (not_due[i] and j == timing)]
         delaying = [
             j
-            for j in order[i]
+            for j in candidates
             if values[i, j] < -MIN_REASON_LOG_ODDS
             and not (names[j] in FAVOURABLE and FAVOURABLE[names[j]](facts, as_of))
         ]
-        chosen = [names[j] for j in delaying[:top] or [order[i, -1]]]
+        chosen = [names[j] for j in delaying[:top] or candidates[-1:]]
         out.append(
             [
                 _late_habit(facts)  # the days overdue are said next to it: no sum to read

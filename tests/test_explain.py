@@ -181,6 +181,10 @@ def test_an_invoice_on_track_gets_its_strongest_positive_reason() -> None:
     contributions.loc[0, "partial"] = 0.7
     out = reasons(_known(paid_share=0.4), contributions, AS_OF)
     assert out == [["40% already paid in partial payments"]]
+    # not its due date either, when that speeds it up most: "due in 30 days" is no reason
+    contributions.loc[0, "overdue"] = 1.5
+    not_due = _known(paid_share=0.4, due_day=to_day(AS_OF) + 30)
+    assert reasons(not_due, contributions, AS_OF) == [["40% already paid in partial payments"]]
 
 
 def test_new_customer_reason_mentions_missing_history() -> None:
