@@ -647,10 +647,16 @@ def backtest(
         )
 
     pooled = result.metrics[result.metrics["cutoff"] == "pooled"]
-    n = len(result.summary["cutoffs"])
+    scope = f"pooled over {len(result.summary['cutoffs'])} cutoff(s)"
+    if result.summary["mode"] == "at_issue":  # one test window, walked forward by refits
+        test = result.summary["cutoffs"][0]
+        scope = (
+            f"{test['test_invoices']:,} invoices issued from {test['test_from']}, each scored at "
+            f"issue by the latest of {len(test['models'])} model(s)"
+        )
     for topic, wanted in BACKTEST_TABLES.items():
         columns = {k: v for k, v in wanted.items() if k in pooled.columns}
-        table = Table(title=f"Backtest, {topic}: pooled over {n} cutoff(s)", box=box.SIMPLE_HEAD)
+        table = Table(title=f"Backtest, {topic}: {scope}", box=box.SIMPLE_HEAD)
         table.add_column("segment", no_wrap=True)
         table.add_column("method", no_wrap=True)
         for label in columns.values():
@@ -666,7 +672,7 @@ def backtest(
         skipped = ", ".join(result.summary["skipped_cutoffs"])
         console.print(f"Skipped cutoff(s) {skipped}: no invoice had been paid by then.")
     console.print(f"Outputs in [bold]{out.resolve()}[/bold]")
-    console.print(f"Done in {time.perf_counter() - started:.0f} s ({n} cutoff(s)).")
+    console.print(f"Done in {time.perf_counter() - started:.0f} s ({scope}).")
 
 
 DEMO_SCENARIOS = Path(__file__).with_name("demo_scenarios.yaml")

@@ -408,9 +408,15 @@ def test_cli_backtest_at_issue(small_ledger_dir: Path, tmp_path: Path) -> None:
     walk = tmp_path / "walk"
     args = ["backtest", "--data", str(small_ledger_dir), "--out", str(walk), "--at-issue"]
     args += ["--train-until", "2024-09-30", "--test-from", "2024-10-01", "--refit-months", "1"]
-    assert runner.invoke(app, [*args, *TINY_FLAGS]).exit_code == 0
+    walking = runner.invoke(app, [*args, *TINY_FLAGS])
+    assert walking.exit_code == 0
     walked = json.loads((walk / "backtest_summary.json").read_text())["cutoffs"][0]
     trained = [m["trained_until"] for m in walked["models"]]
+    scope = (
+        f"{walked['test_invoices']:,} invoices issued from 2024-10-01, each scored at issue by "
+        f"the latest of {len(trained)} model(s)"
+    )
+    assert f"({scope})." in " ".join(walking.output.split())  # not "1 cutoff(s)"
     assert trained[:3] == ["2024-09-30", "2024-10-31", "2024-11-30"]
     assert walked["test_invoices"] == summary["cutoffs"][0]["test_invoices"]  # each scored once
 
