@@ -148,7 +148,8 @@ def _serve(
     (the champion keeps serving), then show what was written and what to know of the ledger and
     the model. ``prepare`` writes ``inputs``, files the run reads from the output folder (a
     what-if's scenarios). A run that fails leaves the folder as it was, but for those and the
-    quarantine report, which say why: no mix of two runs' results."""
+    quarantine report, which say why: no mix of two runs' results; one killed midway is rolled
+    back when the next starts."""
     from arcast.io import restore_on_failure
     from data_contracts.load import QUARANTINE_FILE
     from pipelines.run import ledger_notes, replay_settings, served_model
@@ -156,7 +157,9 @@ def _serve(
     started = time.perf_counter()
     out = Path(settings.out_dir)
     others = _other_ledgers(settings)
-    with restore_on_failure(out, keep=(QUARANTINE_FILE, *inputs)):
+    with restore_on_failure(out, keep=(QUARANTINE_FILE, *inputs)) as rolled_back:
+        if rolled_back:
+            console.print(f"[yellow]Note: {rolled_back}.[/yellow]", soft_wrap=True)
         if prepare:
             prepare()
         _, refusal = _run_with_progress(

@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from arcast.io import restore_on_failure, write_atomic, write_csv, write_dir_atomic, write_json
+from arcast.io import (
+    _set_aside,
+    restore_on_failure,
+    write_atomic,
+    write_csv,
+    write_dir_atomic,
+    write_json,
+)
 
 
 def test_folder_is_replaced_whole(tmp_path: Path) -> None:
@@ -106,6 +115,60 @@ def test_a_first_run_that_fails_leaves_only_what_it_keeps(tmp_path: Path) -> Non
         write_atomic(out / "predictions.csv", lambda p: p.write_text("half"))
         raise RuntimeError("no accepted invoice")
     assert _contents(out) == {"quarantine.csv": "every row refused"}
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def _killed_run(out: Path, pid: int) -> None:
+    """What `kill -9` leaves midway through a run: its links to the previous run's files, its
+    outputs half written, and the temp files of the writes it was in."""
+    _set_aside(out)
+    for aside in out.glob(".before.*"):
+        aside.rename(out / aside.name.replace(f".{os.getpid()}.", f".{pid}.", 1))
+    _half_run(out)
+    (out / ".worklist.xlsx.k2j3h4.tmp").write_text("half a workbook")
+    (out / "report" / ".chart.png.x7y8z9.tmp").write_text("half a chart")
+    (out / ".drafts.old.a1b2c3.tmp").mkdir()
+
+
+def test_a_run_killed_midway_is_rolled_back_when_the_next_one_starts(tmp_path: Path) -> None:
+    """The killed run's outputs named another model than the files it had not reached yet,
+    and its links and temp files stayed for good, through later successful runs."""
+    out = tmp_path / "out"
+    before = _previous_run(out)
+    pid = _dead_pid()
+    _killed_run(out, pid)
+    with restore_on_failure(out) as rolled_back:
+        visible = {name: text for name, text in _contents(out).items() if name[0] != "."}
+        assert visible == before  # the run starts from the last complete set
+    assert rolled_back and f"process {pid}" in rolled_back and "rolled back" in rolled_back
+    assert _contents(out) == before  # the last complete set, quarantine.csv included
+    assert sorted(p.name for p in out.iterdir()) == [
+        "drafts",
+        "kpis.json",
+        "notes.txt",
+        "predictions.csv",
+        "quarantine.csv",
+    ]  # no links, temp files, nor the folder the killed run added
+    with restore_on_failure(out) as rolled_back:
+        pass
+    assert rolled_back is None  # said once
+
+
+def test_a_run_still_writing_is_not_rolled_back(tmp_path: Path) -> None:
+    """Two runs into one folder are not supported, but one must not undo the other's work."""
+    out = tmp_path / "out"
+    _previous_run(out)
+    _killed_run(out, os.getpid())  # this process: alive
+    writing = _contents(out)
+    with restore_on_failure(out) as rolled_back:
+        pass
+    assert rolled_back is None and _contents(out) == writing
 
 
 def test_json_writes_a_missing_number_as_null(tmp_path: Path) -> None:

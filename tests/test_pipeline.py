@@ -14,6 +14,7 @@ import time
 from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import holidays
@@ -28,7 +29,7 @@ from arcast.accuracy import HISTORY_FILE
 from arcast.cli import app
 from arcast.report import signed_money
 from models.tracking import CHAMPION, alias_version, load_recipe, trained_through
-from pipelines.defs import build_definitions
+from pipelines.defs import build_definitions, schedules
 from pipelines.defs.resources import ArcastSettings
 from pipelines.defs.schedules import SETTLE_SECONDS
 from pipelines.run import (
@@ -844,46 +845,98 @@ def test_whatif_scores_with_the_champion_and_its_baseline_is_the_cash_forecast(
     assert share in " ".join(text.split())  # to a tenth: a 0.4% change is no "−0%"
 
 
-def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(tmp_path: Path) -> None:
+@pytest.fixture
+def sensor_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The sensor's clock, moved by hand: a folder settles over ticks minutes apart."""
+    now = [time.time()]
+    monkeypatch.setattr(schedules, "time", SimpleNamespace(time=lambda: now[0]))
+    return now
+
+
+def _tick(sensor: dg.SensorDefinition, settings: ArcastSettings, cursor: str | None = None):
+    context = dg.build_sensor_context(cursor=cursor, resources={"settings": settings})
+    return sensor.evaluate_tick(context)
+
+
+def _settled_tick(
+    sensor: dg.SensorDefinition,
+    settings: ArcastSettings,
+    clock: list[float],
+    cursor: str | None = None,
+):
+    """What the sensor decides on files it has seen unchanged for the settling time."""
+    first = _tick(sensor, settings, cursor)
+    assert "waiting until they settle" in first.skip_message
+    clock[0] += SETTLE_SECONDS
+    return _tick(sensor, settings, first.cursor)
+
+
+def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(
+    tmp_path: Path, sensor_clock: list[float]
+) -> None:
     """Not while a file is missing or still being written, not for a file touched unchanged."""
     settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
-    defs = build_definitions(settings)
-    sensor = defs.resolve_sensor_def("new_ledger_export")
-    settled = time.time() - SETTLE_SECONDS - 5
+    sensor = build_definitions(settings).resolve_sensor_def("new_ledger_export")
 
-    def land(name: str, text: str, when: float | None = settled) -> None:
+    def land(name: str, text: str) -> None:
         (tmp_path / name).write_text(text)
-        if when is not None:
-            os.utime(tmp_path / name, (when, when))
-
-    def evaluate(cursor: str | None):
-        context = dg.build_sensor_context(
-            cursor=cursor, resources={"settings": defs.resources["settings"]}
-        )
-        return sensor.evaluate_tick(context)
 
     land("invoices.csv", "invoice_id,customer_id\n")
-    assert "waiting for payments" in evaluate(None).skip_message
-    land("payments.csv", "payment_id\n", when=None)  # just written
-    assert "waiting until they settle" in evaluate(None).skip_message
-    land("payments.csv", "payment_id\n")
-    first = evaluate(None)
+    assert "waiting for payments" in _tick(sensor, settings).skip_message
+    land("payments.csv", "payment_id\nP")  # half written
+    half = _tick(sensor, settings)
+    assert "waiting until they settle" in half.skip_message
+    sensor_clock[0] += SETTLE_SECONDS
+    land("payments.csv", "payment_id\n")  # written on: its clock starts again
+    written = _tick(sensor, settings, half.cursor)
+    assert "unchanged for 0 s" in written.skip_message
+    sensor_clock[0] += SETTLE_SECONDS - 1
+    assert not _tick(sensor, settings, written.cursor).run_requests
+    sensor_clock[0] += 1
+    first = _tick(sensor, settings, written.cursor)
     assert len(first.run_requests) == 1 and first.cursor
-    assert not evaluate(first.cursor).run_requests
-    land("payments.csv", "payment_id\n", when=settled + 1)  # touched, same bytes
-    touched = evaluate(first.cursor)
+    assert not _tick(sensor, settings, first.cursor).run_requests
+    os.utime(tmp_path / "payments.csv", (time.time() - 60, time.time() - 60))  # same bytes
+    touched = _settled_tick(sensor, settings, sensor_clock, first.cursor)
     assert not touched.run_requests and "content unchanged" in touched.skip_message
     land("payments.csv", "payment_id\nP1\n")
-    assert len(evaluate(touched.cursor).run_requests) == 1
+    assert len(_settled_tick(sensor, settings, sensor_clock, touched.cursor).run_requests) == 1
     land("ledger.yaml", "files: {payments: Receipts.txt}\n")  # the export's own file names
-    assert "waiting for payments" in evaluate(None).skip_message
+    assert "waiting for payments" in _tick(sensor, settings).skip_message
     land("Receipts.txt", "Receipt\n")
-    mapped = evaluate(None)
+    mapped = _settled_tick(sensor, settings, sensor_clock)
     assert len(mapped.run_requests) == 1
     land("Receipts.txt", "Receipt\nR1\n")  # a named file is watched whatever its extension
-    assert len(evaluate(mapped.cursor).run_requests) == 1
+    assert len(_settled_tick(sensor, settings, sensor_clock, mapped.cursor).run_requests) == 1
     land("ledger.yaml", "colums: {}\n")
-    assert evaluate(None).skip_message.startswith("ledger.yaml: unknown key(s) colums")
+    assert _tick(sensor, settings).skip_message.startswith("ledger.yaml: unknown key(s) colums")
+
+
+def test_sensor_waits_for_a_copy_that_keeps_the_files_old_times(
+    tmp_path: Path, sensor_clock: list[float]
+) -> None:
+    """`cp -p`, `rsync -a` and unzip keep the source's times: a folder still being copied into
+    holds invoices and payments an hour old while customers, FX and disputes are yet to come.
+    It fired on each file once invoices and payments were in, scoring without customers or FX."""
+    export, watched = tmp_path / "export", tmp_path / "data"
+    export.mkdir()
+    watched.mkdir()
+    names = ["invoices.csv", "payments.csv", "customers.csv", "fx_rates.csv", "disputes.csv"]
+    an_hour_ago = time.time() - 3600
+    for name in names:
+        (export / name).write_text(f"{name}\n")
+        os.utime(export / name, (an_hour_ago, an_hour_ago))
+    settings = ArcastSettings(data_dir=str(watched), out_dir="out", home=str(tmp_path / "home"))
+    sensor = build_definitions(settings).resolve_sensor_def("new_ledger_export")
+    cursor, fired_on = None, []
+    for name in [*names, None, None, None]:  # a file a minute, then three quiet minutes
+        if name:
+            shutil.copy2(export / name, watched / name)  # cp -p
+        tick = _tick(sensor, settings, cursor)
+        cursor = tick.cursor or cursor
+        fired_on += [len(list(watched.iterdir()))] * len(tick.run_requests)
+        sensor_clock[0] += 60
+    assert fired_on == [len(names)]  # once, on the whole export
 
 
 def test_the_instance_queues_runs_one_at_a_time(tmp_path: Path, monkeypatch) -> None:
@@ -931,13 +984,10 @@ def test_runs_are_logged_next_to_the_state_they_change(tmp_path: Path, monkeypat
 
 
 def test_sensor_takes_an_invoices_file_with_paid_dates_for_the_whole_export(
-    tmp_path: Path,
+    tmp_path: Path, sensor_clock: list[float]
 ) -> None:
     """Its payments are derived from the paid dates: there is no payments file to wait for."""
     settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
     sensor = build_definitions(settings).resolve_sensor_def("new_ledger_export")
-    settled = time.time() - SETTLE_SECONDS - 5
     (tmp_path / "invoices.csv").write_text("invoice_id,customer_id,Paid Date\n")
-    os.utime(tmp_path / "invoices.csv", (settled, settled))
-    context = dg.build_sensor_context(resources={"settings": settings})
-    assert len(sensor.evaluate_tick(context).run_requests) == 1
+    assert len(_settled_tick(sensor, settings, sensor_clock).run_requests) == 1

@@ -70,8 +70,10 @@ daily_rescore = dg.ScheduleDefinition(
 
 
 SETTLE_SECONDS = 120
-"""An export has landed once no ledger file has changed for this long: a folder being copied
-into fires once, when the copy is done, not on its first file or a half-written one."""
+"""An export has landed once the sensor has seen its files unchanged (names, sizes, modification
+times) for this long: a folder being copied into fires once, when the copy is done, not on its
+first file or a half-written one. Seen, not read off the files' times: ``cp -p``, ``rsync -a``
+and unzip keep the source's old times, so a half-copied folder would look settled at once."""
 REQUIRED_TABLES = ("invoices", "payments")
 
 
@@ -106,8 +108,8 @@ def export_content(files: list[Path]) -> str:
     job=rescore_job,
     minimum_interval_seconds=60,
     description="Rescore when a new ledger export has landed in the watched folder (the "
-    f"data_dir): invoices and payments present, no file changed for {SETTLE_SECONDS} s, and "
-    "their content new.",
+    f"data_dir): invoices and payments present, their files seen unchanged for {SETTLE_SECONDS} "
+    "s, and their content new.",
 )
 def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSettings):
     folder = Path(settings.data_dir)
@@ -130,9 +132,15 @@ def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSetti
     missing = [name for name in REQUIRED_TABLES if name not in found]
     if missing:
         return dg.SkipReason(f"waiting for {', '.join(missing)} in {folder}")
-    quiet = time.time() - max(p.stat().st_mtime for p in files)
-    if quiet < SETTLE_SECONDS:
-        return dg.SkipReason(f"files changed {quiet:.0f} s ago; waiting until they settle")
+    now = time.time()
+    if fingerprint != seen.get("pending"):  # new, or still changing: its clock starts now
+        seen |= {"pending": fingerprint, "since": now}
+        context.update_cursor(json.dumps(seen))
+    unchanged = now - seen["since"]
+    if unchanged < SETTLE_SECONDS:
+        return dg.SkipReason(
+            f"files unchanged for {unchanged:.0f} s of {SETTLE_SECONDS}; waiting until they settle"
+        )
     content = export_content(files)
     context.update_cursor(json.dumps({"files": fingerprint, "content": content}))
     if content == seen.get("content"):
