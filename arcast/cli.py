@@ -191,6 +191,15 @@ def _print_model_notes(model: dict) -> None:
             f"[yellow]Note: the model learnt from only {paid} paid invoices; with fewer than "
             f"{THIN_HISTORY_PAYMENTS} its dates and risks rest on little evidence.[/yellow]"
         )
+    beyond = model.get("beyond_paid_history") or {}
+    if beyond.get("open_invoices"):
+        console.print(
+            f"[yellow]Note: {beyond['open_invoices']:,} open invoices "
+            f"({beyond['amount_open_base']:,.0f} in base currency) are more overdue than any "
+            f"invoice the model saw paid ({beyond['oldest_paid_days_late']} days late): their "
+            "pay dates and cash carry what it learnt of younger debts; review them for "
+            "collection or write-off rather than count on them.[/yellow]"
+        )
     versus = model.get("versus_baselines")
     if not versus:
         return

@@ -294,7 +294,8 @@ def build_training_keys(
     their non-event days, which are reweighted by 1/keep_rate.
     """
     params = {"cutoff": to_day(cutoff), "max_days_late": max_days_late}
-    at_risk, events = (int(v) for v in con.execute(read_sql("at_risk_counts"), params).fetchone())
+    at_risk, events, oldest = con.execute(read_sql("at_risk_counts"), params).fetchone()
+    at_risk, events = int(at_risk), int(events)
     invoice_rate = min(1.0, MAX_EVENT_SHARE * max_rows / max(events, 1))
     negatives = max((at_risk - events) * invoice_rate, 1.0)
     keep_rate = min(1.0, max(max_rows - events * invoice_rate, 1.0) / negatives)
@@ -315,6 +316,7 @@ def build_training_keys(
     return {
         "at_risk_days": at_risk,
         "paid_invoices": events,
+        "oldest_paid_days_late": oldest,
         "events": int(sampled_events),
         "invoice_rate": invoice_ppm / 1_000_000,
         "keep_rate": keep_ppm / 1_000_000,

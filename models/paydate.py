@@ -403,6 +403,8 @@ def _fit_booster(
         **{k: float(v) for k, v in sized.items()},
         "panel_rows": float(panel["rows"]),
         "paid_invoices": float(panel["paid_invoices"]),
+        # an open invoice older than this is past every payment the model learnt from
+        "oldest_paid_days_late": float(panel["oldest_paid_days_late"] or 0),
         "panel_events": float(panel["events"]),
         "panel_keep_rate": panel["keep_rate"],
         "panel_invoice_rate": panel["invoice_rate"],

@@ -325,6 +325,20 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
     model["versus_baselines"] |= {"level": []}
     _print_model_notes(model)
     assert "spreadsheet" not in capsys.readouterr().err
+    model["beyond_paid_history"] = {
+        "oldest_paid_days_late": 124,
+        "open_invoices": 9,
+        "amount_open_base": 81_234.5,
+    }
+    _print_model_notes(model)
+    said = " ".join(capsys.readouterr().err.split())
+    assert (
+        "9 open invoices (81,234 in base currency) are more overdue than any invoice the model "
+        "saw paid (124 days late)"
+    ) in said
+    model["beyond_paid_history"]["open_invoices"] = 0
+    _print_model_notes(model)
+    assert "more overdue" not in capsys.readouterr().err
 
 
 def test_the_run_summary_warns_of_credit_balances_from_overpayments(

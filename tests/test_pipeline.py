@@ -277,6 +277,13 @@ def test_run_summary_accounts_for_every_row(first_run) -> None:
     assert all(s["mae_p50"] > 0 for s in versus["scores"].values())
     predictions = pd.read_csv(out / "predictions.csv")
     assert summary["open_invoices_scored"] == len(predictions) > 0
+    # open invoices past every payment the model learnt from are counted, for the CLI's note
+    beyond = summary["model"]["beyond_paid_history"]
+    oldest = beyond["oldest_paid_days_late"]
+    assert isinstance(oldest, int) and oldest > 0
+    past = predictions.loc[predictions["days_overdue"] > oldest, "amount_open_base"]
+    assert beyond["open_invoices"] == len(past)
+    assert beyond["amount_open_base"] == pytest.approx(past.sum(), abs=0.01 * (len(past) + 1))
 
 
 def test_contract_checks_ran_and_passed(first_run) -> None:

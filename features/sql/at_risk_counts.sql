@@ -2,6 +2,8 @@
 WITH spans AS (
     SELECT
         issue_day,
+        due_day,
+        completion_day,
         completion_day <= $cutoff AS paid,
         LEAST(COALESCE(CASE WHEN completion_day <= $cutoff THEN completion_day END, $cutoff),
               due_day + $max_days_late) AS end_day
@@ -10,5 +12,8 @@ WITH spans AS (
 )
 SELECT
     COALESCE(sum(GREATEST(end_day - issue_day, 0)), 0) AS at_risk_days,
-    COALESCE(count(*) FILTER (WHERE paid AND end_day > issue_day), 0) AS events
+    COALESCE(count(*) FILTER (WHERE paid AND end_day > issue_day), 0) AS events,
+    -- the latest an invoice was paid past its due date among the panel's events
+    max(completion_day - due_day) FILTER (WHERE paid AND end_day = completion_day)
+        AS oldest_paid_days_late
 FROM spans;

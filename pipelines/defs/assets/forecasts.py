@@ -65,6 +65,8 @@ def invoice_predictions(
     model, version = load_model(settings.registry, CHAMPION)
     paid = model.metrics.get("paid_invoices")  # None for a champion trained before it was kept
     paid_invoices = None if paid is None else int(paid)
+    oldest = model.metrics.get("oldest_paid_days_late")  # likewise
+    oldest_paid = None if oldest is None else int(oldest)
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         first, last_due = con.execute(
@@ -110,8 +112,14 @@ def invoice_predictions(
         save_tables(con, {"invoice_predictions": frame})
         con.execute(
             "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version, "
-            "$paid::BIGINT AS model_paid_invoices, $through::DATE AS model_trained_through",
-            {"v": version, "paid": paid_invoices, "through": model.trained_through},
+            "$paid::BIGINT AS model_paid_invoices, $through::DATE AS model_trained_through, "
+            "$oldest::BIGINT AS model_oldest_paid_days_late",
+            {
+                "v": version,
+                "paid": paid_invoices,
+                "through": model.trained_through,
+                "oldest": oldest_paid,
+            },
         )
 
     def _save_pmf(path) -> None:
@@ -123,6 +131,11 @@ def invoice_predictions(
     context.log.info(f"scored {len(frame)} open invoices with model version {version}")
     if paid_invoices is not None and paid_invoices < THIN_HISTORY_PAYMENTS:
         context.log.warning(f"the model learnt from only {paid_invoices} paid invoices")
+    if oldest_paid is not None and (beyond := int((frame["days_overdue"] > oldest_paid).sum())):
+        context.log.warning(
+            f"{beyond} open invoices are more overdue than any invoice the model saw paid "
+            f"({oldest_paid} days late)"
+        )
     return dg.MaterializeResult(
         metadata={
             "open_invoices": len(frame),

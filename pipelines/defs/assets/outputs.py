@@ -173,9 +173,17 @@ def _step_timings(context: dg.AssetExecutionContext) -> dict[str, float]:
 def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     """The model that scored this run, as recorded when it scored: registered name and version,
     the aliases pointing at it, its MLflow run, the last day of data and the paid invoices it
-    learnt from, and the fingerprint of the ledger it learnt from (``ledger_fingerprint``)."""
-    version, paid_invoices, through = con.execute(
-        "SELECT model_version, model_paid_invoices, model_trained_through FROM scoring_context"
+    learnt from, the fingerprint of the ledger it learnt from (``ledger_fingerprint``), and the
+    open invoices more overdue than any it saw paid (``beyond_paid_history``), whose forecasts
+    carry what it learnt of younger debts past its evidence."""
+    version, paid_invoices, through, oldest = con.execute(
+        "SELECT model_version, model_paid_invoices, model_trained_through, "
+        "model_oldest_paid_days_late FROM scoring_context"
+    ).fetchone()
+    beyond, beyond_amount = con.execute(
+        "SELECT count(*), COALESCE(sum(amount_open_base), 0) FROM invoice_predictions "
+        "WHERE days_overdue > $oldest",
+        {"oldest": oldest},
     ).fetchone()
     provenance = version_provenance(registry, version)
     logged = provenance["fingerprint"]
@@ -187,6 +195,11 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
         "trained_through": str(through),
         "paid_invoices": paid_invoices,
         "ledger_fingerprint": {k: logged.get(k) for k in ("hash", "invoices", "payments")},
+        "beyond_paid_history": {
+            "oldest_paid_days_late": oldest,
+            "open_invoices": int(beyond),
+            "amount_open_base": round(float(beyond_amount), 2),
+        },
     }
 
 
