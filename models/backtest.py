@@ -235,13 +235,18 @@ LATE_STATS_AT_K = """
         median(h.completion_day - h.due_day) FILTER (WHERE h.completion_day <= k.k)
             AS median_late,
         avg((h.completion_day IS NULL OR h.completion_day > h.due_day + $late)::DOUBLE)
-            FILTER (WHERE h.due_day + $late <= k.k) AS share_late"""
+            FILTER (WHERE h.due_day + $late <= k.k
+                    AND (h.completion_day IS NULL OR h.completion_day - h.due_day > k.d))
+            AS share_late"""
 """Delay statistics of the invoices ``h`` known by the end of day ``k.k``: one customer's or
-everyone's, the same definitions for both."""
+everyone's, the same definitions for both. The late-30 share is conditioned as the model's
+p_late_30 and the baselines' dates are: among the invoices decided by k that were still unpaid
+``k.d`` days past their due date, as the invoice scored is (a paid date after k is past due +
+30, so past due + d, which is below 30: nothing later than k is read)."""
 
 BASELINE_SQL = f"""
 WITH keys AS (
-    SELECT b.row_id, b.k, f.customer_id, f.due_day
+    SELECT b.row_id, b.k, f.customer_id, f.due_day, LEAST(b.k - f.due_day, $late - 1) AS d
     FROM _baseline_keys AS b JOIN invoice_facts AS f USING (invoice_id)
 ),
 known AS (  -- what the customer's other invoices showed by the end of day k
@@ -251,10 +256,10 @@ known AS (  -- what the customer's other invoices showed by the end of day k
     GROUP BY k.row_id
 ),
 everyone AS (
-    SELECT k.k, {LATE_STATS_AT_K}
-    FROM (SELECT DISTINCT k FROM keys) AS k
+    SELECT k.k, k.d, {LATE_STATS_AT_K}
+    FROM (SELECT DISTINCT k, d FROM keys) AS k
     JOIN invoice_facts AS h ON h.issue_day <= k.k
-    GROUP BY k.k
+    GROUP BY k.k, k.d
 )
 SELECT
     k.row_id,
@@ -265,7 +270,7 @@ SELECT
     COALESCE(c.share_late, e.share_late, 0) AS share_late
 FROM keys AS k
 LEFT JOIN known AS c USING (row_id)
-LEFT JOIN everyone AS e USING (k)
+LEFT JOIN everyone AS e USING (k, d)
 ORDER BY k.row_id
 """
 

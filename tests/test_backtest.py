@@ -297,6 +297,36 @@ def test_baselines_ignore_payments_after_the_cutoff(small_tables: dict) -> None:
     changed.close()
 
 
+def test_the_baselines_late_30_risk_is_conditioned_on_the_days_overdue(small_tables: dict) -> None:
+    """An invoice 20 days overdue and unpaid is judged against the customer's invoices that were
+    still unpaid 20 days past due, as the model's p_late_30 and the baselines' dates condition
+    on what is known of it; not against its whole record."""
+    con = open_warehouse(small_tables)
+    facts = con.execute(
+        "SELECT invoice_id, customer_id, due_day, completion_day FROM invoice_facts"
+    ).df()
+    c = to_day(CUTOFF)
+    keys = facts[(facts["due_day"] < c) & (facts["due_day"] > c - 30)]
+    keys = keys[~(keys["completion_day"] <= c)]
+    risk = baselines(con, keys[["invoice_id"]].assign(k=c))["customer_mean"].p_late
+    con.close()
+    decided = facts[facts["due_day"] + 30 <= c]
+    late = decided["completion_day"].isna() | (decided["completion_day"] > decided["due_day"] + 30)
+    expected, unconditional = [], []
+    for row in keys.itertuples():
+        mine = decided["customer_id"] == row.customer_id
+        unpaid_then = decided["completion_day"].isna() | (
+            decided["completion_day"] - decided["due_day"] > c - row.due_day
+        )
+        pool = late[mine & unpaid_then]
+        if pool.empty:  # the portfolio's, on the same condition
+            pool = late[unpaid_then]
+        expected.append(float(pool.mean()))
+        unconditional.append(float(late[mine].mean()) if mine.any() else np.nan)
+    np.testing.assert_allclose(risk, expected)
+    assert (np.abs(np.subtract(expected, unconditional)) > 0.05).any()  # it matters
+
+
 @pytest.fixture(scope="module")
 def backtest(small_ledger_dir: Path):
     oracle = functools.partial(oracle_sample_pay_dates, load_truth(small_ledger_dir))
