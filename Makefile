@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
+export ARCAST_DAGSTER_STORAGE := $(CURDIR)/.arcast/dagster/storage
 
 .PHONY: install browser demo test lint dagster mlflow screenshots bench clean
 

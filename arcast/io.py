@@ -182,7 +182,7 @@ def _roll_back_killed_run(folder: Path) -> str | None:
     not supported, but the other one's set is not this one's to undo.
     """
     asides = [path for path in folder.glob(f"{ASIDE_PREFIX}*") if path.is_dir()]
-    if any(_alive(_owner(aside)) for aside in asides):
+    if any(process_alive(_owner(aside)) for aside in asides):
         return None
     _remove_temp_files(folder)  # first: a folder the run added may hold nothing else
     killed = []
@@ -205,8 +205,9 @@ def _owner(aside: Path) -> int | None:
     return int(pid) if pid.isdigit() else None
 
 
-def _alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists (signal 0 checks without sending anything)."""
+def process_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists on this host (signal 0 checks without sending anything):
+    how a run killed midway is told from one still working."""
     if pid is None:
         return False
     try:

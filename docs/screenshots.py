@@ -20,6 +20,7 @@ from playwright.sync_api import Page, sync_playwright
 from arcast.report import HEADLESS_CHROMIUM_FLAGS, chromium_path
 from models.tracking import CHAMPION, EXPERIMENT, Registry, alias_version, tracking_uri
 from pipelines.defs.resources import demo_ledger_dir
+from pipelines.run import DAGSTER_STORAGE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
@@ -62,8 +63,11 @@ def main() -> None:
         sys.exit("run `make demo` first")
     chromium = chromium_path()
     IMG.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {"DAGSTER_HOME": str(ROOT)}
     home = ROOT / ".arcast"
+    env = os.environ | {
+        "DAGSTER_HOME": str(ROOT),
+        DAGSTER_STORAGE_ENV: str(home / "dagster" / "storage"),
+    }
     store = tracking_uri(home)
     registry = Registry(home, str((ROOT / demo_ledger_dir()).resolve()))
     servers = [

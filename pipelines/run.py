@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,19 +23,32 @@ from pipelines.defs.assets.ledger import (
 )
 from pipelines.defs.assets.models import PayDateModelConfig
 from pipelines.defs.assets.outputs import serving_model
-from pipelines.defs.resources import INVOCATION_TAG, ArcastSettings, warehouse_resource
+from pipelines.defs.resources import (
+    HOST_TAG,
+    INVOCATION_TAG,
+    PID_TAG,
+    ArcastSettings,
+    warehouse_resource,
+)
 
 ProgressCallback = Callable[[str, str], None]
 """Called with (event, step) for step start / success / failure."""
 
 
+DAGSTER_STORAGE_ENV = "ARCAST_DAGSTER_STORAGE"
+"""Where dagster.yaml keeps the instance's storage: an absolute path, so that processes started
+in different directories share one instance (a relative base_dir follows the working directory)."""
+
+
 def dagster_instance(settings: ArcastSettings) -> dg.DagsterInstance:
     """The instance `dagster dev` shows: $DAGSTER_HOME, else ./dagster.yaml when the state
-    directory is ./.arcast (where that file keeps its storage), else one under the home: runs
-    against another home must not be logged next to the repository's own."""
+    directory is ./.arcast (its storage then being .arcast/dagster/storage, as `make dagster`
+    sets it), else one under the home: runs against another home must not be logged next to the
+    repository's own."""
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     if Path("dagster.yaml").exists() and settings.home_path == (Path.cwd() / ".arcast").resolve():
+        os.environ[DAGSTER_STORAGE_ENV] = str(settings.home_path / "dagster" / "storage")
         return dg.DagsterInstance.from_config(str(Path.cwd()))
     home = settings.home_path / "dagster"
     home.mkdir(parents=True, exist_ok=True)
@@ -109,7 +123,9 @@ def execute(
 ) -> dg.ExecuteInProcessResult:
     """Execute one job of the graph (optionally only the named assets and their checks).
 
-    ``training`` overrides the pay-date model's config (see ``PayDateModelConfig``).
+    ``training`` overrides the pay-date model's config (see ``PayDateModelConfig``). The run is
+    tagged with this process and host, so that `dead_cli_runs` can fail it if the process is
+    killed mid-run (it would stay STARTED and hold the instance's only run slot).
     """
     job = build_definitions(settings).resolve_job_def(job_name)
     instance = instance or dagster_instance(settings)
@@ -124,7 +140,7 @@ def execute(
             run_id=run_id,
             asset_selection=[dg.AssetKey(k) for k in selection] if selection else None,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, "ops": ops},
-            tags=tags,
+            tags={**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             raise_on_error=False,
         )
     finally:

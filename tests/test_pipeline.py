@@ -10,6 +10,8 @@ import os
 import re
 import shlex
 import shutil
+import socket
+import subprocess
 import time
 from datetime import date, timedelta
 from html import unescape
@@ -21,6 +23,7 @@ import holidays
 import openpyxl
 import pandas as pd
 import pytest
+from dagster._core.test_utils import create_run_for_test
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -30,9 +33,10 @@ from arcast.cli import app
 from arcast.report import signed_money
 from models.tracking import CHAMPION, alias_version, load_recipe, trained_through
 from pipelines.defs import build_definitions, schedules
-from pipelines.defs.resources import ArcastSettings
-from pipelines.defs.schedules import SETTLE_SECONDS
+from pipelines.defs.resources import HOST_TAG, PID_TAG, ArcastSettings
+from pipelines.defs.schedules import SETTLE_SECONDS, fail_dead_cli_runs
 from pipelines.run import (
+    DAGSTER_STORAGE_ENV,
     PipelineError,
     execute,
     replay_settings,
@@ -150,6 +154,7 @@ def first_run(small_ledger_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_every_output_is_written_with_its_columns(first_run) -> None:
     out, results = first_run
     assert all(result.success for result in results)
+    assert all(r.dagster_run.tags[PID_TAG] == str(os.getpid()) for r in results)  # dead_cli_runs
     for name, columns in OUTPUTS.items():
         frame = pd.read_csv(out / name)
         assert set(columns) <= set(frame.columns), name
@@ -949,7 +954,7 @@ def test_sensor_waits_for_a_copy_that_keeps_the_files_old_times(
 def test_the_instance_queues_runs_one_at_a_time(tmp_path: Path, monkeypatch) -> None:
     """Schedules and the sensor share one ledger's warehouse and registry: runs must not overlap."""
     (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DAGSTER_STORAGE_ENV, str(tmp_path / "storage"))
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
@@ -983,11 +988,90 @@ def test_runs_are_logged_next_to_the_state_they_change(tmp_path: Path, monkeypat
     (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv(DAGSTER_STORAGE_ENV, raising=False)  # dagster_instance sets it: restored
     for home in (tmp_path / ".arcast", tmp_path / "elsewhere"):
         settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(home))
         instance = dagster_instance(settings)
-        assert Path(instance.root_directory).resolve() == (home / "dagster").resolve()
+        assert Path(instance.root_directory).resolve().is_relative_to((home / "dagster").resolve())
         instance.dispose()
+    assert (tmp_path / ".arcast" / "dagster" / "storage" / "history" / "runs.db").exists()
+
+
+def test_the_instance_is_the_same_from_any_directory(tmp_path: Path, monkeypatch) -> None:
+    """A daemon and a webserver started in different directories must share one run history, and
+    none of it may land in the directory a process happens to start in."""
+    home, storage = tmp_path / "home", tmp_path / "storage"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv(DAGSTER_STORAGE_ENV, str(storage))
+    run_ids = []
+    for cwd in (tmp_path / "a", tmp_path / "b"):
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        with dg.DagsterInstance.get() as instance:
+            run_ids.append(create_run_for_test(instance, job_name="arcast_job").run_id)
+            assert [r.run_id for r in instance.get_runs()] == run_ids[::-1]
+        assert not list(cwd.iterdir())
+    assert (storage / "history" / "runs.db").exists()
+    assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]
+
+
+def test_a_killed_cli_run_is_failed_and_frees_the_queue(tmp_path: Path, monkeypatch) -> None:
+    """`arcast run` executes in-process: killed, its run stays STARTED and, one run at a time,
+    would stop every schedule and sensor run for good. The dead_cli_runs sensor fails it."""
+    from dagster._core.remote_origin import (
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
+        QueuedRunCoordinatorDaemon,
+    )
+
+    (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    monkeypatch.setenv(DAGSTER_STORAGE_ENV, str(tmp_path / "storage"))
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid names no process now
+    host = socket.gethostname()
+
+    def started(pid: int, on: str) -> str:
+        tags = {PID_TAG: str(pid), HOST_TAG: on}
+        run = create_run_for_test(instance, status=dg.DagsterRunStatus.STARTED, tags=tags)
+        return run.run_id
+
+    killed = started(gone.pid, host)
+    location = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("pipelines"), "__repository__")
+    scheduled = create_run_for_test(
+        instance,
+        job_name="rescore_job",
+        status=dg.DagsterRunStatus.QUEUED,
+        remote_job_origin=RemoteJobOrigin(location, "rescore_job"),
+    ).run_id
+    queue = QueuedRunCoordinatorDaemon(interval_seconds=1)
+
+    def next_runs() -> list[str]:
+        runs = queue._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)
+        return [run.run_id for run in runs]
+
+    assert next_runs() == []  # 1 run in progress, maximum 1
+    sensor = build_definitions(
+        ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
+    ).resolve_sensor_def("dead_cli_runs")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING  # no one has to turn it on
+    skip = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).skip_message
+    assert killed in skip
+    assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+    failure = instance.all_logs(killed, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
+    assert f"pid {gone.pid} on {host}) is gone" in failure.message
+    assert next_runs() == [scheduled]
+    # alive, or on another host (whose processes this one cannot see): left alone
+    alive, elsewhere = started(os.getpid(), host), started(gone.pid, f"not-{host}")
+    assert fail_dead_cli_runs(instance) == []
+    for run_id in (alive, elsewhere):
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+    instance.dispose()
 
 
 def test_sensor_takes_an_invoices_file_with_paid_dates_for_the_whole_export(

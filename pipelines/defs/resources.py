@@ -22,6 +22,10 @@ def default_home() -> str:
 
 INVOCATION_TAG = "arcast/invocation"
 """Run tag shared by the runs of one CLI invocation (retrain + score), for the run summary."""
+PID_TAG = "arcast/pid"
+HOST_TAG = "arcast/host"
+"""Run tags naming the CLI process that executes a run in-process and its host: nothing else
+notices when that process is killed, so `dead_cli_runs` checks them (see schedules.py)."""
 
 DEMO_CUSTOMERS = 1000
 DEMO_SEED = 42

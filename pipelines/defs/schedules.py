@@ -1,4 +1,4 @@
-"""Jobs, schedules and the new-export sensor over the asset graph.
+"""Jobs, schedules and sensors (a new export, runs of killed commands) over the asset graph.
 
 Retraining and scoring are separate jobs so that a refused challenger never stops the morning
 forecast: the rescore job always scores with whatever model is champion.
@@ -6,14 +6,16 @@ forecast: the rescore job always scores with whatever model is champion.
 
 import hashlib
 import json
+import socket
 import time
 from pathlib import Path
 
 import dagster as dg
 
+from arcast.io import process_alive
 from data_contracts.dialect import MAP_FILES
 from data_contracts.load import LedgerFileError, find_files, folder_dialect
-from pipelines.defs.resources import ArcastSettings
+from pipelines.defs.resources import HOST_TAG, PID_TAG, ArcastSettings
 
 MODEL_ASSETS = ["pay_date_model", "champion_model"]
 
@@ -146,3 +148,49 @@ def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSetti
     if content == seen.get("content"):
         return dg.SkipReason("files touched, content unchanged")
     return dg.RunRequest(run_key=fingerprint, tags={"arcast/export": content})
+
+
+def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Report failed every active run that an `arcast` command on this host executed in-process
+    and whose process is gone (`kill -9`, the OOM killer, a closed terminal); returns their ids.
+
+    Nothing else ends such a run: Dagster's run monitoring asks the run launcher whether a run's
+    worker is alive, and an in-process run has no launcher, so the run stays STARTED and, with
+    `max_concurrent_runs: 1`, the queue launches no scheduled or sensor run again.
+    """
+    host = socket.gethostname()
+    records = instance.get_run_records(
+        dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.CANCELING,
+            ],
+            tags={HOST_TAG: host},
+        )
+    )
+    failed = []
+    for record in records:
+        run = record.dagster_run
+        pid = run.tags.get(PID_TAG, "")
+        if pid.isdigit() and not process_alive(int(pid)):
+            instance.report_run_failed(
+                run,
+                f"the arcast process that ran it (pid {pid} on {host}) is gone, killed mid-run; "
+                "marked failed so that queued runs can start",
+            )
+            failed.append(run.run_id)
+    return failed
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Fail the runs of `arcast` commands killed mid-run (see `fail_dead_cli_runs`), "
+    "which would otherwise hold the instance's only run slot forever. On by default.",
+)
+def dead_cli_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    failed = fail_dead_cli_runs(context.instance)
+    if not failed:
+        return dg.SkipReason("no run of a killed arcast command")
+    return dg.SkipReason(f"marked failed, their arcast process gone: {', '.join(failed)}")
