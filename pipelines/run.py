@@ -44,8 +44,11 @@ def dagster_instance(settings: ArcastSettings) -> dg.DagsterInstance:
     """The instance `dagster dev` shows: $DAGSTER_HOME, else ./dagster.yaml when the state
     directory is ./.arcast (its storage then being .arcast/dagster/storage, as `make dagster`
     sets it), else one under the home: runs against another home must not be logged next to the
-    repository's own."""
-    if os.environ.get("DAGSTER_HOME"):
+    repository's own. Without $ARCAST_DAGSTER_STORAGE, $DAGSTER_HOME's storage is its
+    .arcast/dagster/storage, where `make dagster` puts it for the repository."""
+    if dagster_home := os.environ.get("DAGSTER_HOME"):
+        default = Path(dagster_home).resolve() / ".arcast" / "dagster" / "storage"
+        os.environ.setdefault(DAGSTER_STORAGE_ENV, str(default))
         return dg.DagsterInstance.get()
     if Path("dagster.yaml").exists() and settings.home_path == (Path.cwd() / ".arcast").resolve():
         os.environ[DAGSTER_STORAGE_ENV] = str(settings.home_path / "dagster" / "storage")

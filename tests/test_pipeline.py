@@ -997,6 +997,20 @@ def test_runs_are_logged_next_to_the_state_they_change(tmp_path: Path, monkeypat
     assert (tmp_path / ".arcast" / "dagster" / "storage" / "history" / "runs.db").exists()
 
 
+def test_arcast_under_a_dagster_home_finds_its_storage_unasked(tmp_path: Path, monkeypatch) -> None:
+    """A shell that sets DAGSTER_HOME (as the README's Dagster section does) but not the storage
+    variable still runs `arcast`: the storage is DAGSTER_HOME's .arcast/dagster/storage."""
+    from pipelines.run import dagster_instance
+
+    (tmp_path / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.delenv(DAGSTER_STORAGE_ENV, raising=False)
+    settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "h"))
+    with dagster_instance(settings) as instance:
+        create_run_for_test(instance, job_name="arcast_job")
+    assert (tmp_path / ".arcast" / "dagster" / "storage" / "history" / "runs.db").exists()
+
+
 def test_the_instance_is_the_same_from_any_directory(tmp_path: Path, monkeypatch) -> None:
     """A daemon and a webserver started in different directories must share one run history, and
     none of it may land in the directory a process happens to start in."""
