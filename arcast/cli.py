@@ -196,9 +196,9 @@ def _print_model_notes(model: dict) -> None:
         console.print(
             f"[yellow]Note: {beyond['open_invoices']:,} open invoices "
             f"({beyond['amount_open_base']:,.0f} in base currency) are more overdue than any "
-            f"invoice the model saw paid ({beyond['oldest_paid_days_late']} days late): their "
-            "pay dates and cash carry what it learnt of younger debts; review them for "
-            "collection or write-off rather than count on them.[/yellow]"
+            f"invoice the model saw paid ({beyond['oldest_paid_days_late']} days late); the "
+            f"13-week forecast expects {beyond['expected_13w_base']:,.0f} from them on younger "
+            "debts' evidence: review them for collection or write-off.[/yellow]"
         )
     versus = model.get("versus_baselines")
     if not versus:

@@ -329,12 +329,13 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
         "oldest_paid_days_late": 124,
         "open_invoices": 9,
         "amount_open_base": 81_234.5,
+        "expected_13w_base": 40_100.0,
     }
     _print_model_notes(model)
     said = " ".join(capsys.readouterr().err.split())
     assert (
         "9 open invoices (81,234 in base currency) are more overdue than any invoice the model "
-        "saw paid (124 days late)"
+        "saw paid (124 days late); the 13-week forecast expects 40,100 from them"
     ) in said
     model["beyond_paid_history"]["open_invoices"] = 0
     _print_model_notes(model)

@@ -289,6 +289,9 @@ def test_run_summary_accounts_for_every_row(first_run) -> None:
     past = predictions.loc[predictions["days_overdue"] > oldest, "amount_open_base"]
     assert beyond["open_invoices"] == len(past)
     assert beyond["amount_open_base"] == pytest.approx(past.sum(), abs=0.01 * (len(past) + 1))
+    weekly = predictions.loc[past.index, [f"p_paid_week_{w:02d}" for w in range(1, 14)]]
+    expected = (weekly.sum(axis=1) * past).sum()
+    assert beyond["expected_13w_base"] == pytest.approx(expected, rel=1e-3, abs=1.0)
 
 
 def test_contract_checks_ran_and_passed(first_run) -> None:

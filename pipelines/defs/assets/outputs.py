@@ -24,6 +24,7 @@ from models.tracking import (
     tracking_uri,
     version_provenance,
 )
+from pipelines.defs.assets.forecasts import WEEKS
 from pipelines.defs.assets.ledger import accepted_export, ledger_rows, left_out
 from pipelines.defs.assets.models import fingerprint
 from pipelines.defs.metadata import markdown_table
@@ -180,8 +181,10 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
         "SELECT model_version, model_paid_invoices, model_trained_through, "
         "model_oldest_paid_days_late FROM scoring_context"
     ).fetchone()
-    beyond, beyond_amount = con.execute(
-        "SELECT count(*), COALESCE(sum(amount_open_base), 0) FROM invoice_predictions "
+    in_13_weeks = " + ".join(f"p_paid_week_{w:02d}" for w in range(1, WEEKS + 1))
+    beyond, beyond_amount, beyond_cash = con.execute(
+        "SELECT count(*), COALESCE(sum(amount_open_base), 0), "
+        f"COALESCE(sum(amount_open_base * ({in_13_weeks})), 0) FROM invoice_predictions "
         "WHERE days_overdue > $oldest",
         {"oldest": oldest},
     ).fetchone()
@@ -199,6 +202,7 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
             "oldest_paid_days_late": oldest,
             "open_invoices": int(beyond),
             "amount_open_base": round(float(beyond_amount), 2),
+            "expected_13w_base": round(float(beyond_cash), 2),
         },
     }
 
