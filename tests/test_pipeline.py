@@ -927,6 +927,34 @@ def test_sensor_requests_a_rescore_only_when_a_new_export_has_landed(
     assert _tick(sensor, settings).skip_message.startswith("ledger.yaml: unknown key(s) colums")
 
 
+def test_sensor_follows_a_latest_link_across_export_folders(
+    tmp_path: Path, sensor_clock: list[float]
+) -> None:
+    """Exports that land a folder each (exports/2025-11, exports/2025-12) are watched through a
+    link the export job points at the newest, swapped in one rename; the ledger's name keeps
+    one line across them, as `--ledger-name` does for the CLI."""
+    for rows, month in enumerate(("2025-11", "2025-12"), start=1):
+        folder = tmp_path / "exports" / month
+        folder.mkdir(parents=True)
+        (folder / "invoices.csv").write_text("invoice_id,customer_id\n" + "I,C1\n" * rows)
+        (folder / "payments.csv").write_text("payment_id\n")
+    latest = tmp_path / "exports" / "latest"
+    latest.symlink_to("2025-11")
+    settings = ArcastSettings(
+        data_dir=str(latest), ledger_name="acme", out_dir="out", home=str(tmp_path / "home")
+    )
+    sensor = build_definitions(settings).resolve_sensor_def("new_ledger_export")
+    november = _settled_tick(sensor, settings, sensor_clock)
+    assert len(november.run_requests) == 1
+    assert not _tick(sensor, settings, november.cursor).run_requests
+    swap = tmp_path / "exports" / "latest.new"
+    swap.symlink_to("2025-12")
+    os.replace(swap, latest)
+    december = _settled_tick(sensor, settings, sensor_clock, november.cursor)
+    assert len(december.run_requests) == 1
+    assert settings.ledger_key == "acme"
+
+
 def test_sensor_waits_for_a_copy_that_keeps_the_files_old_times(
     tmp_path: Path, sensor_clock: list[float]
 ) -> None:
