@@ -73,6 +73,10 @@ def _half_run(out: Path) -> None:
     (out / "kpis.json").unlink()
 
 
+PREVIOUS_NAMES = ["drafts", "kpis.json", "notes.txt", "predictions.csv", "quarantine.csv"]
+"""What `_previous_run` leaves at the folder's top: a restored folder holds exactly these."""
+
+
 def test_a_failed_block_puts_back_every_file_it_changed(tmp_path: Path) -> None:
     out = tmp_path / "out"
     before = _previous_run(out)
@@ -80,13 +84,7 @@ def test_a_failed_block_puts_back_every_file_it_changed(tmp_path: Path) -> None:
         _half_run(out)
         raise RuntimeError("step failed")
     assert _contents(out) == before | {"quarantine.csv": "why it failed"}
-    assert sorted(p.name for p in out.iterdir()) == [
-        "drafts",
-        "kpis.json",
-        "notes.txt",
-        "predictions.csv",
-        "quarantine.csv",
-    ]  # the folder the run added is gone, and nothing set aside is left
+    assert sorted(p.name for p in out.iterdir()) == PREVIOUS_NAMES  # nothing added or set aside
 
 
 def test_an_interrupt_is_undone_too_and_success_keeps_the_new_files(tmp_path: Path) -> None:
@@ -148,13 +146,7 @@ def test_a_run_killed_midway_is_rolled_back_when_the_next_one_starts(tmp_path: P
         assert visible == before  # the run starts from the last complete set
     assert rolled_back and f"process {pid}" in rolled_back and "rolled back" in rolled_back
     assert _contents(out) == before  # the last complete set, quarantine.csv included
-    assert sorted(p.name for p in out.iterdir()) == [
-        "drafts",
-        "kpis.json",
-        "notes.txt",
-        "predictions.csv",
-        "quarantine.csv",
-    ]  # no links, temp files, nor the folder the killed run added
+    assert sorted(p.name for p in out.iterdir()) == PREVIOUS_NAMES  # no links nor temp files
     with restore_on_failure(out) as rolled_back:
         pass
     assert rolled_back is None  # said once
