@@ -772,9 +772,9 @@ def build_worklist(
     lines.insert(0, "rank", lines.groupby("queue", sort=False).cumcount() + 1)
 
     view = _customer_view(lines, customers)
-    needs_contact = _needs_contact(lines)
+    covered = _needs_contact(lines) & ~_spaced(lines)  # not a line just called or paid on
     lines["draft"] = np.where(
-        needs_contact, lines["customer_id"].map(view.set_index("customer_id")["draft"]), ""
+        covered, lines["customer_id"].map(view.set_index("customer_id")["draft"]), ""
     )
     lines["contact_plan"] = _contact_plan(lines)
     lines = lines.round(ROUNDING)
@@ -790,12 +790,17 @@ def _needs_contact(lines: pd.DataFrame) -> pd.Series:
     return (lines["queue"] == "dunning") & (lines["action"] != MONITOR) & ~lines["_waiting"]
 
 
+def _spaced(lines: pd.DataFrame) -> pd.Series:
+    """Lines that need contact but that a call or a kept promise's payment holds back past the
+    next business day (promises and holds keep a line waiting instead): the customer was just
+    spoken to, or just paid, about them, so its draft of the day must not demand them again."""
+    return _needs_contact(lines) & (lines["_not_before"].to_numpy() > _days(lines["_today"]))
+
+
 def _contact_plan(lines: pd.DataFrame) -> np.ndarray:
-    """``CONTACT_PLANS`` per line, once drafts are assigned. A line that needs contact and is
-    not waiting has a ``_not_before`` only from a call or a kept promise's payment (promises and
-    holds keep it waiting), which holds it back while that day is after the next business day."""
+    """``CONTACT_PLANS`` per line, once drafts are assigned (`_spaced` lines get none)."""
     status = lines["contact_status"]
-    spaced = _needs_contact(lines) & (lines["_not_before"].to_numpy() > _days(lines["_today"]))
+    spaced = _spaced(lines)
     kept = status == PROMISE_KEPT
     plan = np.select(
         [

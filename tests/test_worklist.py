@@ -540,6 +540,8 @@ def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
         "L2": (-20, 0.6, False),  # a pre-due reminder later
         "G1": (-20, 0.6, False),  # a hold that has ended: a pre-due reminder later, no call
         "D1": (10, 0.2, True),  # disputed: the dispute queue
+        "Y1": (10, 0.2, False),  # this invoice called about two days ago ...
+        "Y2": (10, 0.2, False),  # ... but not this one, due now: today's draft is Y2's alone
     }
     df = pd.concat(
         [
@@ -559,9 +561,10 @@ def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
             ("K", "2024-04-08", "contacted", None, None),
             ("X", "2024-03-20", "contacted", None, None),
             ("G", "2024-03-01", "hold", None, "2024-04-05"),
+            ("Y", "2024-04-08", "contacted", "Y1", None),
         ]
     )
-    worklist = build_worklist(df, as_of, standing(list("TPHKXLGD")), contacts=log)
+    worklist = build_worklist(df, as_of, standing(list("TPHKXLGDY")), contacts=log)
     plan = worklist.lines.set_index("invoice_id")["contact_plan"].to_dict()
     assert plan == {
         "T1": "today",
@@ -574,6 +577,8 @@ def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
         "L2": "later",
         "G1": "later",
         "D1": "",
+        "Y1": "after a call",
+        "Y2": "today",
     }
     today = worklist.lines[worklist.lines["contact_plan"] == "today"]
     assert (today["draft"] != "").all() and set(today["customer_id"]) == set(
