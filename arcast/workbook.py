@@ -44,7 +44,7 @@ EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 def _number_format(name: str, series: pd.Series) -> str | None:
     if pd.api.types.is_datetime64_any_dtype(series):
         return DATE
-    if name in PERCENT_COLUMNS:
+    if name.removesuffix("_before") in PERCENT_COLUMNS:  # the Changes sheet's earlier values
         return PERCENT
     if pd.api.types.is_float_dtype(series):
         return "0.0" if name == "mean_days_late" else MONEY

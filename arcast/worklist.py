@@ -268,6 +268,8 @@ ACTIONS = (
     "escalate to finance manager",
 )
 QUEUE_ORDER = {"dunning": 0, "dispute": 1}
+NOTE_SEPARATOR = "; "
+"""Between the parts of a ``contact_note`` (a promise or hold, a call)."""
 AGE_TIER_UPPER_DAYS = (0, 30, 60, 90)
 """Last days-overdue of action tiers 0..3; anything later is tier 4."""
 
@@ -614,7 +616,7 @@ def contact_state(
             parts[-1] += _remark(standing_row.note)
         if call[i]:
             parts.append(f"contacted {longdate(latest_row.contact_date)}{_remark(latest_row.note)}")
-        note.append("; ".join(parts))
+        note.append(NOTE_SEPARATOR.join(parts))
     return ContactState(not_before, chase, promised | held, broken, status, np.asarray(note))
 
 
@@ -849,8 +851,12 @@ def _customer_view(lines: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame
             "_tier": grouped["_tier"].max(),
             "_contact_date": grouped["_contact_date"].min(),
             "_any_date": grouped["next_contact"].min(),
+            # a line's note joins its entries' parts; the customer's says each part once (a
+            # customer-wide call shows in every line's note beside its own promise)
             "contact_note": grouped["contact_note"].agg(
-                lambda notes: "; ".join(dict.fromkeys(n for n in notes if n))
+                lambda notes: NOTE_SEPARATOR.join(
+                    dict.fromkeys(part for n in notes if n for part in n.split(NOTE_SEPARATOR))
+                )
             ),
         }
     )

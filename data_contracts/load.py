@@ -61,7 +61,13 @@ from data_contracts.schema import (
     Column,
     Table,
 )
-from data_contracts.suites import UNIQUENESS_RULES, allowed_values, failed_rows, rule_columns
+from data_contracts.suites import (
+    PAIR_RULES,
+    UNIQUENESS_RULES,
+    allowed_values,
+    failed_rows,
+    rule_columns,
+)
 
 DATE_DTYPE = "datetime64[us]"
 DTYPES = {"str": "str", "date": DATE_DTYPE, "float": "float64", "int": "Int64", "bool": "bool"}
@@ -720,6 +726,9 @@ class _TableLoad:
                 refused = self.typed.loc[labels, columns[0]].astype("str")
                 hints = [did_you_mean(value, allowed) for value in refused]
                 reason = reason + pd.Series(hints, index=refused.index)
+            elif isinstance(expectation, PAIR_RULES):  # either date may be the mistyped one
+                other = self.raw.loc[labels, columns[1]].astype("str")
+                reason = reason + f" ({columns[1]} " + other + ")"
             if not isinstance(expectation, UNIQUENESS_RULES):
                 self.flag(pd.Index(labels), columns[0], reason)
                 continue

@@ -42,6 +42,10 @@ EMAIL_REGEX = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
 
 UNIQUENESS_RULES = (gxe.ExpectColumnValuesToBeUnique, gxe.ExpectCompoundColumnsToBeUnique)
 """GX flags every row of a duplicated key; the loader keeps the first and quarantines the rest."""
+PAIR_RULES = (gxe.ExpectColumnPairValuesAToBeGreaterThanB,)
+"""Rules on two columns of a row: the loader reports the first and names the second's value, as
+either may be the mistyped one (a contact dated a year late reads "until is before contact_date
+(contact_date 2026-12-09)", not only the until date it is checked against)."""
 
 _ISO_CURRENCY = "not an ISO 4217 currency code (3 uppercase letters)"
 
@@ -166,7 +170,7 @@ def build_suite(table: str | Table) -> gx.ExpectationSuite:
 
 def rule_columns(expectation: gxe.Expectation) -> list[str]:
     """The columns a row rule is about; the first one is reported as the offending column."""
-    if isinstance(expectation, gxe.ExpectColumnPairValuesAToBeGreaterThanB):
+    if isinstance(expectation, PAIR_RULES):
         return [expectation.column_A, expectation.column_B]
     if isinstance(expectation, gxe.ExpectCompoundColumnsToBeUnique):
         return list(expectation.column_list)

@@ -516,7 +516,7 @@ def test_the_contact_log_is_checked_against_the_invoices(tmp_path: Path) -> None
     reasons = ledger.quarantine.set_index("row")["reason"].to_dict()
     assert reasons == {
         4: "a promise or a hold needs its until date",
-        5: "until is before contact_date",
+        5: "until is before contact_date (contact_date 2024-02-07)",
         6: "outcome is not one of contacted, promise, hold",
         7: "customer_id 'C9' not in invoices.csv",
         8: "customer_id 'C1' is not the invoice's customer 'C2'",

@@ -230,6 +230,9 @@ def test_workbook_has_four_formatted_sheets(worklist, drafts, tmp_path: Path) ->
     first = {name: ws.cell(row=2, column=j + 1) for j, name in enumerate(header)}
     assert first["amount_open"].number_format == "#,##0.00"
     assert first["p_late_30"].number_format == "0.0%"
+    changes = pd.DataFrame({"p_late_30_before": [0.4], "p_late_30": [0.6]})
+    again = openpyxl.load_workbook(write_workbook({"Changes": changes}, tmp_path / "c.xlsx"))
+    assert {c.number_format for c in again["Changes"][2]} == {"0.0%"}  # before as after
     assert first["due_date"].number_format == "yyyy-mm-dd"
     assert first["due_date"].is_date
     colour = first["action"].fill.fgColor.rgb

@@ -520,6 +520,10 @@ def test_the_contact_log_spaces_contacts_keeps_promises_and_escalates_broken_one
     view = worklist.customers.set_index("customer_id")
     assert view.loc["B", "contact_invoices"] == 0 and view.loc["B", "draft"] == ""
     assert view.loc["D", "contact_note"] == lines.loc["D1", "contact_note"]
+    assert view.loc["A", "contact_note"] == (  # the call once, though two lines name it
+        "contacted 8 April 2024 (left a voicemail); "
+        "promised on 5 April 2024 to pay by 12 April 2024"
+    )
     next_week = build_worklist(df, date(2024, 4, 16), standing(list("ABCDEF")), contacts=log)
     b1 = next_week.lines.set_index("invoice_id").loc["B1"]
     assert b1["contact_note"].endswith(": broken") and b1["draft"] != ""
