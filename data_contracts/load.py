@@ -9,8 +9,9 @@ Two kinds of problems, two behaviours:
 * row-level: the row goes to quarantine (``file, row, column, reason, value``, and the money an
   invoice or payment row carries: ``table, currency, amount``) and the run goes on.
   A row is quarantined once, for its first problem in this order: type parsing, the GX suite
-  rules (in suite order), a currency sign or code that is not the row's currency, references to
-  other tables (a payment's currency is its invoice's, so it is checked after that reference).
+  rules (in suite order), a currency sign or code that is not the row's currency, an FX rate far
+  from its currency's neighbouring rates, references to other tables (a payment's currency is its
+  invoice's, so it is checked after that reference).
 
 For every file read, ``rows_in == accepted + quarantined`` holds exactly; blank lines are not rows
 and are reported in ``warnings``. ``row`` is the 1-based record number + 1 (the header is line 1),

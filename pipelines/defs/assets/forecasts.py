@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -150,7 +151,7 @@ def invoice_predictions(
     )
 
 
-def billing_facts(con, as_of: date) -> pd.DataFrame:
+def billing_facts(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """The invoices issued by ``as_of`` as `project_billing` reads them, with segment."""
     return con.execute(
         "SELECT customer_id, country, currency, issue_day, due_day, amount, completion_day, "
