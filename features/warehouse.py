@@ -171,7 +171,8 @@ def fx_rates_at(
     con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str
 ) -> dict[str, float]:
     """Base-currency rate of every ledger currency known at the end of ``as_of`` (the rate the
-    open AR is valued at); a currency with no rate by then keeps its earliest issue-date rate."""
+    open AR is valued at); an invoice currency with no rate by then keeps its earliest issue-date
+    rate, a currency only the rates file (or quarantined rows) has, none."""
     rows = con.execute(
         """
         SELECT
@@ -180,14 +181,14 @@ def fx_rates_at(
                 arg_max(fx.rate_to_base, fx.date),
                 arg_min(f.amount_base / f.amount, (f.issue_day, f.invoice_id))
             )
-        FROM (SELECT DISTINCT currency FROM invoice_facts) AS i
+        FROM (SELECT currency FROM invoice_facts UNION SELECT currency FROM fx_rates) AS i
         LEFT JOIN fx_rates AS fx ON fx.currency = i.currency AND fx.date <= $as_of
         LEFT JOIN invoice_facts AS f ON f.currency = i.currency AND fx.currency IS NULL
         GROUP BY i.currency
         """,
         {"as_of": as_of},
     ).fetchall()
-    rates = {currency: float(rate) for currency, rate in rows}
+    rates = {currency: float(rate) for currency, rate in rows if rate is not None}
     rates[base_currency] = 1.0
     return rates
 

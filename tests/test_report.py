@@ -25,7 +25,7 @@ from arcast.report import (
     weekly_table,
 )
 from data_contracts.load import load_ledger
-from features.warehouse import load_tables, save_tables
+from features.warehouse import build_fact_tables, load_tables, save_tables
 from pipelines.defs.assets.ledger import left_out
 from tests.test_contracts import LEFT_OUT, write_ledger
 
@@ -258,11 +258,12 @@ def test_the_headline_ties_open_ar_to_the_13_week_cash_and_shows_credit_balances
 
 
 def _left_out(ledger: Path) -> str:
-    """`left_out` on a warehouse that holds the ledger as the ledger asset stores it."""
+    """`left_out` on a warehouse that holds the ledger and its facts as the pipeline does."""
     loaded = load_ledger(ledger)
     with duckdb.connect() as con:
         load_tables(con, loaded.tables)
         save_tables(con, {"ledger_quarantine": loaded.quarantine})
+        build_fact_tables(con, "USD")
         con.execute(
             "CREATE TABLE run_context AS SELECT DATE '2024-03-31' AS as_of, 'USD' AS base_currency"
         )

@@ -17,7 +17,7 @@ from data_contracts.continuity import compared_from, monthly_counts, vanished_ro
 from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, load_ledger
 from data_contracts.schema import CONTACTS, TABLES
 from data_contracts.suites import validate_tables
-from features.warehouse import load_tables, save_tables
+from features.warehouse import fx_rates_at, load_tables, save_tables
 from models.tracking import data_fingerprint, registered_at, trained_through
 from pipelines.defs.resources import ArcastSettings
 
@@ -82,26 +82,6 @@ def ledger_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     }
 
 
-QUARANTINED_MONEY_SQL = """
-WITH rate AS (
-    SELECT currency, arg_max(rate_to_base, date) AS rate_to_base
-    FROM fx_rates
-    WHERE date <= $as_of
-    GROUP BY currency
-),
-valued AS (
-    SELECT q."table",
-           q.amount * CASE WHEN q.currency = $base THEN 1.0 ELSE r.rate_to_base END AS amount_base
-    FROM ledger_quarantine AS q
-    LEFT JOIN rate AS r USING (currency)
-)
-SELECT "table", count(*) AS n, count(amount_base) AS valued, sum(amount_base) AS amount_base
-FROM valued
-GROUP BY "table"
-"""
-"""Quarantined rows per table, and the money of those that carry some (invoices, payments) in
-base currency at each currency's latest rate by as-of, as open amounts are valued: a currency
-without a rate by then, or a row without a readable amount, is not valued."""
 MONEY_TABLES = ("invoices", "payments")
 """The tables whose quarantined rows take money out of the forecast."""
 NOT_VALUED = "not valued: no amount or no FX rate"
@@ -121,10 +101,17 @@ def left_out(con: duckdb.DuckDBPyConnection) -> str:
     reads as whole. Rows per table, invoices' and payments' money in base currency, and how
     many of them could not be valued."""
     as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
-    rows = con.execute(QUARANTINED_MONEY_SQL, {"as_of": as_of, "base": base}).df()
-    if rows.empty:
+    refused = con.execute('SELECT "table", currency, amount FROM ledger_quarantine').df()
+    if refused.empty:
         return "No rows left out of this forecast: every ledger row passed the data contract."
-    rows = rows.set_index("table").reindex([t for t in ROW_NOUNS if t in set(rows["table"])])
+    # valued as open amounts are: a currency without a rate by as-of, or no amount, is not
+    refused["amount_base"] = refused["amount"] * refused["currency"].map(
+        fx_rates_at(con, as_of, base)
+    )
+    rows = refused.groupby("table").agg(
+        n=("table", "size"), valued=("amount_base", "count"), amount_base=("amount_base", "sum")
+    )
+    rows = rows.reindex([t for t in ROW_NOUNS if t in rows.index])
     parts = []
     for table, row in rows.iterrows():
         n, valued = int(row["n"]), int(row["valued"])
