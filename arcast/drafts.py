@@ -12,8 +12,11 @@ Variables: ``customer_name``, ``customer_id``, ``tone`` (soft / standard / firm)
 ``invoices`` (each with ``invoice_id``, ``amount``, ``open``, ``partially_paid``, ``issue_date``,
 ``due_date``, ``days_overdue``, ``currency``), ``overdue_count``, ``total``, ``overdue_total`` and
 ``upcoming_total`` (open amounts per currency, e.g. "$1,200.00 and €300.00"; "" if none; only
-overdue amounts are ever demanded), ``next_contact``, ``as_of``, ``sender_name``; filters
-``money(code)`` and ``longdate``.
+overdue amounts are ever demanded), ``broken_promises`` (each with ``made``, ``until``,
+``amount`` and ``paid``, "" for none, ``wide`` and the ``invoices`` of the draft it was for),
+``next_contact``, ``as_of``, ``sender_name``; filters ``money(code)`` and ``longdate``. A
+customer that broke its word is reminded of it: a letter that ignores the promise reads as if
+nobody had listened.
 """
 
 from __future__ import annotations
@@ -136,6 +139,33 @@ def _total(lines: list[dict]) -> str:
     return " and ".join(money(totals[c], c) for c in sorted(totals))
 
 
+def _broken_promises(lines: list[dict], promises: pd.DataFrame) -> list[dict]:
+    """The broken promises behind a draft's ``lines``, each once: a customer-wide promise stands
+    behind several of them and is said once, naming those it was for."""
+    terms = promises.set_index("invoice_id")
+    said: dict[tuple, dict] = {}
+    for row in lines:
+        if row["invoice_id"] not in terms.index:
+            continue
+        made, until, amount, paid, wide = terms.loc[row["invoice_id"]]
+        promised = None if pd.isna(amount) else float(amount)  # NaN is not equal to itself
+        key = (made, until, promised, wide, None if wide else row["invoice_id"])
+        code = row["currency"]
+        entry = said.setdefault(
+            key,
+            {
+                "made": longdate(made),
+                "until": longdate(until),
+                "amount": "" if promised is None else money(promised, code),
+                "paid": money(paid, code) if paid > 0 else "",
+                "wide": bool(wide),
+                "invoices": [],
+            },
+        )
+        entry["invoices"].append(row["invoice_id"])
+    return list(said.values())
+
+
 def load_templates(templates_dir: str | Path | None = None) -> dict[str, jinja2.Template]:
     """The template of every action tier that needs contact; a broken one fails here, before any
     draft is written, with the file and the problem."""
@@ -195,6 +225,7 @@ def render_drafts(
             "total": _total(lines),
             "overdue_total": _total([r for r in lines if r["days_overdue"] > 0]),
             "upcoming_total": _total([r for r in lines if r["days_overdue"] <= 0]),
+            "broken_promises": _broken_promises(lines, worklist.broken_promises),
             "next_contact": longdate(customer["next_contact"]),
             "as_of": longdate(as_of),
             "sender_name": sender_name,

@@ -217,6 +217,11 @@ OUTPUT_COLUMNS = [
 """Worklist lines; ``amount_open``, ``priority``, ``customer_exposure`` and
 ``expected_cash_4w`` in base currency (``amount_open`` kept so for existing readers)."""
 
+BROKEN_PROMISE_COLUMNS = ["invoice_id", "made", "until", "amount", "paid", "wide"]
+"""``made`` and ``until`` dates; ``amount`` promised (NaN: the whole invoice) and ``paid``
+towards it, in the line's currency; ``wide``: a promise for all the customer's invoices due by
+``until`` (its amount and payments are theirs together)."""
+
 DISPUTE_COLUMNS = [
     *(c for c in OUTPUT_COLUMNS if c not in ("tone", "draft", "contact_plan")),
     "dispute_opened",
@@ -333,6 +338,9 @@ class Worklist:
     """``DISPUTE_COLUMNS``: the dispute queue with the open dispute's date and reason."""
     customers: pd.DataFrame
     """``CUSTOMER_COLUMNS``, ranked by summed priority."""
+    broken_promises: pd.DataFrame
+    """``BROKEN_PROMISE_COLUMNS``: per dunning line whose standing promise is broken, the
+    promise itself, which its draft reminds the customer of."""
 
     @property
     def dunning(self) -> pd.DataFrame:
@@ -459,6 +467,9 @@ class ContactState:
     still open), promise broken, on hold."""
     note: np.ndarray
     """The entries in words, e.g. "promised on 3 March 2025 to pay by 10 March 2025"."""
+    terms: pd.DataFrame
+    """Per line, its standing entry as a promise (``BROKEN_PROMISE_COLUMNS`` but
+    ``invoice_id``): what a draft says of a ``broken`` one."""
 
 
 def _governing_entries(keys: pd.DataFrame, contacts: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -557,7 +568,13 @@ def contact_state(
     n = len(keys)
     if contacts is None or contacts.empty or n == 0:
         nothing = np.zeros(n, bool)
-        return ContactState(np.full(n, np.nan), nothing, nothing, nothing, *np.full((2, n), ""))
+        none = pd.DataFrame(
+            {"made": pd.NaT, "until": pd.NaT, "amount": np.nan, "paid": 0.0, "wide": nothing},
+            index=range(n),
+        )
+        return ContactState(
+            np.full(n, np.nan), nothing, nothing, nothing, *np.full((2, n), ""), none
+        )
     if "amount" not in contacts:  # a log from before promises had amounts
         contacts = contacts.assign(amount=np.nan)
     latest = _governing_entries(keys, contacts, as_of)
@@ -617,7 +634,16 @@ def contact_state(
         if call[i]:
             parts.append(f"contacted {longdate(latest_row.contact_date)}{_remark(latest_row.note)}")
         note.append(NOTE_SEPARATOR.join(parts))
-    return ContactState(not_before, chase, promised | held, broken, status, np.asarray(note))
+    terms = pd.DataFrame(
+        {
+            "made": pd.to_datetime(standing["contact_date"]).to_numpy(),
+            "until": pd.to_datetime(standing["until"]).to_numpy(),
+            "amount": standing["amount"].astype(float).to_numpy(),
+            "paid": paid,
+            "wide": standing["wide"].fillna(False).astype(bool).to_numpy(),
+        }
+    )
+    return ContactState(not_before, chase, promised | held, broken, status, np.asarray(note), terms)
 
 
 def _money(amount: float, currency: str) -> str:
@@ -780,10 +806,14 @@ def build_worklist(
     )
     lines["contact_plan"] = _contact_plan(lines)
     lines = lines.round(ROUNDING)
+    broken = log.broken & ~disputed
     return Worklist(
         lines=lines[OUTPUT_COLUMNS],
         disputes=_dispute_queue(lines, disputes, as_of),
         customers=view.round(ROUNDING),
+        broken_promises=log.terms[broken]
+        .assign(invoice_id=pred["invoice_id"].to_numpy()[broken])[BROKEN_PROMISE_COLUMNS]
+        .reset_index(drop=True),
     )
 
 

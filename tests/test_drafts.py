@@ -309,3 +309,56 @@ def test_a_draft_is_in_the_tier_of_the_invoices_it_covers() -> None:
     (draft,) = render_drafts(worklist, AS_OF, SENDER)
     assert draft.invoices == ("NEW-1",) and draft.action == "friendly reminder"
     assert "$400.00" in draft.body and "OLD-1" not in draft.body
+
+
+def test_a_draft_reminds_the_customer_of_the_promise_it_broke() -> None:
+    """A promise not kept puts its line in the next draft, one tier up: the letter says what was
+    promised and what came of it, each customer-wide promise once, and nothing of a promise
+    still standing or of another customer's."""
+    ledger = pd.DataFrame(
+        [
+            invoice("A-1", "ACME", 8_000.0, "2025-03-01", "2025-03-31", amount_open=6_000.0),
+            invoice("A-2", "ACME", 900.0, "2025-03-05", "2025-04-04"),
+            invoice("A-3", "ACME", 700.0, "2025-03-10", "2025-04-09"),
+            invoice("W-1", "WIDE", 1_000.0, "2025-03-01", "2025-03-31"),
+            invoice("W-2", "WIDE", 2_000.0, "2025-03-02", "2025-04-01"),
+        ]
+    )
+    contacts = pd.DataFrame(
+        {
+            "customer_id": ["ACME", "ACME", "ACME", "WIDE"],
+            "contact_date": pd.to_datetime(
+                ["2025-05-01", "2025-05-02", "2025-05-13", "2025-05-01"]
+            ),
+            "outcome": ["promise"] * 4,
+            "invoice_id": ["A-1", "A-2", "A-3", None],
+            "until": pd.to_datetime(["2025-05-08", "2025-05-09", "2025-05-20", "2025-05-09"]),
+            "amount": [5_000.0, np.nan, np.nan, np.nan],
+            "note": [None] * 4,
+        }
+    )
+    payments = pd.DataFrame(
+        {
+            "invoice_id": ["A-1"],
+            "customer_id": ["ACME"],
+            "issue_date": pd.to_datetime(["2025-03-01"]),
+            "due_date": pd.to_datetime(["2025-03-31"]),
+            "payment_date": pd.to_datetime(["2025-05-05"]),
+            "amount": [2_000.0],
+        }
+    )
+    standing = STANDING.assign(customer_id=["ACME", "WIDE", "Y"])
+    worklist = build_worklist(ledger, AS_OF, standing, contacts=contacts, payments=payments)
+    assert sorted(worklist.broken_promises["invoice_id"]) == ["A-1", "A-2", "W-1", "W-2"]
+    acme, wide = render_drafts(worklist, AS_OF, SENDER)
+    assert acme.invoices == ("A-1", "A-2")  # A-3's promise still stands
+    assert (
+        "On 1 May 2025 you promised to pay $5,000.00 towards invoice A-1 by 8 May 2025; "
+        "we have received $2,000.00 of it." in acme.body
+    )
+    assert "On 2 May 2025 you promised to pay invoice A-2 by 9 May 2025; it is still open." in (
+        acme.body
+    )
+    assert "A-3" not in acme.body
+    promise = "On 1 May 2025 you promised to pay invoices W-1 and W-2 by 9 May 2025; they are still"
+    assert wide.body.count(promise) == 1 and acme.body.count("you promised") == 2
