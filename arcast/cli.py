@@ -526,6 +526,7 @@ CASH_TABLE = {
     "cash_wape_vs_due_date": "÷due date",
     "cash_bias": "bias",
     "cash_coverage": "p10–p90 cov.",
+    "model_ahead_cutoffs": "model ahead",
 }
 
 
@@ -1045,8 +1046,12 @@ def _cash_table(metrics, rho: dict[str, dict[str, float]]) -> Table:
     table.add_column("method", no_wrap=True)
     for label in columns.values():
         table.add_column(label, justify="right")
-    for row in pooled[["method", *columns]].itertuples(index=False):
-        table.add_row(*(format_metric(v) for v in row))
+    for row in pooled[["method", *columns]].to_dict("records"):
+        ahead = row.pop("model_ahead_cutoffs", None)
+        cells = [format_metric(v) for v in row.values()]
+        if "model_ahead_cutoffs" in columns:  # NaN on the model's own row
+            cells.append(f"{ahead:.0f}/{len(rho)}" if ahead == ahead else "–")
+        table.add_row(*cells)
     return table
 
 

@@ -176,7 +176,10 @@ def _scores(part: pd.DataFrame) -> dict[str, float]:
 
 def cash_metrics(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per cutoff × method plus ``cutoff == "pooled"`` over all cutoff-weeks, with the
-    WAPE ratios to the oracle and the due-date baseline for the same cutoff."""
+    WAPE ratios to the oracle and the due-date baseline for the same cutoff, and, on a pooled
+    row, ``model_ahead_cutoffs``: at how many cutoffs the model's WAPE was below the method's.
+    A small ledger's pooled WAPE can rest on one cutoff (a lucky curve at the first), and the
+    count says whether the model is behind a baseline at most cutoffs or at one."""
     groups = [*rows.groupby("cutoff", sort=True), ("pooled", rows)]
     table = pd.DataFrame(
         [
@@ -192,6 +195,14 @@ def cash_metrics(rows: pd.DataFrame) -> pd.DataFrame:
                 table["cash_wape"].to_numpy()
                 / wape.xs(reference, level="method").reindex(table["cutoff"]).to_numpy()
             )
+    per_cutoff = wape.drop("pooled", level="cutoff").unstack("method")
+    if "model" in per_cutoff:
+        ahead = per_cutoff.gt(per_cutoff["model"], axis=0).sum()
+        pooled = table["cutoff"] == "pooled"
+        table["model_ahead_cutoffs"] = np.nan
+        table.loc[pooled, "model_ahead_cutoffs"] = (
+            table.loc[pooled, "method"].map(ahead).where(table["method"] != "model")
+        )
     return table
 
 

@@ -14,6 +14,7 @@ from scipy.special import ndtr
 from data_contracts.schema import TABLES
 from features.warehouse import AGING_BUCKETS, WEEKDAY_SHARES, aging_bucket, to_day
 from models.cash_backtest import (
+    cash_metrics,
     collection_curve_cash,
     collection_curves,
     curve_snapshots,
@@ -115,6 +116,29 @@ def test_due_date_baseline_puts_overdue_amounts_in_week_one() -> None:
     assert weekly[0] == 1 + 2 + 4 + 8  # overdue, due today, days 1 and 7
     assert weekly[1] == 16 and weekly[12] == 32  # day 92 is outside the horizon
     assert weekly.sum() == 63
+
+
+def test_pooled_cash_rows_count_the_cutoffs_the_model_was_ahead_at() -> None:
+    """A baseline that wins the pooled WAPE on one lucky cutoff is behind at the others: the
+    pooled row says at how many cutoffs the model's WAPE was the lower."""
+    actual = [100.0, 100.0]
+    expected = {
+        ("2024-06-30", "model"): [150.0, 50.0],  # WAPE 0.5
+        ("2024-06-30", "collection_curve"): [100.0, 100.0],  # 0.0
+        ("2024-07-31", "model"): [110.0, 90.0],  # 0.1
+        ("2024-07-31", "collection_curve"): [130.0, 70.0],  # 0.3
+    }
+    rows = pd.DataFrame(
+        [
+            {"cutoff": c, "method": m, "expected": e, "p10": e, "p90": e, "actual": a}
+            for (c, m), values in expected.items()
+            for e, a in zip(values, actual, strict=True)
+        ]
+    )
+    pooled = cash_metrics(rows).set_index(["cutoff", "method"]).loc["pooled"]
+    assert pooled.loc["collection_curve", "cash_wape"] < pooled.loc["model", "cash_wape"]
+    assert pooled.loc["collection_curve", "model_ahead_cutoffs"] == 1
+    assert np.isnan(pooled.loc["model", "model_ahead_cutoffs"])
 
 
 def test_curve_snapshots_are_month_ends_whose_13_weeks_are_over() -> None:
