@@ -383,10 +383,10 @@ def oracle_sample_pay_dates(
     if cutoff > date.fromisoformat(meta["export_date"]):
         raise ValueError("cutoff must not be after the ledger's export date")
 
-    key = INVOICES.key or "invoice_id"
-    pos = pd.Index(inv_t["invoice_id"].astype(str)).get_indexer(invoices[key].astype(str))
+    ids = invoices["invoice_id"].astype(str)
+    pos = pd.Index(inv_t["invoice_id"].astype(str)).get_indexer(ids)
     if (pos < 0).any():
-        missing = invoices[key].to_numpy()[pos < 0][:5]
+        missing = ids.to_numpy()[pos < 0][:5]
         raise KeyError(f"invoices not in the truth table, e.g. {list(missing)}")
     t = inv_t.iloc[pos]
     cust = pd.Index(prof_df["customer_id"].astype(str)).get_indexer(t["customer_id"].astype(str))

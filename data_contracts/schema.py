@@ -29,7 +29,8 @@ class Table:
     name: str
     required: bool
     columns: tuple[Column, ...]
-    key: str | None = None
+    key: tuple[str, ...] = ()
+    """Columns whose values together identify a row; a later row repeating them is refused."""
     derives: tuple[Column, ...] = ()
     """Columns its file may hold only to derive another table from (an invoices file's paid
     dates, its payments): not among ``columns``, so no check, warehouse table or model feature
@@ -55,7 +56,7 @@ class Table:
 CUSTOMERS = Table(
     name="customers",
     required=False,
-    key="customer_id",
+    key=("customer_id",),
     columns=(
         Column("customer_id", "str", True, "Unique customer identifier"),
         Column("name", "str"),
@@ -83,7 +84,7 @@ PAID_DATE = Column(
 INVOICES = Table(
     name="invoices",
     required=True,
-    key="invoice_id",
+    key=("invoice_id",),
     derives=(PAID_DATE,),
     columns=(
         Column("invoice_id", "str", True, "Unique invoice identifier"),
@@ -109,9 +110,14 @@ INVOICES = Table(
 PAYMENTS = Table(
     name="payments",
     required=True,
-    key="payment_id",
+    key=("payment_id", "invoice_id"),
     columns=(
-        Column("payment_id", "str", True, "Unique payment identifier"),
+        Column(
+            "payment_id",
+            "str",
+            True,
+            "Payment identifier; a payment applied to several invoices repeats it, a row each",
+        ),
         Column("invoice_id", "str", True, "Must exist in invoices"),
         Column("customer_id", "str", description="If given, must match the invoice's customer"),
         Column("payment_date", "date", True),

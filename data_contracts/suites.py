@@ -160,9 +160,16 @@ def build_suite(table: str | Table) -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToNotBeNull(column=c, meta={"reason": "missing required value"})
         for c in t.required_columns
     ]
-    if t.key:
+    if len(t.key) == 1:
+        (key,) = t.key
         expectations.append(
-            gxe.ExpectColumnValuesToBeUnique(column=t.key, meta={"reason": f"duplicate {t.key}"})
+            gxe.ExpectColumnValuesToBeUnique(column=key, meta={"reason": f"duplicate {key}"})
+        )
+    elif t.key:  # one payment settles several invoices in one row each (a clearing document)
+        first, *rest = t.key
+        reason = f"duplicate {first} for the same {', '.join(rest)}"
+        expectations.append(
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(t.key), meta={"reason": reason})
         )
     expectations += _value_rules(t)
     return gx.ExpectationSuite(name=t.name, expectations=expectations)

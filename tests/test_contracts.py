@@ -119,8 +119,8 @@ ROW_CASES = [
      "invoice_id 'I9' not in invoices.csv", "I9"),
     ("customer-mismatch", "payments.csv", "P9,I1,C2,2024-01-30,10", "customer_id",
      "is not the invoice's customer 'C1'", "C2"),
-    ("duplicate-payment", "payments.csv", "P1,I1,C1,2024-01-30,10", "payment_id",
-     "duplicate payment_id", "P1"),
+    ("duplicate-payment", "payments.csv", "P1,I1,C1,2024-01-30,10", "payment_id,invoice_id",
+     "duplicate payment_id for the same invoice_id (first on line 2)", "P1,I1"),
     ("zero-payment", "payments.csv", "P9,I1,C1,2024-01-30,0", "amount", "greater than 0", "0"),
     ("bad-payment-date", "payments.csv", "P9,I1,C1,30/01/2024,5", "payment_date",
      "unparseable date", "30/01/2024"),
@@ -162,6 +162,17 @@ def test_bad_row_is_quarantined(
     assert_accounting(ledger)
 
 
+def test_one_payment_over_several_invoices_is_a_row_each(tmp_path: Path) -> None:
+    """A clearing document (SAP) or a received payment (QuickBooks) settles several invoices
+    under one payment id, a row each: every row is the money of its own invoice."""
+    payments = GOOD["payments.csv"] + "P1,I3,C1,2024-03-01,50\n"
+    ledger = load_ledger(write_ledger(tmp_path, {"payments.csv": payments}))
+    assert ledger.quarantine.empty
+    paid = ledger.tables["payments"].query("payment_id == 'P1'")
+    assert sorted(paid["invoice_id"]) == ["I1", "I3"]
+    assert_accounting(ledger)
+
+
 def test_row_with_several_problems_is_quarantined_once(tmp_path: Path) -> None:
     line = "I9,C9,2024-13-45,2024-01-01,-1,usd,maybe\n"
     ledger = load_ledger(write_ledger(tmp_path, {"invoices.csv": GOOD["invoices.csv"] + line}))
@@ -180,7 +191,7 @@ LEFT_OUT = {
     + "P4,I4,C1,2024-02-10,1000\n"  # of a quarantined JPY invoice
     + "P5,I9,C1,2024-02-10,30\n"  # of no invoice at all
     + "P6,I7,C2,2024-02-10,200\n"
-    + "P1,I1,C1,2024-01-30,5\n",  # a duplicated id
+    + "P1,I1,C1,2024-01-30,5\n",  # a duplicated payment of the same invoice
     "fx_rates.csv": GOOD["fx_rates.csv"] + "2024-02-02,GBP,abc\n2024-06-01,EUR,1.50\n",
 }
 """A ledger whose quarantine takes money out of the forecast: 5 invoices and 4 payments (some
@@ -201,7 +212,7 @@ def test_quarantined_invoices_and_payments_keep_their_money(tmp_path: Path) -> N
         ["payments", "I4", "JPY", 1000.0],
         ["payments", "I9", None, 30.0],
         ["payments", "I7", "EUR", 200.0],
-        ["payments", "P1", "USD", 5.0],
+        ["payments", "P1,I1", "USD", 5.0],
         ["fx_rates", "abc", None, None],
     ]
 
