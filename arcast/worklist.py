@@ -135,7 +135,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import CONTACT_OUTCOMES, PAYMENT_TOLERANCE
+from data_contracts.schema import CONTACT_OUTCOMES, MONEY_DIGITS, PAYMENT_TOLERANCE
 from features.matrix import Calendar
 from features.warehouse import to_day
 
@@ -545,7 +545,7 @@ def _promised_payments(
     ].sort_values(["_p", "payment_date"], kind="stable")
     both["_paid"] = both.groupby("_p")["_payment"].cumsum()
     total = both.groupby("_p")["_paid"].max().reindex(one.index, fill_value=0.0)
-    done = both[both["_paid"] >= both["amount"] - PAYMENT_TOLERANCE]
+    done = both[(both["amount"] - both["_paid"]).round(MONEY_DIGITS) <= PAYMENT_TOLERANCE]
     first = _days(done.groupby("_p")["payment_date"].min().reindex(one.index))
     at = promises[fields].merge(one.reset_index(), on=fields, how="left")["_p"].to_numpy()
     paid[has_amount.to_numpy()] = total.to_numpy()[at]

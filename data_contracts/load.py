@@ -55,6 +55,7 @@ from data_contracts.dialect import (
 from data_contracts.schema import (
     CONTACT_OUTCOMES,
     DEFAULT_BASE_CURRENCY,
+    MONEY_DIGITS,
     PAID_DATE,
     PAYMENT_TOLERANCE,
     PAYMENTS,
@@ -1211,7 +1212,9 @@ def _check_promised_amounts(contacts: _TableLoad, invoices: _TableLoad) -> None:
     _check_marks(contacts, currency, "the currency of the invoices it is about")
     own = rows[rows["invoice_id"].notna()]
     billed = _of_invoice(contacts, invoices, "amount")[own.index]
-    over = contacts.ok[own.index] & (own["amount"] > billed + PAYMENT_TOLERANCE)
+    over = contacts.ok[own.index] & (
+        (own["amount"] - billed).round(MONEY_DIGITS) > PAYMENT_TOLERANCE
+    )
     if not over.any():
         return
     contacts.flag(

@@ -13,7 +13,11 @@ ColumnType = Literal["str", "date", "float", "int", "bool"]
 
 DEFAULT_BASE_CURRENCY = "USD"
 PAYMENT_TOLERANCE = 0.01
-"""An invoice is paid on the day cumulative payments reach ``amount - PAYMENT_TOLERANCE``."""
+"""An invoice is paid on the day cumulative payments reach ``amount - PAYMENT_TOLERANCE``.
+Every comparison with it rounds the difference to ``MONEY_DIGITS`` decimals first: in binary
+floating point 226.49 − 226.48 is 0.01000000000002, which would leave an invoice paid a cent
+short open for ever."""
+MONEY_DIGITS = 6
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data_contracts.schema import PAYMENT_TOLERANCE, TABLES
+from data_contracts.schema import MONEY_DIGITS, PAYMENT_TOLERANCE, TABLES
 
 SQL_DIR = Path(__file__).parent / "sql"
 EPOCH = date(1970, 1, 1)
@@ -111,7 +111,11 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
     """
     con.execute(
         read_sql("invoice_facts"),
-        {"tolerance": PAYMENT_TOLERANCE, "base_currency": base_currency},
+        {
+            "tolerance": PAYMENT_TOLERANCE,
+            "money_digits": MONEY_DIGITS,
+            "base_currency": base_currency,
+        },
     )
     weekday_shares = ",\n        ".join(
         f"avg((weekday = {w})::DOUBLE) OVER cum AS {name}" for w, name in enumerate(WEEKDAY_SHARES)
@@ -150,7 +154,13 @@ def completion_days(con: duckdb.DuckDBPyConnection, invoice_ids: pd.Series) -> n
 def receivables(con: duckdb.DuckDBPyConnection, as_of: date, base_currency: str) -> pd.DataFrame:
     """Every invoice issued by ``as_of`` with its paid and open amounts at the end of that day."""
     return con.execute(
-        read_sql("receivables"), {"as_of": as_of, "base_currency": base_currency}
+        read_sql("receivables"),
+        {
+            "as_of": as_of,
+            "base_currency": base_currency,
+            "tolerance": PAYMENT_TOLERANCE,
+            "money_digits": MONEY_DIGITS,
+        },
     ).df()
 
 

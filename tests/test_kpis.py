@@ -177,3 +177,19 @@ def test_an_overpayment_is_a_credit_balance_valued_at_the_as_of_rate(tmp_path) -
     assert balances["overpaid_invoices"] == 2
     assert balances["overpaid_amount_base"] == pytest.approx(20 + 100 * 1.08)
     assert compute_kpis(ledger, AS_OF)["open_amount"] == pytest.approx(50.0)  # I3 only
+
+
+def test_a_cent_either_way_is_settled_despite_binary_floating_point(tmp_path) -> None:
+    """226.49 − 226.48 is 0.01000000000002 in floating point: a payment a cent short still
+    settles its invoice, and a cent over is no credit balance (the 0.01 tolerance holds)."""
+    ledger_files = {
+        "invoices.csv": GOOD["invoices.csv"] + "I4,C1,2024-02-01,2024-03-02,226.49,USD,false\n",
+        "payments.csv": GOOD["payments.csv"]
+        + "P4,I4,C1,2024-02-20,226.48\nP5,I3,C1,2024-02-20,50.01\n",
+    }
+    loaded = load_ledger(write_ledger(tmp_path, ledger_files))
+    with open_warehouse(loaded.tables) as con:
+        ledger = receivables(con, AS_OF, "USD").set_index("invoice_id")
+    assert ledger.loc[["I3", "I4"], "paid"].all()
+    assert ledger.loc[["I3", "I4"], "amount_open"].tolist() == [0.0, 0.0]
+    assert not ledger["overpaid"].any()

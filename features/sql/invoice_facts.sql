@@ -15,7 +15,7 @@ WITH pay AS (
 completion AS (
     SELECT pay.invoice_id, MIN(pay.pay_day) AS completion_day
     FROM pay JOIN invoices AS i USING (invoice_id)
-    WHERE pay.cum_paid >= i.amount - $tolerance
+    WHERE round(i.amount - pay.cum_paid, $money_digits) <= $tolerance
     GROUP BY pay.invoice_id
 ),
 first_rate AS (

@@ -31,7 +31,7 @@ SELECT
         ELSE COALESCE(r.rate_to_base, f.amount_base / f.amount)
     END AS rate_at_as_of,
     amount_open * rate_at_as_of AS amount_open_base,
-    COALESCE(p.paid_to_date, 0) > f.amount + 0.01 AS overpaid,
+    round(COALESCE(p.paid_to_date, 0) - f.amount, $money_digits) > $tolerance AS overpaid,
     CASE WHEN overpaid THEN (p.paid_to_date - f.amount) * rate_at_as_of ELSE 0.0 END
         AS overpaid_base
 FROM invoice_facts AS f
