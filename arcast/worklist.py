@@ -2,14 +2,17 @@
 
 **Priority** is the money at stake weighted by risk (amounts in base currency)::
 
-    priority = p_late_30 × (amount_open + 0.1 × customer_exposure) × age_factor
+    priority = p_late_30 × (amount_open + 0.1 × min(customer_exposure, 10 × amount_open))
+               × age_factor
     age_factor = √(1 + min(max(days_overdue, 0), 90) / 90)
 
 * ``amount_open × p_late_30`` is the expected amount that slips 30+ days: chasing a large invoice
   that will pay anyway, or a likely-late tiny one, is worth little.
 * ``0.1 × customer_exposure`` (the customer's total open amount, this invoice included) adds a
   small concentration term: one contact with a big customer moves all its invoices, and a
-  customer holding much of the AR is the larger loss if it fails.
+  customer holding much of the AR is the larger loss if it fails. It is capped at the line's
+  own amount: uncapped, a 0.05 residue of a customer owing 1.9M outranked a 138,000 invoice,
+  and a customer's summed priority (the customer view) grew with its count of small lines.
 * The age factor grows from 1 (not yet due) to √2 at 90+ days overdue: the older a debt, the
   less likely it is ever collected, so the same expected delay costs more. Capping at 90 days
   keeps stale write-off candidates from crowding out this month's large, recoverable invoices.
@@ -29,12 +32,15 @@ days overdue        p_late_30 < 0.5                p_late_30 ≥ 0.5
 > 90                escalate to finance manager    escalate to finance manager
 ==================  =============================  =============================
 
-Every tier but ``monitor`` *needs contact*. Disputed invoices go to the ``dispute`` queue with
-action ``resolve dispute``: dunning a customer over an amount it contests damages the
-relationship and collects nothing until the dispute is settled. The dispute queue is ranked after
-the whole dunning queue, by the same priority. Ranks run 1..n within each queue (a dispute
-handler's list starts at 1, like a collector's); ties are broken by ``invoice_id``. Every open
-invoice is in exactly one queue.
+Every tier but ``monitor`` *needs contact*. An open amount below ``SMALL_BALANCE`` (1.00 in base
+currency: a rounding residue, a bank charge short-paid) is no debt to chase: its action is
+``write off small balance`` whatever its age and risk, and no draft demands it.
+
+Disputed invoices go to the ``dispute`` queue with action ``resolve dispute``: dunning a
+customer over an amount it contests damages the relationship and collects nothing until the
+dispute is settled. The dispute queue is ranked after the whole dunning queue, by the same
+priority. Ranks run 1..n within each queue (a dispute handler's list starts at 1, like a
+collector's); ties are broken by ``invoice_id``. Every open invoice is in exactly one queue.
 
 **Tone** comes from the customer's record as known at the as-of date (paid invoices only, from
 ``customer_history``) and its rank by today's open AR (base currency, disputed included):
@@ -263,11 +269,16 @@ worked in its own queue, not by chasing the customer."""
 EXPOSURE_WEIGHT = 0.1
 AGE_CAP_DAYS = 90
 HIGH_RISK = 0.5
+SMALL_BALANCE = 1.0
+"""Open amounts below this (base currency) are written off, not chased (module docstring)."""
+WRITE_OFF = "write off small balance"
 MONITOR = "monitor"
+FRIENDLY = "friendly reminder"
 RESOLVE_DISPUTE = "resolve dispute"
 ACTIONS = (
+    WRITE_OFF,
     MONITOR,
-    "friendly reminder",
+    FRIENDLY,
     "firm reminder",
     "call",
     "escalate to finance manager",
@@ -393,7 +404,7 @@ def action_tier(
     tier = tier + (np.asarray(p_late_30) >= HIGH_RISK)
     if broken is not None:
         tier = tier + np.asarray(broken, dtype=bool)
-    return np.asarray(ACTIONS)[np.minimum(tier, len(ACTIONS) - 1)]
+    return np.asarray(ACTIONS)[np.minimum(tier + ACTIONS.index(MONITOR), len(ACTIONS) - 1)]
 
 
 def next_contact(
@@ -439,7 +450,7 @@ def next_contact(
     day = np.where(
         action == MONITOR,
         after_due,
-        np.where((action == ACTIONS[1]) & not_due, pre_due, tomorrow),
+        np.where((action == FRIENDLY) & not_due, pre_due, tomorrow),
     )
     if chase is not None:
         day = np.where(chase, tomorrow, day)
@@ -744,7 +755,11 @@ def build_worklist(
     exposure = exposure_by_customer.loc[pred["customer_id"]].to_numpy(dtype=float)
     age_factor = np.sqrt(1 + np.clip(days, 0, AGE_CAP_DAYS) / AGE_CAP_DAYS)
     log = contact_state(pred, contacts, as_of, payments)
-    action = np.where(disputed, RESOLVE_DISPUTE, action_tier(days, p_late, log.broken))
+    action = np.where(
+        disputed,
+        RESOLVE_DISPUTE,
+        np.where(amount < SMALL_BALANCE, WRITE_OFF, action_tier(days, p_late, log.broken)),
+    )
     expected = pd.to_datetime(pred["pay_date_p50"])
     lines = pd.DataFrame(
         {
@@ -764,7 +779,9 @@ def build_worklist(
             "pay_date_p90": pd.to_datetime(pred["pay_date_p90"]).to_numpy(),
             "days_to_expected_pay": (expected - pd.Timestamp(as_of)).dt.days.astype("Int64").array,
             "p_late_30": p_late,
-            "priority": p_late * (amount + EXPOSURE_WEIGHT * exposure) * age_factor,
+            "priority": p_late
+            * (amount + EXPOSURE_WEIGHT * np.minimum(exposure, amount / EXPOSURE_WEIGHT))
+            * age_factor,
             "action": action,
             "tone": info["tone"].to_numpy(),
             "next_contact": next_contact(
@@ -819,7 +836,8 @@ def build_worklist(
 
 def _needs_contact(lines: pd.DataFrame) -> pd.Series:
     """Dunning lines of a tier above monitor that no promise or hold keeps waiting."""
-    return (lines["queue"] == "dunning") & (lines["action"] != MONITOR) & ~lines["_waiting"]
+    chased = ~lines["action"].isin([WRITE_OFF, MONITOR])
+    return (lines["queue"] == "dunning") & chased & ~lines["_waiting"]
 
 
 def _spaced(lines: pd.DataFrame) -> pd.Series:

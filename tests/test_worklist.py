@@ -113,11 +113,33 @@ def test_priority_formula_and_exposure() -> None:
     cents = {"rtol": 0, "atol": 0.005}  # money is rounded to cents in the output
     np.testing.assert_allclose(out["customer_exposure"], exposure, **cents)
     age = np.sqrt(1 + np.clip(df["days_overdue"], 0, 90) / 90)
-    expected = df["p_late_30"] * (df["amount_open_base"] + 0.1 * exposure) * age
+    amount = df["amount_open_base"]
+    expected = df["p_late_30"] * (amount + 0.1 * np.minimum(exposure, 10 * amount)) * age
     np.testing.assert_allclose(out["priority"], expected, **cents)
     np.testing.assert_allclose(
         out["expected_cash_4w"], df["amount_open_base"] * df["p_paid_4w"], **cents
     )
+
+
+def test_a_small_residue_of_a_big_customer_is_written_off_not_escalated() -> None:
+    """A cent-sized residue of the customer owing most of the AR once outranked every real
+    debt and went out as an escalation letter: its concentration bonus is capped at its own
+    amount, and below 1.00 it is written off, in no draft."""
+    df = predictions(4).assign(
+        customer_id=["BIG", "BIG", "BIG", "SMALL"],
+        amount_open_base=[0.05, 1_900_000.0, 0.99, 138_000.0],
+        amount_open=[0.05, 1_900_000.0, 0.99, 138_000.0],
+        days_overdue=[200, 10, 120, 40],
+        p_late_30=[0.9, 0.3, 0.9, 0.6],
+        disputed=False,
+    )
+    lines = build_worklist(df, AS_OF).lines.set_index("invoice_id")
+    residues = df["invoice_id"].iloc[[0, 2]]
+    assert (lines.loc[residues, "action"] == "write off small balance").all()
+    assert (lines.loc[residues, "draft"] == "").all()
+    bound = 2 * lines.loc[residues, "amount_open"] * np.sqrt(2)  # the bonus ≤ its own amount
+    assert (lines.loc[residues, "priority"] <= bound + 0.005).all()
+    assert lines.loc[residues, "rank"].min() > lines.loc[df["invoice_id"].iloc[3], "rank"]
 
 
 def test_ranking_queues_and_columns() -> None:
