@@ -1097,6 +1097,10 @@ WIDE_CUSTOMER = 20
 """Characters of the customer's name shown when there is room for the reason too (else 14)."""
 
 
+IDS = {"invoice_id": "str", "customer_id": "str"}
+"""Identifiers are text: ``00001303`` is not the number 1303."""
+
+
 def _print_worklist(out: Path) -> None:
     """The queues, then the day's contacts (a collector's morning: whom to contact today,
     ranked by priority), what waits and why, where the whole list is, what changed since the
@@ -1108,8 +1112,8 @@ def _print_worklist(out: Path) -> None:
     from arcast.worklist import ACTIONS, CONTACT_PLANS, TONES
     from arcast.worklist_changes import CHANGES, PAID
 
-    lines = pd.read_csv(out / "worklist.csv", keep_default_na=False)
-    customers = pd.read_csv(out / "customer_view.csv", keep_default_na=False)
+    lines = pd.read_csv(out / "worklist.csv", keep_default_na=False, dtype=IDS)
+    customers = pd.read_csv(out / "customer_view.csv", keep_default_na=False, dtype=IDS)
     dunning = lines[lines["queue"] == "dunning"]
     drafts = sorted((out / "drafts").glob("*.eml"))
     actions = dunning["action"].value_counts()
@@ -1156,7 +1160,7 @@ def _print_worklist(out: Path) -> None:
     for name in ("worklist.csv", "dispute_queue.csv", "customer_view.csv"):
         console.print(f"  {out / name}")
     console.print(f"  {out / 'drafts'}/ ({len(drafts)} .eml drafts; arcast never sends them)")
-    changes = pd.read_csv(out / "worklist_changes.csv", keep_default_na=False)
+    changes = pd.read_csv(out / "worklist_changes.csv", keep_default_na=False, dtype=IDS)
     if len(changes):
         counts = changes["change"].value_counts()
         kept = int(

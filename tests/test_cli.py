@@ -376,6 +376,34 @@ def test_the_run_summary_warns_of_credit_balances_from_overpayments(
     assert "overpayments" not in capsys.readouterr().err
 
 
+def write_worklist_outputs(worklist, as_of, out: Path) -> Path:
+    """What `arcast worklist` writes and prints from: the CSVs, the drafts, four changes since
+    the day before and a workbook with its About sheet."""
+    from arcast.drafts import render_drafts, write_drafts
+    from arcast.io import write_csv
+    from arcast.workbook import ABOUT_SHEET, write_workbook
+    from arcast.worklist_changes import CHANGE_COLUMNS
+
+    write_csv(worklist.lines, out / "worklist.csv")
+    write_csv(worklist.customers, out / "customer_view.csv")
+    write_drafts(render_drafts(worklist, as_of), out / "drafts", "AR <ar@example.com>")
+    changes = pd.DataFrame(
+        [("paid", "promised"), ("paid", ""), ("gone from the ledger", ""), ("new", "")],
+        columns=["change", "contact_status_before"],
+    ).assign(since="2024-04-09")
+    write_csv(changes.reindex(columns=CHANGE_COLUMNS), out / "worklist_changes.csv")
+    about = {
+        "model": "arcast-pay-date-acme",
+        "model version": "3 (champion)",
+        "trained through": "2024-04-09",
+        "MLflow run": "0123abcd",
+        "ledger fingerprint": "9f8e7d (7 invoices, 3 payments)",
+    }
+    about = pd.DataFrame({"item": list(about), "value": list(about.values())})
+    write_workbook({"Worklist": worklist.dunning, ABOUT_SHEET: about}, out / "worklist.xlsx")
+    return out
+
+
 def test_the_worklist_summary_leads_with_todays_contacts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -387,11 +415,7 @@ def test_the_worklist_summary_leads_with_todays_contacts(
     from rich.console import Console
 
     import arcast.cli
-    from arcast.drafts import render_drafts, write_drafts
-    from arcast.io import write_csv
-    from arcast.workbook import ABOUT_SHEET, write_workbook
     from arcast.worklist import build_worklist
-    from arcast.worklist_changes import CHANGE_COLUMNS
     from tests.test_worklist import contact_log, predictions, standing
 
     as_of = date(2024, 4, 10)  # a Wednesday
@@ -424,24 +448,7 @@ def test_the_worklist_summary_leads_with_todays_contacts(
         ]
     )
     worklist = build_worklist(df, as_of, standing(list("ABCDEF")), contacts=log)
-    out = tmp_path / "out"
-    write_csv(worklist.lines, out / "worklist.csv")
-    write_csv(worklist.customers, out / "customer_view.csv")
-    write_drafts(render_drafts(worklist, as_of), out / "drafts", "AR <ar@example.com>")
-    changes = pd.DataFrame(
-        [("paid", "promised"), ("paid", ""), ("gone from the ledger", ""), ("new", "")],
-        columns=["change", "contact_status_before"],
-    ).assign(since="2024-04-09")
-    write_csv(changes.reindex(columns=CHANGE_COLUMNS), out / "worklist_changes.csv")
-    about = {
-        "model": "arcast-pay-date-acme",
-        "model version": "3 (champion)",
-        "trained through": "2024-04-09",
-        "MLflow run": "0123abcd",
-        "ledger fingerprint": "9f8e7d (7 invoices, 3 payments)",
-    }
-    about = pd.DataFrame({"item": list(about), "value": list(about.values())})
-    write_workbook({"Worklist": worklist.dunning, ABOUT_SHEET: about}, out / "worklist.xlsx")
+    out = write_worklist_outputs(worklist, as_of, tmp_path / "out")
     console = Console(width=140, record=True)
     monkeypatch.setattr(arcast.cli, "console", console)
     arcast.cli._print_worklist(out)
@@ -465,6 +472,31 @@ def test_the_worklist_summary_leads_with_todays_contacts(
         "Scored by arcast-pay-date-acme version 3 (champion), trained through 2024-04-09 "
         "(MLflow run 0123abcd); ledger fingerprint 9f8e7d (7 invoices, 3 payments)"
     ) in said
+
+
+def test_the_worklist_summary_keeps_an_ids_leading_zeros(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read back from worklist.csv, an ERP's all-digit ids are text: 00001303, not 1303."""
+    from datetime import date
+
+    from rich.console import Console
+
+    import arcast.cli
+    from arcast.worklist import build_worklist
+    from tests.test_worklist import predictions, standing
+
+    as_of = date(2024, 4, 10)
+    df = predictions(2, as_of=as_of).assign(
+        invoice_id=["00001303", "00001304"], customer_id="0042", days_overdue=10, disputed=False
+    )
+    worklist = build_worklist(df, as_of, standing(["0042"]))
+    out = write_worklist_outputs(worklist, as_of, tmp_path / "out")
+    console = Console(width=140, record=True)
+    monkeypatch.setattr(arcast.cli, "console", console)
+    arcast.cli._print_worklist(out)
+    text = console.export_text()
+    assert " 00001303 " in text and " 00001304 " in text
 
 
 def test_validate_counts_the_payments_derived_from_paid_dates(tmp_path: Path) -> None:
