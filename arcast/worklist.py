@@ -135,6 +135,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -707,9 +708,12 @@ def _split_reasons(reasons: pd.Series) -> pd.DataFrame:
 
 
 def draft_file_name(rank: int, customer_id: str) -> str:
-    """``NNNN-<customer_id>.eml``, with anything but letters, digits, ``.``, ``_``, ``-`` made
-    ``_`` so that a customer id can never name a path outside the drafts folder."""
-    return f"{rank:04d}-{re.sub(r'[^A-Za-z0-9._-]', '_', str(customer_id))}.eml"
+    """``NNNN-<customer_id>.eml``, accents dropped (``Café Müller`` → ``Cafe_Muller``) and
+    anything else but letters, digits, ``.``, ``_``, ``-`` made ``_``, so that a customer id can
+    never name a path outside the drafts folder."""
+    plain = unicodedata.normalize("NFKD", str(customer_id))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return f"{rank:04d}-{re.sub(r'[^A-Za-z0-9._-]', '_', plain)}.eml"
 
 
 def build_worklist(

@@ -13,6 +13,7 @@ from arcast.worklist import (
     OUTPUT_COLUMNS,
     build_worklist,
     customer_tone,
+    draft_file_name,
     high_value,
     next_contact,
 )
@@ -716,3 +717,15 @@ def test_a_customer_wide_promise_of_an_amount_counts_only_the_invoices_it_covers
     assert lines.loc["W1", "contact_status"] == "promise broken"
     assert lines.loc["W1", "contact_note"].endswith(": broken (USD 4,000.00 paid)")
     assert lines.loc["W2", "contact_status"] == "contacted"
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "name"),
+    [
+        ("Café Müller GmbH", "0007-Cafe_Muller_GmbH.eml"),
+        ("Łódź Hurt Sp. z o.o.", "0007-_odz_Hurt_Sp._z_o.o..eml"),
+        ("../../etc/passwd", "0007-.._.._etc_passwd.eml"),
+    ],
+)
+def test_draft_file_names_keep_letters_and_stay_in_the_folder(customer_id: str, name: str) -> None:
+    assert draft_file_name(7, customer_id) == name
