@@ -193,10 +193,14 @@ def _print_model_notes(model: dict) -> None:
         )
     beyond = model.get("beyond_paid_history") or {}
     if beyond.get("open_invoices"):
+        oldest, cap = beyond["oldest_paid_days_late"], beyond.get("max_days_late")
+        seen = f"{oldest} days late"
+        if cap is not None and oldest >= cap - 1:  # its training follows invoices no further
+            seen += f"; training follows an invoice to {cap} days past due, no further"
         console.print(
             f"[yellow]Note: {beyond['open_invoices']:,} open invoices "
             f"({beyond['amount_open_base']:,.0f} in base currency) are more overdue than any "
-            f"invoice the model saw paid ({beyond['oldest_paid_days_late']} days late); the "
+            f"invoice the model saw paid ({seen}); the "
             f"13-week forecast expects {beyond['expected_13w_base']:,.0f} from them on younger "
             "debts' evidence: review them for collection or write-off.[/yellow]"
         )

@@ -327,6 +327,7 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
     assert "spreadsheet" not in capsys.readouterr().err
     model["beyond_paid_history"] = {
         "oldest_paid_days_late": 124,
+        "max_days_late": 365,
         "open_invoices": 9,
         "amount_open_base": 81_234.5,
         "expected_13w_base": 40_100.0,
@@ -337,6 +338,10 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
         "9 open invoices (81,234 in base currency) are more overdue than any invoice the model "
         "saw paid (124 days late); the 13-week forecast expects 40,100 from them"
     ) in said
+    model["beyond_paid_history"]["oldest_paid_days_late"] = 365  # the panel stops there
+    _print_model_notes(model)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "(365 days late; training follows an invoice to 365 days past due, no further)" in said
     model["beyond_paid_history"]["open_invoices"] = 0
     _print_model_notes(model)
     assert "more overdue" not in capsys.readouterr().err

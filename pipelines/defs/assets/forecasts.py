@@ -114,12 +114,14 @@ def invoice_predictions(
         con.execute(
             "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version, "
             "$paid::BIGINT AS model_paid_invoices, $through::DATE AS model_trained_through, "
-            "$oldest::BIGINT AS model_oldest_paid_days_late",
+            "$oldest::BIGINT AS model_oldest_paid_days_late, "
+            "$cap::BIGINT AS model_max_days_late",
             {
                 "v": version,
                 "paid": paid_invoices,
                 "through": model.trained_through,
                 "oldest": oldest_paid,
+                "cap": model.config.max_days_late,
             },
         )
 

@@ -175,11 +175,12 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     """The model that scored this run, as recorded when it scored: registered name and version,
     the aliases pointing at it, its MLflow run, the last day of data and the paid invoices it
     learnt from, the fingerprint of the ledger it learnt from (``ledger_fingerprint``), and the
-    open invoices more overdue than any it saw paid (``beyond_paid_history``), whose forecasts
-    carry what it learnt of younger debts past its evidence."""
-    version, paid_invoices, through, oldest = con.execute(
+    open invoices more overdue than any it saw paid (``beyond_paid_history``, with the age past
+    due at which its training follows an invoice no further), whose forecasts carry what it
+    learnt of younger debts past its evidence."""
+    version, paid_invoices, through, oldest, cap = con.execute(
         "SELECT model_version, model_paid_invoices, model_trained_through, "
-        "model_oldest_paid_days_late FROM scoring_context"
+        "model_oldest_paid_days_late, model_max_days_late FROM scoring_context"
     ).fetchone()
     in_13_weeks = " + ".join(f"p_paid_week_{w:02d}" for w in range(1, WEEKS + 1))
     beyond, beyond_amount, beyond_cash = con.execute(
@@ -200,6 +201,7 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
         "ledger_fingerprint": {k: logged.get(k) for k in ("hash", "invoices", "payments")},
         "beyond_paid_history": {
             "oldest_paid_days_late": oldest,
+            "max_days_late": cap,
             "open_invoices": int(beyond),
             "amount_open_base": round(float(beyond_amount), 2),
             "expected_13w_base": round(float(beyond_cash), 2),
