@@ -581,14 +581,21 @@ def backtest(
 ) -> None:
     """Replay past cutoffs: train on what was known, score open invoices against what happened.
 
-    Writes backtest_metrics.csv, backtest_summary.json and two plots, and (rolling origin) the
+    Writes backtest_metrics.csv, backtest_invoices.csv (each invoice's forecasts and errors),
+    backtest_summary.json and two plots, and (rolling origin) the
     13-week cash forecast's backtest_cash.csv, backtest_cash_metrics.csv and fan chart.
     """
     from functools import partial
 
     from arcast.generate import load_truth, oracle_sample_pay_dates
     from arcast.io import write_atomic, write_csv, write_json
-    from models.backtest import CutoffRule, format_metric, run_at_issue, run_backtest
+    from models.backtest import (
+        CutoffRule,
+        format_metric,
+        invoice_rows,
+        run_at_issue,
+        run_backtest,
+    )
     from models.paydate import TrainingConfig
     from models.plots import backtest_figures, cash_fan_figure
 
@@ -652,6 +659,7 @@ def backtest(
             progress.stop()
             raise _fail(str(exc)) from None
     write_csv(result.metrics, out / "backtest_metrics.csv")
+    write_csv(invoice_rows(result.rows), out / "backtest_invoices.csv")
     write_json(result.summary, out / "backtest_summary.json")
     figures = backtest_figures(result.rows)
     if not result.cash.empty:

@@ -71,7 +71,8 @@ class ReportData:
     scenarios: pd.DataFrame | None = None
     scenario_summary: Mapping[str, Any] | None = None
     model_accuracy: pd.DataFrame | None = None
-    """method, mae_p50, pit_coverage, auc_late30, brier_late30 on the gate's backtest window."""
+    """method, mae_p50, mae_p50_censored (if kept), pit_coverage, auc_late30, brier_late30 on
+    the gate's backtest window."""
     accuracy_window: str = ""
     accuracy_verdict: str = ""
     """The model against the spreadsheet methods on that window, in one sentence."""

@@ -74,6 +74,12 @@ def test_metrics_on_a_hand_made_forecast() -> None:
     # errors: a 104-105, b 115-145, d scored at the horizon end + 1 = 131 vs 160
     assert m["mae_p50"] == pytest.approx((1 + 30 + 29) / 3)
     assert m["bias_p50"] == pytest.approx(-(1 + 30 + 29) / 3)
+    # counting unpaid invoices too: c and e, unpaid at 200, were forecast beyond the horizon
+    # (e's 190 is past it), as was d, paid after it: the data contradicts none of the three
+    assert m["mae_p50_censored"] == pytest.approx((1 + 30) / 5)
+    tomorrow = score(_toy().assign(p50=101.0))  # "pays tomorrow", as a spreadsheet says of debt
+    assert tomorrow["mae_p50"] == pytest.approx((4 + 44 + 59) / 3)
+    assert tomorrow["mae_p50_censored"] == pytest.approx((4 + 44 + 100 + 59 + 100) / 5)
     assert m["coverage_p10_p90"] == pytest.approx(2 / 3)  # b is outside; d's p90 is open-ended
     assert m["n_pit"] == 3 and m["pit_coverage"] == pytest.approx(1 / 3)
     # late-30 labels: a 0, b 1 (145 > 140), c 1 (never paid), d 1; e unknown (220 > 200)
@@ -204,6 +210,13 @@ def test_versus_baselines_names_where_the_model_falls_behind() -> None:
     )
     assert ahead["scores"]["customer_median"] == {"mae_p50": 8.5, "brier_late30": 0.10}
     assert "due_date" not in ahead["scores"]
+
+    with_unpaid = table(8.0, 0.08).assign(mae_p50_censored=[12.0, 30.0, 25.0, 40.0] * 2)
+    judged = versus_baselines(with_unpaid)  # judged on the MAE that counts unpaid invoices
+    assert judged["ahead"][0] == (
+        "p50 MAE counting unpaid invoices 12.00 days against the customer median's 25.00"
+    )
+    assert set(judged["scores"]["model"]) == {"mae_p50_censored", "brier_late30"}
 
     behind = versus_baselines(table(11.27, 0.08))
     assert not behind["beats_baselines"]
@@ -417,6 +430,14 @@ def test_cli_backtest_writes_its_files(small_ledger_dir: Path, tmp_path: Path, b
     expected = backtest[0].metrics
     numeric = expected.select_dtypes("number").columns
     np.testing.assert_allclose(written[numeric], expected[numeric], rtol=1e-12)
+    # each invoice's errors, which the pooled MAEs are the means of
+    invoices = pd.read_csv(out / "backtest_invoices.csv", dtype={"invoice_id": str})
+    assert len(invoices) == len(backtest[0].rows)
+    model = invoices[invoices["method"] == "model"]
+    pooled = expected.set_index(["cutoff", "segment", "method"]).loc[("pooled", "all", "model")]
+    assert model["error_p50"].mean() == pytest.approx(pooled["mae_p50"])
+    assert model["error_p50_censored"].mean() == pytest.approx(pooled["mae_p50_censored"])
+    assert (model["paid_date"].notna() == model["error_p50"].notna()).all()
 
 
 def test_cli_backtest_at_issue(small_ledger_dir: Path, tmp_path: Path) -> None:

@@ -17,7 +17,14 @@ from pipelines.defs.resources import ArcastSettings
 REPORT_FILE = "cfo_report.html"
 CHART_DIR = "report"
 TOP_CUSTOMERS = 10
-ACCURACY_COLUMNS = ["method", "mae_p50", "pit_coverage", "auc_late30", "brier_late30"]
+ACCURACY_COLUMNS = [
+    "method",
+    "mae_p50",
+    "mae_p50_censored",
+    "pit_coverage",
+    "auc_late30",
+    "brier_late30",
+]
 
 TOP_CUSTOMERS_SQL = """
 SELECT p.customer_id,
