@@ -147,18 +147,20 @@ def _broken_promises(lines: list[dict], promises: pd.DataFrame) -> list[dict]:
     for row in lines:
         if row["invoice_id"] not in terms.index:
             continue
-        made, until, amount, paid, wide = terms.loc[row["invoice_id"]]
+        promise = terms.loc[row["invoice_id"]]
+        amount = promise["amount"]
         promised = None if pd.isna(amount) else float(amount)  # NaN is not equal to itself
-        key = (made, until, promised, wide, None if wide else row["invoice_id"])
+        wide = bool(promise["wide"])
+        key = (promise["made"], promise["until"], promised, wide, wide or row["invoice_id"])
         code = row["currency"]
         entry = said.setdefault(
             key,
             {
-                "made": longdate(made),
-                "until": longdate(until),
+                "made": longdate(promise["made"]),
+                "until": longdate(promise["until"]),
                 "amount": "" if promised is None else money(promised, code),
-                "paid": money(paid, code) if paid > 0 else "",
-                "wide": bool(wide),
+                "paid": money(promise["paid"], code) if promise["paid"] > 0 else "",
+                "wide": wide,
                 "invoices": [],
             },
         )

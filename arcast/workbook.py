@@ -20,6 +20,7 @@ import xlsxwriter
 from arcast.io import write_atomic
 
 TIER_COLOURS = {
+    "write off small balance": "F7F7F7",
     "monitor": "EDEDED",
     "friendly reminder": "C6EFCE",
     "firm reminder": "FFEB9C",
