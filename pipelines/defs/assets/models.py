@@ -109,10 +109,10 @@ def fingerprint(con) -> dict:
             "beats_baselines",
             asset="pay_date_model",
             description="On its backtest window the challenger is not behind the spreadsheet "
-            "method (due date + the customer's mean or median delay) on p50 MAE or p_late_30 "
-            "Brier by more than the window's noise (two standard errors of the gap, clustered by "
-            "customer). Warns only: a small or young ledger may not give the model enough to "
-            "learn from.",
+            "method (due date + the customer's mean or median delay) on p50 MAE (invoices "
+            "still unpaid at the window's end counted too) or p_late_30 Brier by more than the "
+            "window's noise (two standard errors of the gap, clustered by customer). Warns only: "
+            "a small or young ledger may not give the model enough to learn from.",
         )
     ],
 )
