@@ -193,10 +193,12 @@ def _print_model_notes(model: dict) -> None:
         )
     beyond = model.get("beyond_paid_history") or {}
     if beyond.get("open_invoices"):
-        oldest, cap = beyond["oldest_paid_days_late"], beyond.get("max_days_late")
-        seen = f"{oldest} days late"
-        if cap is not None and oldest >= cap - 1:  # its training follows invoices no further
-            seen += f"; training follows an invoice to {cap} days past due, no further"
+        seen = f"{beyond['oldest_paid_days_late']} days late"
+        if past := beyond.get("paid_past_panel"):  # the panel's cap, not the ledger, set that age
+            seen += (
+                f"; training follows an invoice to {beyond['max_days_late']} days past due, and "
+                f"{past:,} paid later are not in its evidence"
+            )
         console.print(
             f"[yellow]Note: {beyond['open_invoices']:,} open invoices "
             f"({beyond['amount_open_base']:,.0f} in base currency) are more overdue than any "

@@ -294,7 +294,7 @@ def build_training_keys(
     their non-event days, which are reweighted by 1/keep_rate.
     """
     params = {"cutoff": to_day(cutoff), "max_days_late": max_days_late}
-    at_risk, events, oldest = con.execute(read_sql("at_risk_counts"), params).fetchone()
+    at_risk, events, oldest, past = con.execute(read_sql("at_risk_counts"), params).fetchone()
     at_risk, events = int(at_risk), int(events)
     invoice_rate = min(1.0, MAX_EVENT_SHARE * max_rows / max(events, 1))
     negatives = max((at_risk - events) * invoice_rate, 1.0)
@@ -317,6 +317,7 @@ def build_training_keys(
         "at_risk_days": at_risk,
         "paid_invoices": events,
         "oldest_paid_days_late": oldest,
+        "paid_past_panel": int(past),
         "events": int(sampled_events),
         "invoice_rate": invoice_ppm / 1_000_000,
         "keep_rate": keep_ppm / 1_000_000,

@@ -405,6 +405,8 @@ def _fit_booster(
         "paid_invoices": float(panel["paid_invoices"]),
         # an open invoice older than this is past every payment the model learnt from
         "oldest_paid_days_late": float(panel["oldest_paid_days_late"] or 0),
+        # invoices paid later than the panel's max_days_late: censored there, never seen paid
+        "paid_past_panel": float(panel["paid_past_panel"]),
         "panel_events": float(panel["events"]),
         "panel_keep_rate": panel["keep_rate"],
         "panel_invoice_rate": panel["invoice_rate"],

@@ -328,6 +328,7 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
     model["beyond_paid_history"] = {
         "oldest_paid_days_late": 124,
         "max_days_late": 365,
+        "paid_past_panel": 0,
         "open_invoices": 9,
         "amount_open_base": 81_234.5,
         "expected_13w_base": 40_100.0,
@@ -338,10 +339,13 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
         "9 open invoices (81,234 in base currency) are more overdue than any invoice the model "
         "saw paid (124 days late); the 13-week forecast expects 40,100 from them"
     ) in said
-    model["beyond_paid_history"]["oldest_paid_days_late"] = 365  # the panel stops there
+    model["beyond_paid_history"] |= {"oldest_paid_days_late": 364, "paid_past_panel": 21}
     _print_model_notes(model)
     said = " ".join(capsys.readouterr().err.split())
-    assert "(365 days late; training follows an invoice to 365 days past due, no further)" in said
+    assert (
+        "(364 days late; training follows an invoice to 365 days past due, and 21 paid later "
+        "are not in its evidence)"
+    ) in said
     model["beyond_paid_history"]["open_invoices"] = 0
     _print_model_notes(model)
     assert "more overdue" not in capsys.readouterr().err

@@ -208,6 +208,20 @@ def test_training_rows_respect_time(warehouse: duckdb.DuckDBPyConnection) -> Non
     ).all()
 
 
+def test_the_panel_counts_the_invoices_paid_past_its_age_cap(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    """Invoices paid later than ``max_days_late`` past due are censored there: the panel's
+    oldest payment is then its cap's doing, not the ledger's, and the count says so."""
+    facts = warehouse.execute("SELECT * FROM invoice_facts").df()
+    late = facts["completion_day"] - facts["due_day"]
+    paid = (facts["completion_day"] <= to_day(K)) & (facts["issue_day"] < to_day(K))
+    cap = int(late[paid].quantile(0.9))
+    stats = build_training_keys(warehouse, K, 60, 20_000, cap, seed=1)
+    assert stats["paid_past_panel"] == int((paid & (late > cap)).sum()) > 0
+    assert stats["oldest_paid_days_late"] <= cap
+
+
 def test_training_rows_are_deterministic(warehouse: duckdb.DuckDBPyConnection) -> None:
     def keys() -> pd.DataFrame:
         build_training_keys(warehouse, K, 60, 20_000, 365, seed=3)

@@ -286,6 +286,7 @@ def test_run_summary_accounts_for_every_row(first_run) -> None:
     beyond = summary["model"]["beyond_paid_history"]
     oldest = beyond["oldest_paid_days_late"]
     assert isinstance(oldest, int) and 0 < oldest <= beyond["max_days_late"] == 365
+    assert beyond["paid_past_panel"] == 0  # the generated ledger pays within a year
     past = predictions.loc[predictions["days_overdue"] > oldest, "amount_open_base"]
     assert beyond["open_invoices"] == len(past)
     assert beyond["amount_open_base"] == pytest.approx(past.sum(), abs=0.01 * (len(past) + 1))

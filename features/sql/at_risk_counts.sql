@@ -15,5 +15,8 @@ SELECT
     COALESCE(count(*) FILTER (WHERE paid AND end_day > issue_day), 0) AS events,
     -- the latest an invoice was paid past its due date among the panel's events
     max(completion_day - due_day) FILTER (WHERE paid AND end_day = completion_day)
-        AS oldest_paid_days_late
+        AS oldest_paid_days_late,
+    -- paid later than the panel follows an invoice: censored there, never seen paid
+    count(*) FILTER (WHERE paid AND completion_day > due_day + $max_days_late)
+        AS paid_past_panel
 FROM spans;

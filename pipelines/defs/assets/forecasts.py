@@ -68,6 +68,7 @@ def invoice_predictions(
     paid_invoices = None if paid is None else int(paid)
     oldest = model.metrics.get("oldest_paid_days_late")  # likewise
     oldest_paid = None if oldest is None else int(oldest)
+    past = model.metrics.get("paid_past_panel")  # likewise
     with warehouse.get_connection() as con:
         as_of, base = con.execute("SELECT as_of, base_currency FROM run_context").fetchone()
         first, last_due = con.execute(
@@ -115,13 +116,14 @@ def invoice_predictions(
             "CREATE OR REPLACE TABLE scoring_context AS SELECT $v AS model_version, "
             "$paid::BIGINT AS model_paid_invoices, $through::DATE AS model_trained_through, "
             "$oldest::BIGINT AS model_oldest_paid_days_late, "
-            "$cap::BIGINT AS model_max_days_late",
+            "$cap::BIGINT AS model_max_days_late, $past::BIGINT AS model_paid_past_panel",
             {
                 "v": version,
                 "paid": paid_invoices,
                 "through": model.trained_through,
                 "oldest": oldest_paid,
                 "cap": model.config.max_days_late,
+                "past": None if past is None else int(past),
             },
         )
 

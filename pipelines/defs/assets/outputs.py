@@ -176,11 +176,12 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
     the aliases pointing at it, its MLflow run, the last day of data and the paid invoices it
     learnt from, the fingerprint of the ledger it learnt from (``ledger_fingerprint``), and the
     open invoices more overdue than any it saw paid (``beyond_paid_history``, with the age past
-    due at which its training follows an invoice no further), whose forecasts carry what it
-    learnt of younger debts past its evidence."""
-    version, paid_invoices, through, oldest, cap = con.execute(
+    due at which its training follows an invoice no further and how many invoices were paid
+    later than that), whose forecasts carry what it learnt of younger debts past its evidence."""
+    version, paid_invoices, through, oldest, cap, past = con.execute(
         "SELECT model_version, model_paid_invoices, model_trained_through, "
-        "model_oldest_paid_days_late, model_max_days_late FROM scoring_context"
+        "model_oldest_paid_days_late, model_max_days_late, model_paid_past_panel "
+        "FROM scoring_context"
     ).fetchone()
     in_13_weeks = " + ".join(f"p_paid_week_{w:02d}" for w in range(1, WEEKS + 1))
     beyond, beyond_amount, beyond_cash = con.execute(
@@ -202,6 +203,7 @@ def model_identity(con: duckdb.DuckDBPyConnection, registry: Registry) -> dict:
         "beyond_paid_history": {
             "oldest_paid_days_late": oldest,
             "max_days_late": cap,
+            "paid_past_panel": past,
             "open_invoices": int(beyond),
             "amount_open_base": round(float(beyond_amount), 2),
             "expected_13w_base": round(float(beyond_cash), 2),
