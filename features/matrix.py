@@ -16,7 +16,7 @@ import holidays
 import numpy as np
 import pandas as pd
 
-from features.warehouse import EPOCH, WEEKDAY_SHARES, from_day, read_sql, to_day
+from features.warehouse import EPOCH, MONTH_DAY_SHARES, WEEKDAY_SHARES, from_day, read_sql, to_day
 
 CATEGORICAL = ("segment", "country", "currency", "channel")
 
@@ -48,6 +48,7 @@ NUMERIC = (
     "gap_to_last3_late",
     "gap_to_ewm_late",
     "weekday_share",
+    "month_day_share",
     "month_end_share",
     "days_since_customer_payment",
     "channel_hist_n",
@@ -130,6 +131,12 @@ class Calendar:
         month_last = np.searchsorted(month_id, month_id, side="right") - 1
         counted = np.cumsum(self.business, axis=1)
         self.last_business_day = self.business & (counted[:, month_last] == counted)
+        # how many closed days run up to each day: a run due on any of them is paid on it
+        self.closed_before = np.zeros(self.business.shape, dtype=np.int64)
+        for t in range(1, len(days)):
+            self.closed_before[:, t] = np.where(
+                self.business[:, t - 1], 0, self.closed_before[:, t - 1] + 1
+            )
 
     def country_index(self, country: pd.Series) -> np.ndarray:
         return country.map(self.codes).fillna(len(self.codes)).to_numpy(dtype=np.int64)
@@ -174,6 +181,7 @@ DAY_FEATURES = (
     "gap_to_ewm_late",
     "gap_to_channel_adjusted_late",
     "weekday_share",
+    "month_day_share",
     "days_since_dispute_opened",
     "days_since_dispute_resolved",
     "weekday",
@@ -204,6 +212,7 @@ class KeyMatrix:
     due: np.ndarray
     country: np.ndarray
     weekday_shares: np.ndarray
+    month_day_shares: np.ndarray
     dispute_opened: np.ndarray
     dispute_resolved: np.ndarray
 
@@ -225,6 +234,7 @@ class KeyMatrix:
         for gap, ref in _GAP_REFERENCES.items():
             out[:, col[gap]] = days_overdue - self.static[idx, FEATURES.index(ref)]
         out[:, col["weekday_share"]] = self.weekday_shares[idx, weekday]
+        out[:, col["month_day_share"]] = self._month_day_share(idx, pos, calendar)
         out[:, col["days_since_dispute_opened"]] = d - self.dispute_opened[idx]
         out[:, col["days_since_dispute_resolved"]] = d - self.dispute_resolved[idx]
         out[:, col["weekday"]] = weekday
@@ -234,6 +244,20 @@ class KeyMatrix:
         out[:, col["month"]] = calendar.month[pos]
         out[:, col["business_day"]] = calendar.business[self.country[idx], pos]
         return out
+
+
+    def _month_day_share(self, idx: np.ndarray, pos: np.ndarray, calendar: Calendar) -> np.ndarray:
+        """The customer's share of payments made on day d's date of the month, or on the dates of
+        the closed days just before it: a run fixed on the 10th is paid on Monday the 12th when
+        the 10th is a Saturday."""
+        shares = self.month_day_shares[idx]
+        closed = calendar.closed_before[self.country[idx], pos]
+        rows = np.arange(len(idx))
+        total = np.zeros(len(idx), dtype=np.float32)
+        for back in range(int(closed.max(initial=0)) + 1):
+            date_of_month = calendar.day_of_month[np.maximum(pos - back, 0)].astype(np.int64)
+            total += np.where(closed >= back, shares[rows, date_of_month - 1], 0)
+        return total
 
 
 def key_matrix(known: pd.DataFrame, vocab: Vocabulary, calendar: Calendar) -> KeyMatrix:
@@ -267,6 +291,7 @@ def key_matrix(known: pd.DataFrame, vocab: Vocabulary, calendar: Calendar) -> Ke
         due=known["due_day"].to_numpy(dtype=np.int64),
         country=calendar.country_index(known["country"]),
         weekday_shares=known[list(WEEKDAY_SHARES)].to_numpy(np.float32),
+        month_day_shares=known[list(MONTH_DAY_SHARES)].to_numpy(np.float32),
         dispute_opened=np.where(dispute_open, _f32(known["last_dispute_opened_day"]), np.nan),
         # a settled dispute releases the payment it held: how long ago matters
         dispute_resolved=np.where(dispute_open, np.nan, _f32(known["last_dispute_resolved_day"])),

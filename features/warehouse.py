@@ -28,6 +28,9 @@ month-end batch payers of `models.billing`)."""
 WEEKDAY_SHARES = tuple(f"weekday{w}_share" for w in range(7))
 """`customer_history` columns: the share of the customer's payments made on each weekday
 (Monday first), the habit of a customer that pays in weekly runs."""
+MONTH_DAY_SHARES = tuple(f"month_day{m}_share" for m in range(1, 32))
+"""`customer_history` columns: the share of the customer's payments made on each day of the
+month, the habit of a customer whose payment runs fall on fixed dates (the 10th and the 25th)."""
 
 AGING_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("current", -np.inf, 0),
@@ -120,8 +123,15 @@ def build_fact_tables(con: duckdb.DuckDBPyConnection, base_currency: str) -> dic
     weekday_shares = ",\n        ".join(
         f"avg((weekday = {w})::DOUBLE) OVER cum AS {name}" for w, name in enumerate(WEEKDAY_SHARES)
     )
+    month_day_shares = ",\n        ".join(
+        f"avg((month_day = {m})::DOUBLE) OVER cum AS {name}"
+        for m, name in enumerate(MONTH_DAY_SHARES, start=1)
+    )
     history_sql = read_sql(
-        "customer_history", ewm_expr=_ewm_expression(), weekday_share_exprs=weekday_shares
+        "customer_history",
+        ewm_expr=_ewm_expression(),
+        weekday_share_exprs=weekday_shares,
+        month_day_share_exprs=month_day_shares,
     )
     con.execute(history_sql, {"month_end_days": MONTH_END_DAYS})
     con.execute(read_sql("customer_channel_history"))

@@ -263,6 +263,7 @@ CONTEXT_FEATURES = frozenset(
         "lead_days",
         "weekday",
         "weekday_share",
+        "month_day_share",
         "day_of_month",
         "days_to_month_end",
         "last_business_day",

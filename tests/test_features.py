@@ -262,3 +262,43 @@ def test_last_business_day_of_the_month(country: str, month_end_run: date) -> No
     month = np.arange(first, first + len(calendar.weekday))
     flagged = month[calendar.last_business_day[idx, calendar.position(month)]]
     assert flagged.tolist() == [to_day(month_end_run)]
+
+
+def test_month_day_share_follows_a_run_on_a_fixed_date(small_tables: dict) -> None:
+    """A customer that pays on the 10th (the next business day when the 10th is closed): its
+    share is the whole history on the 10th, and on a Monday the 12th after a Saturday 10th too,
+    where a run moved off the weekend lands."""
+    invoices, payments = small_tables["invoices"], small_tables["payments"].copy()
+    customer = invoices["customer_id"].value_counts().index[0]
+    country = small_tables["customers"].set_index("customer_id").loc[customer, "country"]
+    calendar = Calendar([country], to_day(date(2023, 12, 1)), to_day(date(2025, 7, 1)))
+    open_days = np.flatnonzero(calendar.business[0]) + calendar.first_day
+    mine = payments["customer_id"] == customer
+    paid = payments.loc[mine, "payment_date"]
+    tenth = paid + pd.offsets.MonthBegin(0) + pd.Timedelta(days=9)
+    tenth = tenth.where(tenth >= paid, tenth + pd.offsets.MonthBegin(1))
+    days = (tenth - pd.Timestamp(1970, 1, 1)).dt.days.to_numpy()
+    run = open_days[np.searchsorted(open_days, days)]
+    payments.loc[mine, "payment_date"] = pd.to_datetime(run, unit="D")
+    con = open_warehouse(_with_payments(small_tables, payments))
+    build_scoring_keys(con, K)
+    known = knowledge_features(con)
+    known = known[known["customer_id"] == customer].reset_index(drop=True)
+    completed = con.execute(
+        "SELECT completion_day FROM invoice_facts WHERE customer_id = ? AND completion_day <= ?",
+        [customer, to_day(K)],
+    ).fetchnumpy()["completion_day"]
+    history = pd.to_datetime(completed, unit="D")
+    assert len(known) and len(history) > 5
+
+    def share(day: date) -> float:
+        x = model_matrix(known, np.full(len(known), to_day(day)), Vocabulary.fit(known), calendar)
+        (value,) = set(x[:, FEATURES.index("month_day_share")].round(6))
+        return float(value)
+
+    on_tenth = (history.day == 10).mean()
+    assert 0.5 < on_tenth < 1
+    assert share(date(2024, 12, 10)) == pytest.approx(on_tenth)  # a Tuesday
+    assert date(2025, 5, 10).weekday() == 5
+    assert share(date(2025, 5, 12)) == pytest.approx(history.day.isin([10, 11, 12]).mean())
+    assert share(date(2024, 12, 20)) == 0

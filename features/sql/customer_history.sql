@@ -11,6 +11,7 @@ WITH done AS (
         (completion_day - due_day)::DOUBLE AS late,
         (completion_day - issue_day)::DOUBLE AS days_to_pay,
         isodow(DATE '1970-01-01' + completion_day) - 1 AS weekday,
+        day(DATE '1970-01-01' + completion_day) AS month_day,
         day(last_day(DATE '1970-01-01' + completion_day))
             - day(DATE '1970-01-01' + completion_day) <= $month_end_days AS month_end
     FROM invoice_facts
@@ -40,6 +41,7 @@ stats AS (
         regr_slope(late, day) OVER last10 * 30 AS trend_late_per_30d,
         {ewm_expr} AS ewm_late,
         {weekday_share_exprs},
+        {month_day_share_exprs},
         avg(month_end::DOUBLE) OVER cum AS month_end_share,
         row_number() OVER (PARTITION BY customer_id, day ORDER BY invoice_id DESC) AS rn_desc
     FROM done
