@@ -245,7 +245,6 @@ class KeyMatrix:
         out[:, col["business_day"]] = calendar.business[self.country[idx], pos]
         return out
 
-
     def _month_day_share(self, idx: np.ndarray, pos: np.ndarray, calendar: Calendar) -> np.ndarray:
         """The customer's share of payments made on day d's date of the month, or on the dates of
         the closed days just before it: a run fixed on the 10th is paid on Monday the 12th when
