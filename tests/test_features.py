@@ -265,9 +265,10 @@ def test_last_business_day_of_the_month(country: str, month_end_run: date) -> No
 
 
 def test_month_day_share_follows_a_run_on_a_fixed_date(small_tables: dict) -> None:
-    """A customer that pays on the 10th (the next business day when the 10th is closed): its
-    share is the whole history on the 10th, and on a Monday the 12th after a Saturday 10th too,
-    where a run moved off the weekend lands."""
+    """A customer that pays on the 10th (the next business day when the 10th is closed): on a
+    Tuesday the 10th its share is that of its payments made on a 10th; on Monday the 12th after
+    a Saturday 10th it counts the 10th and 11th too, since a run moved off the weekend lands
+    there; on a date it never pays on, none."""
     invoices, payments = small_tables["invoices"], small_tables["payments"].copy()
     customer = invoices["customer_id"].value_counts().index[0]
     country = small_tables["customers"].set_index("customer_id").loc[customer, "country"]
