@@ -194,10 +194,10 @@ def _print_model_notes(model: dict) -> None:
     beyond = model.get("beyond_paid_history") or {}
     if beyond.get("open_invoices"):
         seen = f"{beyond['oldest_paid_days_late']} days late"
-        if past := beyond.get("paid_past_panel"):  # the panel's cap, not the ledger, set that age
+        if past := beyond.get("paid_past_panel"):  # evidence the panel's cap left out
             seen += (
                 f"; training follows an invoice to {beyond['max_days_late']} days past due, and "
-                f"{past:,} paid later are not in its evidence"
+                f"{past:,} paid later {'is' if past == 1 else 'are'} not in its evidence"
             )
         console.print(
             f"[yellow]Note: {beyond['open_invoices']:,} open invoices "

@@ -346,6 +346,9 @@ def test_the_model_note_says_when_it_falls_behind_the_spreadsheet(
         "(364 days late; training follows an invoice to 365 days past due, and 21 paid later "
         "are not in its evidence)"
     ) in said
+    model["beyond_paid_history"]["paid_past_panel"] = 1
+    _print_model_notes(model)
+    assert "and 1 paid later is not in its evidence" in " ".join(capsys.readouterr().err.split())
     model["beyond_paid_history"]["open_invoices"] = 0
     _print_model_notes(model)
     assert "more overdue" not in capsys.readouterr().err
