@@ -286,6 +286,34 @@ def _ordered(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics.sort_values("method", key=lambda s: s.map(order), kind="stable")
 
 
+def pooled_rows(metrics: pd.DataFrame) -> list[dict[str, object]]:
+    """The pooled table's rows: each segment's model, baselines and (where there is one) oracle."""
+    pooled = _ordered(metrics)
+    pooled = pooled[pooled["cutoff"] == "pooled"]
+    return [
+        {
+            "segment": segment,
+            "method": r["method"],
+            "open": int(r["n_open"]),
+            "paid": int(r["n_paid"]),
+            "MAE p50 (days)": r["mae_p50"],
+            "MAE ÷ oracle": r["mae_p50_vs_oracle"],
+            "bias p50": r["bias_p50"],
+            "[p10, p90] cov.": r["coverage_p10_p90"],
+            "rand. PIT cov.": r["pit_coverage"],
+            "AUC late30": r["auc_late30"],
+            "AUC − oracle": r["auc_late30_minus_oracle"],
+            "AUC late30 fresh": r["auc_late30_fresh"],
+            "fresh AUC − oracle": r["auc_late30_fresh_minus_oracle"],
+            "Brier": r["brier_late30"],
+            "ECE": r["ece_late30"],
+            "ECE fresh": r["ece_late30_fresh"],
+        }
+        for segment in ("all", "overdue", "not_yet_due")
+        for _, r in pooled[pooled["segment"] == segment].iterrows()
+    ]
+
+
 def generated_part(workdir: Path, customers: int, seed: int, config: TrainingConfig) -> None:
     ledger = workdir / "generated" / "ledger"
     if not (ledger / "invoices.csv").exists():
@@ -298,32 +326,7 @@ def generated_part(workdir: Path, customers: int, seed: int, config: TrainingCon
     )
     total = time.perf_counter() - started
     _save(result, workdir / "generated" / "out")
-    m = _ordered(result.metrics)
-
-    pooled = m[m["cutoff"] == "pooled"]
-    rows = []
-    for segment in ("all", "overdue", "not_yet_due"):
-        for _, r in pooled[pooled["segment"] == segment].iterrows():
-            rows.append(
-                {
-                    "segment": segment,
-                    "method": r["method"],
-                    "open": int(r["n_open"]),
-                    "paid": int(r["n_paid"]),
-                    "MAE p50 (days)": r["mae_p50"],
-                    "MAE ÷ oracle": r["mae_p50_vs_oracle"],
-                    "bias p50": r["bias_p50"],
-                    "[p10, p90] cov.": r["coverage_p10_p90"],
-                    "rand. PIT cov.": r["pit_coverage"],
-                    "AUC late30": r["auc_late30"],
-                    "AUC − oracle": r["auc_late30_minus_oracle"],
-                    "AUC late30 fresh": r["auc_late30_fresh"],
-                    "fresh AUC − oracle": r["auc_late30_fresh_minus_oracle"],
-                    "Brier": r["brier_late30"],
-                    "ECE": r["ece_late30"],
-                    "ECE fresh": r["ece_late30_fresh"],
-                }
-            )
+    rows = pooled_rows(result.metrics)
     cutoffs = [c["cutoff"] for c in result.summary["cutoffs"]]
     print(
         f"\n### Generated ledger: {customers} customers, seed {seed}, "
@@ -333,6 +336,7 @@ def generated_part(workdir: Path, customers: int, seed: int, config: TrainingCon
     print(_markdown(rows))
 
     per_cutoff = []
+    m = result.metrics
     all_rows = m[m["segment"] == "all"].set_index(["cutoff", "method"])
     for c in result.summary["cutoffs"]:
         model = all_rows.loc[(c["cutoff"], "model")]

@@ -50,7 +50,7 @@ from pathlib import Path
 import holidays
 import numpy as np
 import pandas as pd
-from backtest_report import METHODS, _markdown, _ordered, _progress, training_config
+from backtest_report import METHODS, _markdown, _progress, pooled_rows, training_config
 
 from arcast.generate import NEVER_PAID
 from arcast.io import write_csv
@@ -487,30 +487,6 @@ def make_oracle(truth: Path) -> OracleSampler:
     return oracle
 
 
-def pooled_table(result: BacktestResult) -> list[dict[str, object]]:
-    """Pooled scores per segment and method (model, baselines, oracle)."""
-    m = _ordered(result.metrics)
-    pooled = m[m["cutoff"] == "pooled"]
-    return [
-        {
-            "segment": segment,
-            "method": r["method"],
-            "open": int(r["n_open"]),
-            "paid": int(r["n_paid"]),
-            "MAE p50 (days)": r["mae_p50"],
-            "MAE ÷ oracle": r["mae_p50_vs_oracle"],
-            "bias p50": r["bias_p50"],
-            "[p10, p90] cov.": r["coverage_p10_p90"],
-            "rand. PIT cov.": r["pit_coverage"],
-            "AUC late30": r["auc_late30"],
-            "AUC late30 fresh": r["auc_late30_fresh"],
-            "Brier": r["brier_late30"],
-        }
-        for segment in ("all", "overdue", "not_yet_due")
-        for _, r in pooled[pooled["segment"] == segment].iterrows()
-    ]
-
-
 def type_table(rows: pd.DataFrame, types: pd.Series) -> list[dict[str, object]]:
     """p50 MAE per customer type (``types``: customer_id -> type) and method, over the
     invoice-cutoffs paid within the horizon; a p50 beyond it counts as the day after."""
@@ -552,7 +528,7 @@ def backtest(data: Path, out: Path, rule: CutoffRule, config: TrainingConfig) ->
         f"\n### {data}: {result.summary['invoices']:,} invoices, "
         f"data end {result.summary['data_end']}, cutoffs {', '.join(cutoffs)}\n"
     )
-    print(_markdown(pooled_table(result)))
+    print(_markdown(pooled_rows(result.metrics)))
     types = pd.read_parquet(truth / "customers.parquet").set_index("customer_id")["type"]
     print("\np50 MAE (days) by customer type, invoice-cutoffs paid within the horizon:\n")
     print(_markdown(type_table(result.rows, types)))
