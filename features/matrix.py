@@ -249,13 +249,11 @@ class KeyMatrix:
         """The customer's share of payments made on day d's date of the month, or on the dates of
         the closed days just before it: a run fixed on the 10th is paid on Monday the 12th when
         the 10th is a Saturday."""
-        shares = self.month_day_shares[idx]
         closed = calendar.closed_before[self.country[idx], pos]
-        rows = np.arange(len(idx))
         total = np.zeros(len(idx), dtype=np.float32)
         for back in range(int(closed.max(initial=0)) + 1):
             date_of_month = calendar.day_of_month[np.maximum(pos - back, 0)].astype(np.int64)
-            total += np.where(closed >= back, shares[rows, date_of_month - 1], 0)
+            total += np.where(closed >= back, self.month_day_shares[idx, date_of_month - 1], 0)
         return total
 
 
