@@ -526,10 +526,11 @@ def _batch_lag_pmf(
     """Issue-to-*intended*-payment lag pmf over days 0..90 of the customers that pay in month-end
     batches, from the delay cohort of `_delay_pmf`, shrunk toward all batch payers' pmf.
 
-    Batch payers are those of `models.paydate.pays_in_runs`: at least RUN_MIN_PAID of the
-    cohort's invoices paid, RUN_SHARE of them at a month end (MONTH_END_DAYS). A batch pays every
-    invoice meant to be paid since the batch before, so an invoice paid in one was meant to be
-    paid on any day after the previous batch: its lag is spread evenly over that month.
+    Batch payers are the month-end payers of `models.paydate.pays_in_runs`: at least
+    RUN_MIN_PAID of the cohort's invoices paid, RUN_SHARE of them at a month end
+    (MONTH_END_DAYS). A batch pays every invoice meant to be paid since the batch before, so an
+    invoice paid in one was meant to be paid on any day after the previous batch: its lag is
+    spread evenly over that month.
     Projected invoices are then paid in the batch on or after issue + lag (`_batch_map`); their
     delays, spread over every issue day, would smear the batches over every week. ``batches``
     holds each calendar's batch days, ``row_batches`` each invoice's calendar.

@@ -47,7 +47,7 @@ from features.matrix import (
     knowledge_features,
     model_matrix,
 )
-from features.warehouse import WEEKDAY_SHARES, completion_days, to_day
+from features.warehouse import MONTH_DAY_SHARES, WEEKDAY_SHARES, completion_days, to_day
 from models.cash import simulate_weekly_cash, weekly_probabilities
 
 LATE_THRESHOLD_DAYS = 30
@@ -60,7 +60,8 @@ MAX_CASH_RHO = 0.9
 RUN_SHARE = 0.6
 RUN_MIN_PAID = 10
 """A customer "pays in runs" once at least RUN_MIN_PAID paid invoices show at least RUN_SHARE of
-its payments on one weekday or in the last days of a month (`pays_in_runs`)."""
+its payments on one weekday, in the last days of a month or on two dates of the month
+(`pays_in_runs`)."""
 RUN_RHO_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
 RUN_RHO_GROUPS = 8
 RUN_RHO_SIMS = 400
@@ -549,9 +550,12 @@ def estimate_cash_rho(z: np.ndarray, groups: np.ndarray) -> float:
 
 def pays_in_runs(known: pd.DataFrame) -> np.ndarray:
     """Whether each row's customer pays in runs: at least ``RUN_MIN_PAID`` paid invoices, and at
-    least ``RUN_SHARE`` of them paid on one weekday or at a month end (knowledge features)."""
+    least ``RUN_SHARE`` of them paid on one weekday, at a month end, or on two dates of the month
+    (a run on the 10th and the 25th; knowledge features)."""
     shares = known[[*WEEKDAY_SHARES, "month_end_share"]]
     concentration = shares.to_numpy(dtype=np.float64, na_value=0.0).max(axis=1, initial=0.0)
+    dates = np.sort(known[list(MONTH_DAY_SHARES)].to_numpy(dtype=np.float64, na_value=0.0), axis=1)
+    concentration = np.maximum(concentration, dates[:, -2:].sum(axis=1))
     paid = known["hist_n"].to_numpy(dtype=np.float64, na_value=0.0)
     return (concentration >= RUN_SHARE) & (paid >= RUN_MIN_PAID)
 

@@ -12,7 +12,13 @@ import pytest
 from scipy.special import ndtr
 
 from data_contracts.schema import TABLES
-from features.warehouse import AGING_BUCKETS, WEEKDAY_SHARES, aging_bucket, to_day
+from features.warehouse import (
+    AGING_BUCKETS,
+    MONTH_DAY_SHARES,
+    WEEKDAY_SHARES,
+    aging_bucket,
+    to_day,
+)
 from models.cash_backtest import (
     cash_metrics,
     collection_curve_cash,
@@ -239,9 +245,26 @@ def _run_payer_fold(lockstep: bool, runs: bool = True) -> tuple[PayDatePredictio
             "hist_n": np.full(n, RUN_MIN_PAID if runs else RUN_MIN_PAID - 1),
             "month_end_share": np.zeros(n),
             **shares,
+            **{name: np.full(n, 1 / 31) for name in MONTH_DAY_SHARES},
         }
     )
     return PayDatePrediction(as_of, known, pmf), completion.astype(np.float64)
+
+
+def test_customers_paying_on_two_dates_of_the_month_pay_in_runs() -> None:
+    """A run on the 10th and the 25th moves all of a customer's cash at once, as a weekday run
+    does; two favourite dates holding only half of the payments are no run."""
+    top, second, paid = [0.4, 0.3, 0.4], [0.3, 0.2, 0.3], [RUN_MIN_PAID, RUN_MIN_PAID, 9]
+    rest = (1 - np.add(top, second)) / 29
+    known = pd.DataFrame(
+        {
+            "hist_n": paid,
+            "month_end_share": np.full(3, 0.1),
+            **{name: np.full(3, 1 / 7) for name in WEEKDAY_SHARES},
+            **{name: rest for name in MONTH_DAY_SHARES},
+        }
+    ).assign(month_day10_share=top, month_day25_share=second)
+    assert pays_in_runs(known).tolist() == [True, False, False]
 
 
 def test_run_payers_rho_is_fitted_to_the_fold_weekly_cash() -> None:
