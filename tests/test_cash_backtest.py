@@ -253,7 +253,8 @@ def _run_payer_fold(lockstep: bool, runs: bool = True) -> tuple[PayDatePredictio
 
 def test_customers_paying_on_two_dates_of_the_month_pay_in_runs() -> None:
     """A run on the 10th and the 25th moves all of a customer's cash at once, as a weekday run
-    does; two favourite dates holding only half of the payments are no run."""
+    does; two favourite dates holding only half of the payments are no run, nor is a run seen
+    in fewer than RUN_MIN_PAID payments."""
     top, second, paid = [0.4, 0.3, 0.4], [0.3, 0.2, 0.3], [RUN_MIN_PAID, RUN_MIN_PAID, 9]
     rest = (1 - np.add(top, second)) / 29
     known = pd.DataFrame(
