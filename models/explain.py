@@ -154,9 +154,10 @@ def _channel(row: Mapping[str, Any], as_of: date) -> str:
 
 
 def _partial(row: Mapping[str, Any], as_of: date) -> str:
+    """Rounded down: an open invoice 99.6% paid is not "100% already paid"."""
     share = _num(row, "paid_share")
     if share and share > 0:
-        return f"{share:.0%} already paid in partial payments"
+        return f"{np.floor(share * 100):.0f}% already paid in partial payments"
     return "no partial payment received yet"
 
 

@@ -185,6 +185,9 @@ def test_an_invoice_on_track_gets_its_strongest_positive_reason() -> None:
     contributions.loc[0, "overdue"] = 1.5
     not_due = _known(paid_share=0.4, due_day=to_day(AS_OF) + 30)
     assert reasons(not_due, contributions, AS_OF) == [["40% already paid in partial payments"]]
+    # an open invoice is never "100% already paid"
+    nearly = reasons(_known(paid_share=0.996, due_day=to_day(AS_OF) + 30), contributions, AS_OF)
+    assert nearly == [["99% already paid in partial payments"]]
 
 
 def test_new_customer_reason_mentions_missing_history() -> None:
