@@ -127,7 +127,7 @@ def execute(
     """Execute one job of the graph (optionally only the named assets and their checks).
 
     ``training`` overrides the pay-date model's config (see ``PayDateModelConfig``). The run is
-    tagged with this process and host, so that `dead_cli_runs` can fail it if the process is
+    tagged with this process and host, so that `dead_runs` can fail it if the process is
     killed mid-run (it would stay STARTED and hold the instance's only run slot).
     """
     job = build_definitions(settings).resolve_job_def(job_name)

@@ -34,7 +34,7 @@ from arcast.report import signed_money
 from models.tracking import CHAMPION, alias_version, load_recipe, trained_through
 from pipelines.defs import build_definitions, schedules
 from pipelines.defs.resources import HOST_TAG, PID_TAG, ArcastSettings
-from pipelines.defs.schedules import SETTLE_SECONDS, fail_dead_cli_runs
+from pipelines.defs.schedules import SETTLE_SECONDS, fail_dead_runs
 from pipelines.run import (
     DAGSTER_STORAGE_ENV,
     PipelineError,
@@ -154,7 +154,7 @@ def first_run(small_ledger_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_every_output_is_written_with_its_columns(first_run) -> None:
     out, results = first_run
     assert all(result.success for result in results)
-    assert all(r.dagster_run.tags[PID_TAG] == str(os.getpid()) for r in results)  # dead_cli_runs
+    assert all(r.dagster_run.tags[PID_TAG] == str(os.getpid()) for r in results)  # dead_runs
     for name, columns in OUTPUTS.items():
         frame = pd.read_csv(out / name)
         assert set(columns) <= set(frame.columns), name
@@ -1065,7 +1065,7 @@ def test_the_instance_is_the_same_from_any_directory(tmp_path: Path, monkeypatch
 
 def test_a_killed_cli_run_is_failed_and_frees_the_queue(tmp_path: Path, monkeypatch) -> None:
     """`arcast run` executes in-process: killed, its run stays STARTED and, one run at a time,
-    would stop every schedule and sensor run for good. The dead_cli_runs sensor fails it."""
+    would stop every schedule and sensor run for good. The dead_runs sensor fails it."""
     from dagster._core.remote_origin import (
         RegisteredCodeLocationOrigin,
         RemoteJobOrigin,
@@ -1104,7 +1104,7 @@ def test_a_killed_cli_run_is_failed_and_frees_the_queue(tmp_path: Path, monkeypa
     assert next_runs() == []  # 1 run in progress, maximum 1
     sensor = build_definitions(
         ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
-    ).resolve_sensor_def("dead_cli_runs")
+    ).resolve_sensor_def("dead_runs")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING  # no one has to turn it on
     skip = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).skip_message
     assert killed in skip
@@ -1114,10 +1114,26 @@ def test_a_killed_cli_run_is_failed_and_frees_the_queue(tmp_path: Path, monkeypa
     assert next_runs() == [scheduled]
     # alive, or on another host (whose processes this one cannot see): left alone
     alive, elsewhere = started(os.getpid(), host), started(gone.pid, f"not-{host}")
-    assert fail_dead_cli_runs(instance) == []
+    assert fail_dead_runs(instance) == []
     for run_id in (alive, elsewhere):
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
     instance.dispose()
+
+
+def test_a_run_launched_without_process_tags_tags_itself(tmp_path: Path) -> None:
+    """Runs from the UI, a schedule or a sensor run in a worker the default run launcher starts,
+    which names no process: the run's settings tag it, so that `dead_runs` can fail it too."""
+
+    @dg.asset
+    def probe(settings: ArcastSettings) -> None:
+        """Any asset of the graph: each uses the settings."""
+
+    settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([probe], resources={"settings": settings}, instance=instance)
+        tags = instance.get_run_by_id(result.run_id).tags
+    assert tags[PID_TAG] == str(os.getpid())
+    assert tags[HOST_TAG] == socket.gethostname()
 
 
 def test_sensor_takes_an_invoices_file_with_paid_dates_for_the_whole_export(

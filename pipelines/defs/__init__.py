@@ -22,7 +22,7 @@ from pipelines.defs.resources import ArcastSettings, warehouse_resource
 from pipelines.defs.schedules import (
     arcast_job,
     daily_rescore,
-    dead_cli_runs,
+    dead_runs,
     new_ledger_export,
     rescore_job,
     retrain_job,
@@ -56,7 +56,7 @@ def build_definitions(settings: ArcastSettings) -> dg.Definitions:
         asset_checks=[ledger_continuity, promotion_gate, scenario_selections],
         jobs=[arcast_job, retrain_job, rescore_job, whatif_job, worklist_job],
         schedules=[weekly_retrain, daily_rescore],
-        sensors=[new_ledger_export, dead_cli_runs],
+        sensors=[new_ledger_export, dead_runs],
         resources={"settings": settings, "warehouse": warehouse_resource(settings)},
         # one process: every step reads and writes the ledger's DuckDB warehouse, which takes one
         # writer, so "materialize all" under the multiprocess default failed on its lock

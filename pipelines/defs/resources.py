@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import date
 from pathlib import Path
 
@@ -24,8 +25,8 @@ INVOCATION_TAG = "arcast/invocation"
 """Run tag shared by the runs of one CLI invocation (retrain + score), for the run summary."""
 PID_TAG = "arcast/pid"
 HOST_TAG = "arcast/host"
-"""Run tags naming the CLI process that executes a run in-process and its host: nothing else
-notices when that process is killed, so `dead_cli_runs` checks them (see schedules.py)."""
+"""Run tags naming the process that executes a run and its host: nothing else notices when that
+process is killed, so `dead_runs` checks them (see schedules.py)."""
 
 DEMO_CUSTOMERS = 1000
 DEMO_SEED = 42
@@ -84,6 +85,16 @@ class ArcastSettings(dg.ConfigurableResource):
         "(old months archived): the continuity check warns instead of blocking, and later "
         "exports are compared with this one.",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Tag the run with the process executing it, when its launcher did not: a run the
+        daemon or the UI launched runs in a worker process that, killed, leaves its run STARTED
+        (the default run launcher cannot tell Dagster's run monitoring whether its worker is
+        alive), and `dead_runs` fails the tagged runs whose process is gone."""
+        run, instance = context.dagster_run, context.instance
+        if run is not None and instance is not None and PID_TAG not in run.tags:
+            tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+            instance.add_run_tags(run.run_id, tags)
 
     @property
     def home_path(self) -> Path:

@@ -150,13 +150,16 @@ def new_ledger_export(context: dg.SensorEvaluationContext, settings: ArcastSetti
     return dg.RunRequest(run_key=fingerprint, tags={"arcast/export": content})
 
 
-def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Report failed every active run that an `arcast` command on this host executed in-process
-    and whose process is gone (`kill -9`, the OOM killer, a closed terminal); returns their ids.
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Report failed every active run executed on this host by a process that is gone (`kill -9`,
+    the OOM killer, a closed terminal, a stopped `dagster dev`); returns their ids.
 
     Nothing else ends such a run: Dagster's run monitoring asks the run launcher whether a run's
-    worker is alive, and an in-process run has no launcher, so the run stays STARTED and, with
-    `max_concurrent_runs: 1`, the queue launches no scheduled or sensor run again.
+    worker is alive, and neither an `arcast` command's in-process run (no launcher) nor the
+    default launcher's worker can answer, so the run stays STARTED and, with
+    `max_concurrent_runs: 1`, the queue launches no scheduled or sensor run again. Runs carry
+    their process's id and host as tags: the command sets them, and `ArcastSettings` on runs
+    launched from the UI, a schedule or a sensor.
     """
     host = socket.gethostname()
     records = instance.get_run_records(
@@ -176,7 +179,7 @@ def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
         if pid.isdigit() and not process_alive(int(pid)):
             instance.report_run_failed(
                 run,
-                f"the arcast process that ran it (pid {pid} on {host}) is gone, killed mid-run; "
+                f"the process that ran it (pid {pid} on {host}) is gone, killed mid-run; "
                 "marked failed so that queued runs can start",
             )
             failed.append(run.run_id)
@@ -186,11 +189,11 @@ def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
 @dg.sensor(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Fail the runs of `arcast` commands killed mid-run (see `fail_dead_cli_runs`), "
-    "which would otherwise hold the instance's only run slot forever. On by default.",
+    description="Fail the runs whose process was killed mid-run (see `fail_dead_runs`), which "
+    "would otherwise hold the instance's only run slot forever. On by default.",
 )
-def dead_cli_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    failed = fail_dead_cli_runs(context.instance)
+def dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    failed = fail_dead_runs(context.instance)
     if not failed:
-        return dg.SkipReason("no run of a killed arcast command")
-    return dg.SkipReason(f"marked failed, their arcast process gone: {', '.join(failed)}")
+        return dg.SkipReason("no run of a killed process")
+    return dg.SkipReason(f"marked failed, their process gone: {', '.join(failed)}")
