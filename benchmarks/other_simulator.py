@@ -35,8 +35,9 @@ The random draws and their order are part of the contract: ledgers written so fa
 reproducible byte for byte.
 
 ``backtest`` runs `models.backtest.run_backtest` with this simulator's oracle, prints the pooled
-table and the p50 MAE per customer type, and writes backtest_metrics.csv, backtest_invoices.csv
-and the evaluation rows (rows.parquet) into ``--out``.
+table, the p50 MAE per customer type and the 13-week cash forecast's tables (as
+`backtest_report.py` does), and writes backtest_metrics.csv, backtest_summary.json, the cash
+tables, backtest_invoices.csv and the evaluation rows (rows.parquet) into ``--out``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,15 @@ from pathlib import Path
 import holidays
 import numpy as np
 import pandas as pd
-from backtest_report import METHODS, _markdown, _progress, pooled_rows, training_config
+from backtest_report import (
+    METHODS,
+    _cash_tables,
+    _markdown,
+    _progress,
+    _save,
+    pooled_rows,
+    training_config,
+)
 
 from arcast.generate import NEVER_PAID
 from arcast.io import write_csv
@@ -519,7 +528,7 @@ def backtest(data: Path, out: Path, rule: CutoffRule, config: TrainingConfig) ->
         data, rule, config, _progress(started), oracle=make_oracle(truth), seed=config.seed
     )
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(result.metrics, out / "backtest_metrics.csv")
+    _save(result, out)
     write_csv(invoice_rows(result.rows), out / "backtest_invoices.csv")
     result.rows.to_parquet(out / "rows.parquet")
 
@@ -532,6 +541,7 @@ def backtest(data: Path, out: Path, rule: CutoffRule, config: TrainingConfig) ->
     types = pd.read_parquet(truth / "customers.parquet").set_index("customer_id")["type"]
     print("\np50 MAE (days) by customer type, invoice-cutoffs paid within the horizon:\n")
     print(_markdown(type_table(result.rows, types)))
+    _cash_tables(result)
     print(f"\n{time.perf_counter() - started:.0f} s; files in {out}")
     return result
 
