@@ -1011,6 +1011,38 @@ def test_an_as_of_long_after_the_ledger_is_warned_of() -> None:
     ]
 
 
+def test_contacts_dated_after_the_ledger_are_warned_of() -> None:
+    """A call logged after the as-of date is not counted yet: in a replay that is the point, but
+    dated after the ledger's last activity too it is a typo or a call the export's as-of date
+    misses, and the worklist would ask for it again today."""
+    from data_contracts.load import LoadedLedger
+    from pipelines.defs.assets.ledger import _resolve_as_of
+
+    contacts = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C2"],
+            "contact_date": pd.to_datetime(["2025-12-30", "2026-01-04", "2026-01-05"]),
+        }
+    )
+    tables = {
+        "invoices": pd.DataFrame({"issue_date": pd.to_datetime(["2025-11-03"])}),
+        "payments": pd.DataFrame({"payment_date": pd.to_datetime(["2025-12-31"])}),
+        "contacts": contacts,
+    }
+    replay = LoadedLedger(tables, pd.DataFrame(), {}, "USD")
+    _resolve_as_of(replay, date(2026, 1, 5))
+    _resolve_as_of(replay, date(2025, 12, 1))  # a replay: later calls are not known yet
+    assert not replay.warnings
+    live = LoadedLedger(tables, pd.DataFrame(), {}, "USD")
+    assert _resolve_as_of(live, None) == date(2025, 12, 31)
+    assert live.warnings == [
+        "contacts: 2 entries of customer C2 dated after 2025-12-31 (the latest 2026-01-05), "
+        "after the as-of date and the ledger's last invoice or payment: the worklist does not "
+        "count them before their date; correct a mistyped date, or give the as-of date they "
+        "were made by"
+    ]
+
+
 def test_runs_are_logged_next_to_the_state_they_change(tmp_path: Path, monkeypatch) -> None:
     """The repository's dagster.yaml keeps its run storage in ./.arcast: a run against another
     state directory is logged under that one, or the Dagster UI would show runs whose models

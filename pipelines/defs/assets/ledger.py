@@ -14,7 +14,13 @@ from arcast.io import write_csv, write_json
 from arcast.report import money
 from data_contracts.continuity import TABLES as COMPARED_TABLES
 from data_contracts.continuity import compared_from, monthly_counts, vanished_rows
-from data_contracts.load import QUARANTINE_FILE, LedgerFileError, LoadedLedger, load_ledger
+from data_contracts.load import (
+    NAMED_CUSTOMERS,
+    QUARANTINE_FILE,
+    LedgerFileError,
+    LoadedLedger,
+    load_ledger,
+)
 from data_contracts.schema import CONTACTS, TABLES
 from data_contracts.suites import validate_tables
 from features.warehouse import fx_rates_at, load_tables, save_tables
@@ -47,7 +53,8 @@ open invoice is then scored as if nothing had been paid since the export."""
 def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
     """The requested as-of date, or the latest activity date in the ledger. A ledger without an
     accepted invoice is refused here, once its quarantine says why; a requested date long after
-    the ledger's last activity is added to its warnings."""
+    the ledger's last activity, and contact-log entries dated after a live as-of date, are
+    added to its warnings."""
     tables = loaded.tables
     if not len(tables["invoices"]):
         file = loaded.files["invoices"].name
@@ -62,15 +69,44 @@ def _resolve_as_of(loaded: LoadedLedger, requested: date | None) -> date:
         for name, col in (("invoices", "issue_date"), ("payments", "payment_date"))
         if len(tables[name])
     ).date()
-    if requested is None:
-        return latest
-    if (requested - latest).days > STALE_AS_OF_DAYS:
+    as_of = latest if requested is None else requested
+    if (as_of - latest).days > STALE_AS_OF_DAYS:
         loaded.warnings.append(
-            f"the as-of date {requested} is {(requested - latest).days:,} days after the "
+            f"the as-of date {as_of} is {(as_of - latest).days:,} days after the "
             f"ledger's last invoice or payment ({latest}): every open invoice is scored as if "
             "nothing had been paid since"
         )
-    return requested
+    if as_of >= latest:  # not a replay, which sees later contacts as not made yet
+        loaded.warnings.extend(_contacts_ahead(loaded, as_of))
+    return as_of
+
+
+def _contacts_ahead(loaded: LoadedLedger, after: date) -> list[str]:
+    """Contact-log entries dated after an as-of date on or after the ledger's last activity: no
+    replay explains them, so they are mistyped dates or calls logged after the export's last
+    invoice or payment; either way the worklist counts them only from their date on, and would
+    ask today for a call already made or chase a promise already given."""
+    contacts = loaded.tables.get("contacts")
+    if contacts is None or contacts.empty:
+        return []
+    dates = pd.to_datetime(contacts["contact_date"])
+    ahead = contacts[dates > pd.Timestamp(after)]
+    if ahead.empty:
+        return []
+    named = list(dict.fromkeys(ahead["customer_id"].astype(str)))
+    who = ", ".join(named[:NAMED_CUSTOMERS])
+    if len(named) > NAMED_CUSTOMERS:
+        who += f" and {len(named) - NAMED_CUSTOMERS} more"
+    file = loaded.files["contacts"].name if "contacts" in loaded.files else "contacts"
+    one = len(ahead) == 1
+    entries = f"{len(ahead)} entr{'y' if one else 'ies'}"
+    return [
+        f"{file}: {entries} of customer{'s' if len(named) > 1 else ''} {who} dated after "
+        f"{after} (the latest {dates.max().date()}), after the as-of date and the ledger's last "
+        f"invoice or payment: the worklist does not count {'it' if one else 'them'} before "
+        f"{'its' if one else 'their'} date; correct a mistyped date, or give the as-of date "
+        f"{'it was' if one else 'they were'} made by"
+    ]
 
 
 def ledger_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
