@@ -1240,6 +1240,18 @@ def _currency_of(payments: _TableLoad, invoices: _TableLoad) -> pd.Series:
     return refused.map(rows.set_index("invoice_id")["currency"])
 
 
+def customers_named(ids: pd.Series) -> str:
+    """ "customer C1" or "customers C1, C2 and 3 more": the first `NAMED_CUSTOMERS` distinct
+    ids, for a warning that says whom it concerns ("" when none is named)."""
+    named = list(dict.fromkeys(c.strip() for c in ids.dropna().astype("str") if c.strip()))
+    if not named:
+        return ""
+    who = ", ".join(named[:NAMED_CUSTOMERS])
+    if len(named) > NAMED_CUSTOMERS:
+        who += f" and {len(named) - NAMED_CUSTOMERS} more"
+    return f"customer{'s' if len(named) > 1 else ''} {who}"
+
+
 def _unlogged_contacts(contacts: _TableLoad) -> list[str]:
     """The customers of the quarantined contact-log entries (the first `NAMED_CUSTOMERS`): the
     worklist schedules them as if nothing had been logged, so it may ask for a call the
@@ -1247,12 +1259,9 @@ def _unlogged_contacts(contacts: _TableLoad) -> list[str]:
     rows = contacts.raw.loc[~contacts.ok, "customer_id"]
     if rows.empty:
         return []
-    named = list(dict.fromkeys(c.strip() for c in rows.dropna().astype("str") if c.strip()))
-    who = ", ".join(named[:NAMED_CUSTOMERS])
-    if len(named) > NAMED_CUSTOMERS:
-        who += f" and {len(named) - NAMED_CUSTOMERS} more"
     entries = f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} quarantined"
-    of = f", of customer{'s' if len(named) > 1 else ''} {who}" if named else ""
+    who = customers_named(rows)
+    of = f", of {who}" if who else ""
     return [
         f"{contacts.file}: {entries}{of}: the worklist counts none of those calls, promises "
         "and holds until they are corrected"

@@ -87,10 +87,11 @@ class ArcastSettings(dg.ConfigurableResource):
     )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Tag the run with the process executing it, when its launcher did not: a run the
-        daemon or the UI launched runs in a worker process that, killed, leaves its run STARTED
-        (the default run launcher cannot tell Dagster's run monitoring whether its worker is
-        alive), and `dead_runs` fails the tagged runs whose process is gone."""
+        """Tag the run with the process executing it, when its launcher did not: a run launched
+        from the UI, a schedule or a sensor runs in a worker of the code server, and when both
+        die (`dagster dev` killed or its machine gone mid-run) the run stays STARTED (the default
+        run launcher cannot tell Dagster's run monitoring whether its worker is alive); once
+        Dagster is back, `dead_runs` fails the tagged runs whose process is gone."""
         run, instance = context.dagster_run, context.instance
         if run is not None and instance is not None and PID_TAG not in run.tags:
             tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}

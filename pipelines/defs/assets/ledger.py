@@ -15,10 +15,10 @@ from arcast.report import money
 from data_contracts.continuity import TABLES as COMPARED_TABLES
 from data_contracts.continuity import compared_from, monthly_counts, vanished_rows
 from data_contracts.load import (
-    NAMED_CUSTOMERS,
     QUARANTINE_FILE,
     LedgerFileError,
     LoadedLedger,
+    customers_named,
     load_ledger,
 )
 from data_contracts.schema import CONTACTS, TABLES
@@ -93,15 +93,11 @@ def _contacts_ahead(loaded: LoadedLedger, after: date) -> list[str]:
     ahead = contacts[dates > pd.Timestamp(after)]
     if ahead.empty:
         return []
-    named = list(dict.fromkeys(ahead["customer_id"].astype(str)))
-    who = ", ".join(named[:NAMED_CUSTOMERS])
-    if len(named) > NAMED_CUSTOMERS:
-        who += f" and {len(named) - NAMED_CUSTOMERS} more"
     file = loaded.files["contacts"].name if "contacts" in loaded.files else "contacts"
     one = len(ahead) == 1
     entries = f"{len(ahead)} entr{'y' if one else 'ies'}"
     return [
-        f"{file}: {entries} of customer{'s' if len(named) > 1 else ''} {who} dated after "
+        f"{file}: {entries} of {customers_named(ahead['customer_id'])} dated after "
         f"{after} (the latest {dates.max().date()}), after the as-of date and the ledger's last "
         f"invoice or payment: the worklist does not count {'it' if one else 'them'} before "
         f"{'its' if one else 'their'} date; correct a mistyped date, or give the as-of date "
