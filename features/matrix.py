@@ -69,7 +69,7 @@ NUMERIC = (
     "days_since_dispute_resolved",
     "weekday",
     "day_of_month",
-    "days_to_month_end",
+    "days_to_last_business_day",
     "last_business_day",
     "month",
     "business_day",
@@ -113,7 +113,6 @@ class Calendar:
         dates = pd.to_datetime(days, unit="D", origin=pd.Timestamp(EPOCH))
         self.weekday = ((days + 3) % 7).astype(np.int64)  # 1970-01-01 was a Thursday
         self.day_of_month = dates.day.to_numpy(dtype=np.float32)
-        self.days_to_month_end = (dates.days_in_month - dates.day).to_numpy(dtype=np.float32)
         self.month = dates.month.to_numpy(dtype=np.float32)
         self.codes = {c: i for i, c in enumerate(sorted(set(countries)))}
         self.business = np.repeat((self.weekday < 5)[None, :], len(self.codes) + 1, axis=0)
@@ -131,6 +130,13 @@ class Calendar:
         month_last = np.searchsorted(month_id, month_id, side="right") - 1
         counted = np.cumsum(self.business, axis=1)
         self.last_business_day = self.business & (counted[:, month_last] == counted)
+        # days to that day (negative on the closed days after it): a run on Friday the 29th
+        # is 0 days from it, as a run on a weekday 31st is
+        self.days_to_last_business_day = np.empty(self.business.shape, dtype=np.float32)
+        for idx, flags in enumerate(self.last_business_day):
+            run_days = np.flatnonzero(flags)
+            month_run = run_days[np.searchsorted(month_id[run_days], month_id)]
+            self.days_to_last_business_day[idx] = month_run - np.arange(len(days))
         # how many closed days run up to each day: a run due on any of them is paid on it
         self.closed_before = np.zeros(self.business.shape, dtype=np.int64)
         for t in range(1, len(days)):
@@ -186,7 +192,7 @@ DAY_FEATURES = (
     "days_since_dispute_resolved",
     "weekday",
     "day_of_month",
-    "days_to_month_end",
+    "days_to_last_business_day",
     "last_business_day",
     "month",
     "business_day",
@@ -239,10 +245,11 @@ class KeyMatrix:
         out[:, col["days_since_dispute_resolved"]] = d - self.dispute_resolved[idx]
         out[:, col["weekday"]] = weekday
         out[:, col["day_of_month"]] = calendar.day_of_month[pos]
-        out[:, col["days_to_month_end"]] = calendar.days_to_month_end[pos]
-        out[:, col["last_business_day"]] = calendar.last_business_day[self.country[idx], pos]
+        country = self.country[idx]
+        out[:, col["days_to_last_business_day"]] = calendar.days_to_last_business_day[country, pos]
+        out[:, col["last_business_day"]] = calendar.last_business_day[country, pos]
         out[:, col["month"]] = calendar.month[pos]
-        out[:, col["business_day"]] = calendar.business[self.country[idx], pos]
+        out[:, col["business_day"]] = calendar.business[country, pos]
         return out
 
     def _month_day_share(self, idx: np.ndarray, pos: np.ndarray, calendar: Calendar) -> np.ndarray:

@@ -266,7 +266,7 @@ CONTEXT_FEATURES = frozenset(
         "weekday_share",
         "month_day_share",
         "day_of_month",
-        "days_to_month_end",
+        "days_to_last_business_day",
         "last_business_day",
         "month_end_share",
         "month",

@@ -255,13 +255,17 @@ def test_model_matrix_has_every_feature(warehouse: duckdb.DuckDBPyConnection, da
     ],
 )
 def test_last_business_day_of_the_month(country: str, month_end_run: date) -> None:
-    """Flagged once a month, also when the calendar was asked for only half of that month."""
+    """Flagged once a month, also when the calendar was asked for only half of that month; the
+    days to the month end count to it, so that a run on Friday the 29th is at the month end for
+    every calendar feature, as one on a weekday 31st is."""
     first = to_day(month_end_run.replace(day=1))
     calendar = Calendar(["US", "GB"], first, first + 14)
     idx = calendar.country_index(pd.Series([country]))[0]
     month = np.arange(first, first + len(calendar.weekday))
     flagged = month[calendar.last_business_day[idx, calendar.position(month)]]
     assert flagged.tolist() == [to_day(month_end_run)]
+    to_end = calendar.days_to_last_business_day[idx, calendar.position(month)]
+    np.testing.assert_array_equal(to_end, to_day(month_end_run) - month)
 
 
 def test_month_day_share_follows_a_run_on_a_fixed_date(small_tables: dict) -> None:
