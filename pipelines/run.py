@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,10 +23,9 @@ from pipelines.defs.assets.ledger import (
 from pipelines.defs.assets.models import PayDateModelConfig
 from pipelines.defs.assets.outputs import serving_model
 from pipelines.defs.resources import (
-    HOST_TAG,
     INVOCATION_TAG,
-    PID_TAG,
     ArcastSettings,
+    process_tags,
     warehouse_resource,
 )
 
@@ -143,7 +141,7 @@ def execute(
             run_id=run_id,
             asset_selection=[dg.AssetKey(k) for k in selection] if selection else None,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, "ops": ops},
-            tags={**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+            tags={**(tags or {}), **process_tags()},
             raise_on_error=False,
         )
     finally:

@@ -1158,7 +1158,7 @@ def test_a_run_launched_without_process_tags_tags_itself(tmp_path: Path) -> None
 
     @dg.asset
     def probe(settings: ArcastSettings) -> None:
-        """Any asset of the graph: each uses the settings."""
+        """Stands in for `ledger`, which every job runs and which uses the settings."""
 
     settings = ArcastSettings(data_dir=str(tmp_path), out_dir="out", home=str(tmp_path / "home"))
     with dg.instance_for_test() as instance:

@@ -28,6 +28,12 @@ HOST_TAG = "arcast/host"
 """Run tags naming the process that executes a run and its host: nothing else notices when that
 process is killed, so `dead_runs` checks them (see schedules.py)."""
 
+
+def process_tags() -> dict[str, str]:
+    """`PID_TAG` and `HOST_TAG` for this process."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
 DEMO_CUSTOMERS = 1000
 DEMO_SEED = 42
 DEMO_OUT = "out/demo"
@@ -94,8 +100,7 @@ class ArcastSettings(dg.ConfigurableResource):
         Dagster is back, `dead_runs` fails the tagged runs whose process is gone."""
         run, instance = context.dagster_run, context.instance
         if run is not None and instance is not None and PID_TAG not in run.tags:
-            tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-            instance.add_run_tags(run.run_id, tags)
+            instance.add_run_tags(run.run_id, process_tags())
 
     @property
     def home_path(self) -> Path:
