@@ -163,17 +163,28 @@ def test_trees_get_as_many_leaves_as_the_payments_support(trained) -> None:
     """A ledger with a few hundred payments cannot fill 31 leaves a tree (a 50-customer, 12-month
     ledger's backtest p50 MAE: 11.27 days with 31, 9.01 with 7, 8.52 also at a learning rate of
     0.05), a large one can; a small panel also averages as many boosters as one full panel's
-    rows allow."""
+    rows allow, and lets every tree choose among all the features."""
     config = TrainingConfig()
-    small = {"num_leaves": MIN_LEAVES, "learning_rate": config.small_learning_rate, "boosters": 3}
+    small = {
+        "num_leaves": MIN_LEAVES,
+        "learning_rate": config.small_learning_rate,
+        "boosters": 3,
+        "feature_fraction": config.small_feature_fraction,
+    }
     assert sized_params(750, 40_000, config) == small
     assert sized_params(3_000, 160_000, config) == {
         "num_leaves": 3_000 // config.events_per_leaf,
         "learning_rate": config.small_learning_rate,
         "boosters": 1,  # two would train on 320,000 rows, more than one 300,000-row panel
+        "feature_fraction": config.small_feature_fraction,
     }
     assert sized_params(2_000, 120_000, config)["boosters"] == 2
-    large = {"num_leaves": 31, "learning_rate": 0.1, "boosters": 1}
+    large = {
+        "num_leaves": 31,
+        "learning_rate": 0.1,
+        "boosters": 1,
+        "feature_fraction": config.feature_fraction,
+    }
     assert sized_params(40_000, config.max_rows, config) == large
     # never more leaves than asked for; a panel that fills them keeps the configured recipe
     assert sized_params(40_000, config.max_rows, TrainingConfig(num_leaves=5, boosters=2)) == (
@@ -188,8 +199,9 @@ def test_trees_get_as_many_leaves_as_the_payments_support(trained) -> None:
     for booster in model.boosters:
         trees = booster.dump_model()["tree_info"]
         assert max(tree["num_leaves"] for tree in trees) == allowed["num_leaves"]
-        # a panel that cannot fill the leaves also takes smaller steps
+        # a panel that cannot fill the leaves also takes smaller steps, on every feature
         assert float(booster.params["learning_rate"]) == model.config.small_learning_rate
+        assert float(booster.params["feature_fraction"]) == model.config.small_feature_fraction
     assert model.metrics["learning_rate"] == model.config.small_learning_rate
     # the test panel is capped at 60,000 rows, so the budget (max_rows) allows one booster here;
     # averaged boosters are tested above
