@@ -74,7 +74,8 @@ line                                  next contact
 ====================================  ============================================================
 monitor (not yet due, low risk)       first business day after the due date (check it was paid)
 friendly reminder, not yet due        pre-due reminder 3 business days before the due date, or
-                                      the next business day if that has passed
+                                      the next business day if that has passed, or if its
+                                      customer's draft of the day covers it (below)
 overdue tiers, resolve dispute        the next business day after the as-of date
 ====================================  ============================================================
 
@@ -825,6 +826,8 @@ def build_worklist(
     lines["draft"] = np.where(
         covered, lines["customer_id"].map(view.set_index("customer_id")["draft"]), ""
     )
+    # a pre-due reminder its customer's draft covers is contacted with it, not on its own day
+    lines["next_contact"] = lines["next_contact"].where(lines["draft"] == "", lines["_today"])
     lines["contact_plan"] = _contact_plan(lines)
     lines = lines.round(ROUNDING)
     broken = log.broken & ~disputed

@@ -612,6 +612,10 @@ def test_the_contact_plan_says_who_is_contacted_today_and_who_waits() -> None:
         worklist.customers.loc[worklist.customers["draft"] != "", "customer_id"]
     )
     assert "contact_plan" not in worklist.disputes
+    # a line in today's draft is contacted today, whatever its own schedule (T2's pre-due day)
+    lines = worklist.lines.set_index("invoice_id")
+    assert lines.loc["T2", "next_contact"] == lines.loc["T1", "next_contact"]
+    assert lines.loc["L2", "next_contact"] > lines.loc["T1", "next_contact"]
 
 
 def _promise_ledger(as_of: date) -> pd.DataFrame:
