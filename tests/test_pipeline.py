@@ -1029,14 +1029,15 @@ def test_contacts_dated_after_the_ledger_are_warned_of() -> None:
         "payments": pd.DataFrame({"payment_date": pd.to_datetime(["2025-12-31"])}),
         "contacts": contacts,
     }
-    replay = LoadedLedger(tables, pd.DataFrame(), {}, "USD")
+    files = {"contacts": Path("contacts.csv")}
+    replay = LoadedLedger(tables, pd.DataFrame(), {}, "USD", files=files)
     _resolve_as_of(replay, date(2026, 1, 5))
     _resolve_as_of(replay, date(2025, 12, 1))  # a replay: later calls are not known yet
     assert not replay.warnings
-    live = LoadedLedger(tables, pd.DataFrame(), {}, "USD")
+    live = LoadedLedger(tables, pd.DataFrame(), {}, "USD", files=files)
     assert _resolve_as_of(live, None) == date(2025, 12, 31)
     assert live.warnings == [
-        "contacts: 2 entries of customer C2 dated after 2025-12-31 (the latest 2026-01-05), "
+        "contacts.csv: 2 entries of customer C2 dated after 2025-12-31 (the latest 2026-01-05), "
         "after the as-of date and the ledger's last invoice or payment: the worklist does not "
         "count them before their date; correct a mistyped date, or give the as-of date they "
         "were made by"

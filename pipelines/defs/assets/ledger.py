@@ -93,7 +93,7 @@ def _contacts_ahead(loaded: LoadedLedger, after: date) -> list[str]:
     ahead = contacts[dates > pd.Timestamp(after)]
     if ahead.empty:
         return []
-    file = loaded.files["contacts"].name if "contacts" in loaded.files else "contacts"
+    file = loaded.files["contacts"].name
     one = len(ahead) == 1
     entries = f"{len(ahead)} entr{'y' if one else 'ies'}"
     return [
